@@ -1,1 +1,25 @@
-export {};
+export { assertDatasetStructure, DatasetStructureError } from './dataset-structure.js';
+export { toNonBulkJson, stringValue } from './dicom-json.js';
+export { inspectPart10File, inspectPart10Buffer, MissingTagError } from './inspect.js';
+export type { InstanceInfo, InspectOptions } from './inspect.js';
+export {
+  buildPart10Prefix,
+  datasetBytes,
+  datasetOffset,
+  DicomParseError,
+  IMPLEMENTATION_CLASS_UID,
+  IMPLEMENTATION_VERSION,
+  metaTransferSyntax,
+} from './part10.js';
+export type { Part10PrefixInput } from './part10.js';
+export { resolveTag, Tags } from './tags.js';
+export { createTarStream, fitsUstar, tarMemberName, tarSize } from './tar.js';
+export type { TarFileEntry } from './tar.js';
+export {
+  classifySopClass,
+  isSupportedTransferSyntax,
+  TransferSyntax,
+  VERIFICATION_SOP_CLASS,
+} from './uids.js';
+export type { SopClassKind } from './uids.js';
+export type { DicomJsonDataset, DicomJsonElement } from './model.js';

@@ -1,0 +1,133 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DicomParseError,
+  MissingTagError,
+  buildPart10Prefix,
+  datasetOffset,
+  inspectPart10Buffer,
+  inspectPart10File,
+} from './index.js';
+
+const run = promisify(execFile);
+let dir: string;
+
+const DUMP = `(0008,0016) UI =CTImageStorage
+(0008,0018) UI [1.2.3.4.5.6.7]
+(0008,0060) CS [CT]
+(0010,0010) PN [Doe^John]
+(0020,000d) UI [1.2.3.4.5]
+(0020,000e) UI [1.2.3.4.5.6]
+(0040,0275) SQ (Sequence with undefined length #=1)
+  (fffe,e000) na (Item with undefined length #=1)
+    (0040,0009) SH [STEP1]
+  (fffe,e00d) na (ItemDelimitationItem)
+(fffe,e0dd) na (SequenceDelimitationItem)
+(0028,0002) US 1
+(0028,0004) CS [MONOCHROME2]
+(0028,0010) US 4
+(0028,0011) US 4
+(0028,0100) US 16
+(0028,0101) US 16
+(0028,0102) US 15
+(0028,0103) US 0
+(7fe0,0010) OW 0001\\0002\\0003\\0004\\0005\\0006\\0007\\0008\\0009\\000a\\000b\\000c\\000d\\000e\\000f\\0010
+`;
+
+const SYNTAXES: Record<string, { flag: string; uid: string }> = {
+  explicit: { flag: '+te', uid: '1.2.840.10008.1.2.1' },
+  implicit: { flag: '+ti', uid: '1.2.840.10008.1.2' },
+  bigEndian: { flag: '+tb', uid: '1.2.840.10008.1.2.2' },
+  deflate: { flag: '+td', uid: '1.2.840.10008.1.2.1.99' },
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dicom-inspect-'));
+  await writeFile(join(dir, 'ct.dump'), DUMP);
+  await run('dump2dcm', ['+te', join(dir, 'ct.dump'), join(dir, 'base.dcm')]);
+  for (const [name, { flag }] of Object.entries(SYNTAXES)) {
+    await run('dcmconv', [flag, join(dir, 'base.dcm'), join(dir, `${name}.dcm`)]);
+  }
+  await run('dcmconv', ['+te', join(dir, 'base.dcm'), join(dir, 'nostudy.dcm')]);
+  await run('dcmodify', ['-nb', '-ea', '(0020,000d)', join(dir, 'nostudy.dcm')]);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('inspectPart10File', () => {
+  it.each(Object.entries(SYNTAXES))(
+    'reads the UIDs and non-bulk elements of a %s file',
+    async (name, { uid }) => {
+      const info = await inspectPart10File(join(dir, `${name}.dcm`));
+      expect(info).toMatchObject({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+        sopInstanceUid: '1.2.3.4.5.6.7',
+        studyInstanceUid: '1.2.3.4.5',
+        seriesInstanceUid: '1.2.3.4.5.6',
+        transferSyntaxUid: uid,
+        modality: 'CT',
+      });
+      expect(info.elements['00100010']).toEqual({ vr: 'PN', Value: [{ Alphabetic: 'Doe^John' }] });
+      expect(info.elements['7FE00010']).toBeUndefined();
+    },
+  );
+
+  it.each(['explicit', 'implicit', 'bigEndian'])('refuses a truncated %s dataset', async (name) => {
+    const whole = await readFile(join(dir, `${name}.dcm`));
+    for (const cut of [1, 7, 20]) {
+      expect(() => inspectPart10Buffer(whole.subarray(0, whole.length - cut), { validate: true })).toThrow(
+        DicomParseError,
+      );
+    }
+  });
+
+  it('refuses a dataset cut inside a sequence', async () => {
+    const whole = await readFile(join(dir, 'explicit.dcm'));
+    const offset = datasetOffset(whole);
+    const sq = whole.indexOf(Buffer.from([0x40, 0x00, 0x75, 0x02]), offset);
+    expect(sq).toBeGreaterThan(offset);
+    expect(() => inspectPart10Buffer(whole.subarray(0, sq + 20), { validate: true })).toThrow(
+      /item|ends early|delimiter|needs/,
+    );
+  });
+
+  it('refuses bytes that are not DICOM', () => {
+    expect(() =>
+      inspectPart10Buffer(Buffer.from('hello, this is not dicom at all'.repeat(10)), { validate: true }),
+    ).toThrow(DicomParseError);
+  });
+
+  it('names a missing required element', async () => {
+    const err: unknown = await inspectPart10File(join(dir, 'nostudy.dcm')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MissingTagError);
+    expect((err as MissingTagError).keyword).toBe('StudyInstanceUID');
+  });
+});
+
+describe('buildPart10Prefix', () => {
+  it.each(Object.entries(SYNTAXES))(
+    'gives a file dcmtk reads when the %s dataset bytes are appended',
+    async (name, { uid }) => {
+      const original = await readFile(join(dir, `${name}.dcm`));
+      const prefix = buildPart10Prefix({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+        sopInstanceUid: '1.2.3.4.5.6.7',
+        transferSyntaxUid: uid,
+        sourceAeTitle: 'SENDER',
+      });
+      const rebuilt = Buffer.concat([prefix, original.subarray(datasetOffset(original))]);
+      const path = join(dir, `rebuilt-${name}.dcm`);
+      await writeFile(path, rebuilt);
+      const { stdout } = await run('dcmdump', ['-q', path]);
+      expect(stdout).toContain('1.2.3.4.5.6');
+      expect(stdout).toContain('SENDER');
+      expect(inspectPart10Buffer(rebuilt, { validate: true }).transferSyntaxUid).toBe(uid);
+    },
+  );
+});

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import tar from 'tar-stream';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTarStream, fitsUstar, tarMemberName, tarSize } from './tar.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dicom-tar-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('tar', () => {
+  it('streams exactly tarSize bytes and the members read back intact', async () => {
+    const sizes = [0, 1, 511, 512, 513, 100_000];
+    const entries = await Promise.all(
+      sizes.map(async (size, i) => {
+        const path = join(dir, `f${i}`);
+        const body = Buffer.alloc(size, i + 1);
+        await writeFile(path, body);
+        const name = `${'1.2.840.113619.2.55.3.604688119.969.1268071029.320'.padEnd(64, '1')}/${'1.3.12.2.1107.5.1.4.73179.30000022'.padEnd(64, '7')}/${String(i).padEnd(60, '9')}.dcm`;
+        return { name, path, size, sha: createHash('sha256').update(body).digest('hex') };
+      }),
+    );
+    expect(entries.every((e) => fitsUstar(e.name))).toBe(true);
+    const bytes = await buffer(createTarStream(entries));
+    expect(bytes.length).toBe(tarSize(entries));
+
+    const seen: Array<{ name: string; sha: string }> = [];
+    const extract = tar.extract();
+    extract.on('entry', (header, stream, next) => {
+      void buffer(stream).then((b) => {
+        seen.push({ name: header.name, sha: createHash('sha256').update(b).digest('hex') });
+        next();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      extract.on('finish', resolve);
+      extract.on('error', reject);
+      Readable.from([bytes]).pipe(extract);
+    });
+    expect(seen).toEqual(entries.map((e) => ({ name: e.name, sha: e.sha })));
+  });
+
+  it('lays out members by keyword values, path-safe', () => {
+    const elements = {
+      '0020000D': { vr: 'UI', Value: ['1.2.3'] },
+      '00080060': { vr: 'CS', Value: ['C/T'] },
+    };
+    expect(tarMemberName(['StudyInstanceUID', 'Modality', 'SeriesDescription'], elements, '9.8.7')).toBe(
+      '1.2.3/C_T/unknown/9.8.7.dcm',
+    );
+    expect(tarMemberName([], elements, '9.8.7')).toBe('9.8.7.dcm');
+  });
+});

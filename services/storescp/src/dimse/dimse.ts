@@ -1,0 +1,26 @@
+// dcmjs-dimse is a CommonJS bundle: load it whole and take the classes from it.
+import dimse from 'dcmjs-dimse';
+
+export const { Scp, Dataset, Implementation, log: dimseLog } = dimse;
+export const { CEchoResponse, CStoreResponse } = dimse.responses;
+export type Association = InstanceType<typeof dimse.association.Association>;
+export type PresentationContext = InstanceType<typeof dimse.association.PresentationContext>;
+export type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
+export type CEchoRequest = InstanceType<typeof dimse.requests.CEchoRequest>;
+export type CStoreResponseType = InstanceType<typeof dimse.responses.CStoreResponse>;
+export type CEchoResponseType = InstanceType<typeof dimse.responses.CEchoResponse>;
+export type DatasetType = InstanceType<typeof dimse.Dataset>;
+
+/** C-STORE statuses the receiver answers with (PS3.4 B.2.3, PS3.7 C). */
+export const StoreStatus = {
+  Success: 0x0000,
+  /** Refused: out of resources (disk full, spool unwritable). */
+  OutOfResources: 0xa700,
+  /** Error: data set does not match SOP class (required identifying elements missing or inconsistent). */
+  DataSetDoesNotMatchSopClass: 0xa900,
+  /** Error: cannot understand (the dataset cannot be parsed). */
+  CannotUnderstand: 0xc000,
+  /** Refused: SOP class not supported. */
+  SopClassNotSupported: 0x0122,
+} as const;
+export type StoreStatusCode = (typeof StoreStatus)[keyof typeof StoreStatus];

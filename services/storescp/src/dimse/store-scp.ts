@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { finished } from 'node:stream/promises';
+import {
+  DicomParseError,
+  MissingTagError,
+  buildPart10Prefix,
+  inspectPart10File,
+  type InstanceInfo,
+} from '@dicomflow/dicom';
+import type { Logger } from '@dicomflow/runtime';
+import type { Grouper, InstanceOrigin } from '../spool/grouper.js';
+import type { Spool } from '../spool/spool.js';
+import type { ReceiverMetrics } from '../metrics.js';
+import type { AssociationPolicy } from './association-policy.js';
+import {
+  CEchoResponse,
+  CStoreResponse,
+  Dataset,
+  Scp,
+  StoreStatus,
+  type Association,
+  type CEchoRequest,
+  type CEchoResponseType,
+  type CStoreRequest,
+  type CStoreResponseType,
+  type DatasetType,
+  type PresentationContext,
+  type StoreStatusCode,
+} from './dimse.js';
+import { SpoolWriteStream } from './spool-write-stream.js';
+
+/** What every association of the receiver shares. */
+export interface StoreScpContext {
+  readonly policy: AssociationPolicy;
+  readonly spool: Spool;
+  readonly grouper: Grouper;
+  readonly metrics: ReceiverMetrics;
+  readonly logger: Logger;
+  readonly fsync: boolean;
+  /** Associations open now, this one excluded. */
+  readonly openAssociations: () => number;
+  readonly dimseOptions: { associationTimeout: number; pduTimeout: number; connectTimeout: number };
+}
+
+type Received = { ok: true; info: InstanceInfo; path: string } | { ok: false; status: StoreStatusCode; reason: string; path: string };
+
+/**
+ * One association with a sender: negotiates by the {@link AssociationPolicy}, streams each instance to the
+ * spool as it arrives, answers success only once the instance is filed in its group, and hands the group
+ * over when the association ends, however it ends.
+ */
+export class StoreScp extends Scp {
+  private readonly id = randomUUID();
+  private readonly log: Logger;
+  private origin: InstanceOrigin | undefined;
+  private current: SpoolWriteStream | undefined;
+  private readonly received = new WeakMap<object, Received>();
+  private ended = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: StoreScpContext,
+  ) {
+    super(socket, ctx.dimseOptions);
+    socket.setNoDelay(true);
+    this.log = ctx.logger.child({ associationId: this.id, remote: socket.remoteAddress });
+    this.on('close', () => void this.end('closed'));
+    this.on('networkError', (err: Error) => {
+      this.log.warn({ err: err.message }, 'association network error');
+      socket.destroy();
+    });
+  }
+
+  override associationRequested(association: Association): void {
+    const facts = {
+      callingAeTitle: association.getCallingAeTitle(),
+      calledAeTitle: association.getCalledAeTitle(),
+      remoteAddress: this.socket.remoteAddress ?? '',
+      openAssociations: this.ctx.openAssociations(),
+    };
+    const rejection = this.ctx.policy.reviewAssociation(facts);
+    if (rejection) {
+      this.log.warn({ callingAeTitle: facts.callingAeTitle, calledAeTitle: facts.calledAeTitle, why: rejection.why }, 'association rejected');
+      this.ctx.metrics.associationsRejected.inc({ reason: rejection.why });
+      this.sendAssociationReject(rejection.result, rejection.source, rejection.reason);
+      this.ended = true;
+      this.socket.end();
+      return;
+    }
+    for (const { context } of association.getPresentationContexts()) {
+      const decision = this.ctx.policy.reviewContext(context.getAbstractSyntaxUid(), context.getTransferSyntaxUids());
+      if (decision.accept) context.setResult(0, decision.transferSyntaxUid);
+      else context.setResult(decision.result);
+    }
+    this.origin = {
+      associationId: this.id,
+      callingAeTitle: facts.callingAeTitle,
+      calledAeTitle: facts.calledAeTitle,
+      callingHost: facts.remoteAddress,
+    };
+    this.log.info({ callingAeTitle: facts.callingAeTitle }, 'association accepted');
+    this.ctx.metrics.associationsAccepted.inc();
+    this.sendAssociationAccept();
+  }
+
+  override associationReleaseRequested(): void {
+    this.sendAssociationReleaseResponse();
+    void this.end('released');
+  }
+
+  override abort(): void {
+    void this.end('aborted');
+  }
+
+  override cEchoRequest(request: CEchoRequest, callback: (response: CEchoResponseType) => void): void {
+    const response = CEchoResponse.fromRequest(request);
+    response.setStatus(StoreStatus.Success);
+    callback(response);
+  }
+
+  override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): SpoolWriteStream {
+    const prefix = buildPart10Prefix({
+      sopClassUid: request.getAffectedSopClassUid(),
+      sopInstanceUid: request.getAffectedSopInstanceUid(),
+      transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
+      sourceAeTitle: this.origin?.callingAeTitle ?? '',
+    });
+    const stream = new SpoolWriteStream(this.ctx.spool.newIncomingPath(), prefix, this.socket, this.ctx.fsync);
+    stream.on('error', () => undefined); // reported through `finished` below
+    this.current = stream;
+    return stream;
+  }
+
+  override createDatasetFromStoreWritableStream(
+    writable: SpoolWriteStream,
+    _context: PresentationContext,
+    callback: (dataset: DatasetType) => void,
+  ): void {
+    const dataset = new Dataset({}, _context.getAcceptedTransferSyntaxUid());
+    void this.inspect(writable).then((outcome) => {
+      this.received.set(dataset, outcome);
+      if (this.current === writable) this.current = undefined;
+      callback(dataset);
+    });
+  }
+
+  override cStoreRequest(request: CStoreRequest, callback: (response: CStoreResponseType) => void): void {
+    void this.store(request).then(({ status, comment }) => {
+      const response = CStoreResponse.fromRequest(request);
+      response.setStatus(status);
+      if (comment) response.setErrorComment(comment.slice(0, 64));
+      callback(response);
+    });
+  }
+
+  private async inspect(writable: SpoolWriteStream): Promise<Received> {
+    const path = writable.path;
+    try {
+      await finished(writable);
+    } catch (err) {
+      this.log.error({ err }, 'writing an instance to the spool failed');
+      return { ok: false, status: StoreStatus.OutOfResources, reason: 'spool write failed', path };
+    }
+    try {
+      return { ok: true, info: await inspectPart10File(path), path };
+    } catch (err) {
+      if (err instanceof MissingTagError) {
+        return { ok: false, status: StoreStatus.DataSetDoesNotMatchSopClass, reason: err.message, path };
+      }
+      if (err instanceof DicomParseError) {
+        return { ok: false, status: StoreStatus.CannotUnderstand, reason: err.message, path };
+      }
+      this.log.error({ err }, 'reading a received instance failed');
+      return { ok: false, status: StoreStatus.OutOfResources, reason: 'spool read failed', path };
+    }
+  }
+
+  private async store(request: CStoreRequest): Promise<{ status: StoreStatusCode; comment?: string }> {
+    const dataset = request.getDataset();
+    const received = dataset ? this.received.get(dataset) : undefined;
+    if (!received || !this.origin) return { status: StoreStatus.CannotUnderstand, comment: 'no dataset received' };
+    if (!received.ok) return this.refuse(received.path, received.status, received.reason);
+    const { info, path } = received;
+    if (info.sopInstanceUid !== request.getAffectedSopInstanceUid() || info.sopClassUid !== request.getAffectedSopClassUid()) {
+      return this.refuse(path, StoreStatus.DataSetDoesNotMatchSopClass, 'dataset UIDs differ from the C-STORE command');
+    }
+    if (this.ended) return this.refuse(path, StoreStatus.OutOfResources, 'association already ended');
+    try {
+      await this.ctx.grouper.admit(this.origin, info, path);
+    } catch (err) {
+      this.log.error({ err }, 'filing an instance in the spool failed');
+      return this.refuse(path, StoreStatus.OutOfResources, 'spool unavailable');
+    }
+    this.ctx.metrics.instancesStored.inc();
+    this.ctx.metrics.bytesStored.inc(info.size);
+    return { status: StoreStatus.Success };
+  }
+
+  private async refuse(path: string, status: StoreStatusCode, reason: string): Promise<{ status: StoreStatusCode; comment: string }> {
+    this.log.warn({ status: `0x${status.toString(16).padStart(4, '0')}`, reason }, 'instance refused');
+    this.ctx.metrics.instancesRefused.inc({ status: status.toString(16) });
+    await this.ctx.spool.discard(path).catch(() => undefined);
+    return { status, comment: reason };
+  }
+
+  /** However the association ends, what it stored is kept and its group handed over. Runs once. */
+  private async end(how: 'released' | 'aborted' | 'closed'): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    const partial = this.current;
+    if (partial && !partial.writableFinished) {
+      partial.destroy();
+      await this.ctx.spool.discard(partial.path).catch(() => undefined);
+    }
+    if (!this.origin) return;
+    this.log.info({ how }, 'association ended');
+    try {
+      await this.ctx.grouper.endAssociation(this.id);
+    } catch (err) {
+      this.log.error({ err }, 'sealing the association group failed; the spool keeps it for the next start');
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  echoscu,
+  generateCtSeries,
+  newUid,
+  storescu,
+  truncatedCopy,
+  withMissingTag,
+  withSopClass,
+} from '@dicomflow/test-helpers';
+import { readReceipt, startReceiver, type Receiver } from './testing/receiver-harness.js';
+
+const PRIVATE_SOP_CLASS = '1.2.826.0.1.3680043.9.9999.1';
+let work: string;
+let receiver: Receiver;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'storescp-refusals-'));
+  receiver = await startReceiver({ DENIED_CALLING_AE_TITLES: 'BLOCKED' });
+});
+
+afterAll(async () => {
+  await receiver.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** storescu prints one response per instance; count them by status text. */
+function responses(output: string): { success: number; failed: number } {
+  return {
+    success: (output.match(/Received Store Response \(Success\)/g) ?? []).length,
+    failed: (output.match(/Received Store Response \((Error|Failure|Refused)/gi) ?? []).length,
+  };
+}
+
+async function sendAndCollect(files: string[], calledAe = 'STORESCP') {
+  const before = receiver.receipts.messages.length;
+  const result = await storescu({ port: receiver.port, calledAe, files, extraArgs: ['-v'] });
+  return { result, before, output: result.stdout + result.stderr };
+}
+
+describe('storescp refusing bad input', () => {
+  for (const keyword of ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID'] as const) {
+    it(`answers a failure for an instance without ${keyword} and stores the rest of the association`, async () => {
+      const [good1, source, good2] = await generateCtSeries(join(work, `missing-${keyword}`), 3, { studyInstanceUid: newUid() });
+      if (!good1 || !source || !good2) throw new Error('no fixture');
+      const bad = join(work, `missing-${keyword}.dcm`);
+      await withMissingTag(source, bad, keyword);
+      const { before, output } = await sendAndCollect([good1, bad, good2]);
+      expect(responses(output)).toEqual({ success: 2, failed: 1 });
+      expect(output).toMatch(/A900|Data ?Set does not match|0xa900/i);
+      const [message] = (await receiver.receipts.waitFor(before + 1)).slice(before);
+      expect(message?.instanceCount).toBe(2);
+    });
+  }
+
+  it('answers a failure for a truncated dataset and never publishes it', async () => {
+    const [good, source] = await generateCtSeries(join(work, 'truncated'), 2, { studyInstanceUid: newUid() });
+    if (!good || !source) throw new Error('no fixture');
+    const bad = join(work, 'truncated.dcm');
+    await truncatedCopy(source, bad, 300_000);
+    const { before, output } = await sendAndCollect([bad, good]);
+    expect(responses(output)).toEqual({ success: 1, failed: 1 });
+    expect(output).toMatch(/C000|Cannot understand|0xc000/i);
+    const [message] = (await receiver.receipts.waitFor(before + 1)).slice(before);
+    if (!message) throw new Error('no receipt');
+    const { index } = await readReceipt(receiver.storage, message);
+    expect(index.instances).toHaveLength(1);
+  });
+
+  it('accepts an unknown SOP class by default', async () => {
+    const [source] = await generateCtSeries(join(work, 'private-src'), 1, { studyInstanceUid: newUid() });
+    if (!source) throw new Error('no fixture');
+    const file = join(work, 'private.dcm');
+    await withSopClass(source, file, PRIVATE_SOP_CLASS);
+    const { before, output } = await sendAndCollect([file]);
+    expect(responses(output)).toEqual({ success: 1, failed: 0 });
+    const [message] = (await receiver.receipts.waitFor(before + 1)).slice(before);
+    if (!message) throw new Error('no receipt');
+    const { index } = await readReceipt(receiver.storage, message);
+    expect(index.instances[0]?.sopClassUid).toBe(PRIVATE_SOP_CLASS);
+  });
+
+  it('refuses the presentation context of an unknown SOP class when configured to', async () => {
+    const strict = await startReceiver({ ACCEPT_UNKNOWN_SOP_CLASSES: 'false' });
+    try {
+      const [source] = await generateCtSeries(join(work, 'strict-src'), 1, { studyInstanceUid: newUid() });
+      if (!source) throw new Error('no fixture');
+      const file = join(work, 'strict-private.dcm');
+      await withSopClass(source, file, PRIVATE_SOP_CLASS);
+      const result = await storescu({ port: strict.port, calledAe: 'STORESCP', files: [file], extraArgs: ['-v'] });
+      const output = result.stdout + result.stderr;
+      expect(output).toMatch(/abstract syntax not supported|no presentation context|No acceptable presentation contexts/i);
+      expect(responses(output).success).toBe(0);
+      // An association that stored nothing publishes nothing.
+      await expect(strict.receipts.waitFor(1, 1500)).rejects.toThrow();
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('rejects a denied calling AE title with A-ASSOCIATE-RJ and a wrong called AE title too', async () => {
+    const denied = await echoscu({ port: receiver.port, calledAe: 'STORESCP', callingAe: 'BLOCKED' });
+    expect(denied.code).not.toBe(0);
+    expect(denied.stdout + denied.stderr).toMatch(/Association Rejected|Calling AE Title Not Recognized/i);
+    const wrongCalled = await echoscu({ port: receiver.port, calledAe: 'SOMEONE_ELSE' });
+    expect(wrongCalled.code).not.toBe(0);
+    expect(wrongCalled.stdout + wrongCalled.stderr).toMatch(/Called AE Title Not Recognized/i);
+  });
+
+  it('survives bytes that are not DICOM on the port and keeps serving', async () => {
+    await new Promise<void>((resolve) => {
+      const socket = connect(receiver.port, '127.0.0.1', () => {
+        socket.end(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(50)));
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', () => resolve());
+    });
+    const echo = await echoscu({ port: receiver.port, calledAe: 'STORESCP' });
+    expect(echo.code).toBe(0);
+  });
+});

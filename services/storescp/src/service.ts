@@ -1,0 +1,174 @@
+import { access, constants } from 'node:fs/promises';
+import { connectBroker, type Broker } from '@dicomflow/broker';
+import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
+import { createHttpServer, createMetricsRegistry, computeBackoff, sleep, type HttpServer, type Logger } from '@dicomflow/runtime';
+import { createStorage } from '@dicomflow/storage';
+import { AssociationPolicy } from './dimse/association-policy.js';
+import { DicomServer } from './dimse/dicom-server.js';
+import { Implementation, dimseLog } from './dimse/dimse.js';
+import { createReceiverMetrics } from './metrics.js';
+import { ReceiptWorker } from './receipts/receipt-worker.js';
+import { Grouper } from './spool/grouper.js';
+import { Spool } from './spool/spool.js';
+
+export type StorescpConfig = ConfigOf<'storescp'>;
+
+/** The receiver, started and stopped as one. */
+export interface StorescpService {
+  start(): Promise<void>;
+  /** Stops taking associations, lets open ones finish (bounded), publishes what completed, then disconnects. Idempotent. */
+  close(): Promise<void>;
+  /** Bound ports, once started (useful when configured as 0). */
+  ports(): { dicom: number; http: number };
+}
+
+const DRAIN_MS = 10_000;
+const PUBLISH_DRAIN_MS = 10_000;
+
+/** Builds the receiver from its configuration. Nothing is opened until `start()`. */
+export function createService(config: StorescpConfig, logger: Logger): StorescpService {
+  const registry = createMetricsRegistry('storescp');
+  const metrics = createReceiverMetrics(registry);
+  const spool = new Spool(config.SPOOL_DIR, config.SPOOL_FSYNC);
+  const storage = createStorage(storageConfigFrom(config));
+  const bucket = config.S3_BUCKET_INCOMING;
+  const stopping = new AbortController();
+  let broker: Broker | undefined;
+  const brokerReady = connectBroker({ config: brokerConfigFrom(config), logger: logger.child({ component: 'broker' }) }).then(
+    (b) => (broker = b),
+  );
+  brokerReady.catch(() => undefined);
+  let bucketReady = false;
+
+  const worker = new ReceiptWorker(
+    {
+      spool,
+      bucket,
+      tarSubdir: config.TAR_SUBDIR,
+      storage: {
+        putStream: async (...args) => {
+          if (!bucketReady) {
+            await storage.ensureBucket(bucket);
+            bucketReady = true;
+          }
+          return storage.putStream(...args);
+        },
+        putBuffer: (...args) => storage.putBuffer(...args),
+      },
+      broker: { publish: async (...args) => (await brokerReady).publish(...args) },
+    },
+    logger.child({ component: 'receipts' }),
+    {
+      concurrency: 2,
+      retry: { initialMs: 500, maxMs: 30_000 },
+      onPublished: () => metrics.receiptsPublished.inc(),
+    },
+  );
+  const grouper = new Grouper(
+    spool,
+    config.GROUPING,
+    config.GROUP_TIMEOUT * 1000,
+    (group) => worker.enqueue(group),
+    logger.child({ component: 'grouper' }),
+  );
+  const policy = new AssociationPolicy({
+    aeTitle: config.AE_TITLE,
+    checkCalledAeTitle: config.CHECK_CALLED_AE_TITLE,
+    allowedCallingAeTitles: config.ALLOWED_CALLING_AE_TITLES,
+    deniedCallingAeTitles: config.DENIED_CALLING_AE_TITLES,
+    allowedHosts: config.ALLOWED_HOSTS,
+    deniedHosts: config.DENIED_HOSTS,
+    acceptUnknownSopClasses: config.ACCEPT_UNKNOWN_SOP_CLASSES,
+    maxAssociations: config.MAX_ASSOCIATIONS,
+  });
+  const idleMs = config.ASSOCIATION_IDLE_TIMEOUT * 1000;
+  const dicom = new DicomServer(
+    {
+      policy,
+      spool,
+      grouper,
+      metrics,
+      logger: logger.child({ component: 'scp' }),
+      fsync: config.SPOOL_FSYNC,
+      dimseOptions: { associationTimeout: idleMs, pduTimeout: idleMs, connectTimeout: idleMs },
+    },
+    logger,
+  );
+  const http: HttpServer = createHttpServer({
+    logger,
+    port: config.HTTP_PORT,
+    host: config.HTTP_HOST,
+    registry,
+    checks: [
+      { name: 'broker', check: async () => (broker ? broker.check() : Promise.reject(new Error('not connected yet'))) },
+      { name: 's3', check: () => storage.check() },
+      { name: 'spool', check: () => access(config.SPOOL_DIR, constants.W_OK) },
+    ],
+    details: () => ({
+      openAssociations: dicom.openConnections(),
+      openGroups: grouper.openGroupCount(),
+      receiptsPending: worker.backlog(),
+      receiptsFailing: worker.failingCount(),
+    }),
+  });
+  let ports = { dicom: 0, http: 0 };
+  let started = false;
+  let closing: Promise<void> | undefined;
+
+  const ensureBucketInBackground = async (): Promise<void> => {
+    for (let attempt = 1; !bucketReady && !stopping.signal.aborted; attempt++) {
+      try {
+        await storage.ensureBucket(bucket);
+        bucketReady = true;
+      } catch (err) {
+        logger.warn({ err, bucket }, 'S3 bucket not ready; retrying');
+        await sleep(computeBackoff(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal).catch(() => undefined);
+      }
+    }
+  };
+
+  return {
+    async start() {
+      started = true;
+      dimseLog.setLevel('silent');
+      Implementation.setMaxPduLength(config.MAX_PDU);
+      const recovered = await spool.recover();
+      if (recovered.length > 0) logger.info({ groups: recovered.length }, 'resuming groups left in the spool');
+      grouper.restore(recovered);
+      void ensureBucketInBackground();
+      const dicomPort = await dicom.listen(config.AE_PORT, config.AE_HOSTNAME);
+      const { port: httpPort } = await http.listen();
+      ports = { dicom: dicomPort, http: httpPort };
+      logger.info({ aeTitle: config.AE_TITLE, dicomPort, httpPort, grouping: config.GROUPING }, 'storescp started');
+    },
+
+    close() {
+      closing ??= (async () => {
+        if (!started) return;
+        const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+          try {
+            await fn();
+          } catch (err) {
+            logger.error({ err, step: name }, 'shutdown step failed');
+          }
+        };
+        await step('dicom', () => dicom.close(DRAIN_MS));
+        await step('grouper', () => grouper.close());
+        await step('receipts', async () => {
+          const deadline = Date.now() + PUBLISH_DRAIN_MS;
+          while (worker.backlog() > 0 && worker.failingCount() === 0 && Date.now() < deadline) await sleep(50);
+          await worker.close();
+        });
+        stopping.abort();
+        await step('broker', async () => {
+          if (broker) await broker.close();
+        });
+        await step('http', () => http.close());
+        logger.info('storescp stopped');
+      })();
+      return closing;
+    },
+
+    ports: () => ports,
+  };
+}

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { InstanceInfo } from '@dicomflow/dicom';
+import type { Logger } from '@dicomflow/runtime';
+import type { GroupManifest, Grouping, RecoveredGroup, Spool } from './spool.js';
+
+/** Who sent an instance, and over which association. */
+export interface InstanceOrigin {
+  readonly associationId: string;
+  readonly callingAeTitle: string;
+  readonly calledAeTitle: string;
+  readonly callingHost: string;
+}
+
+/** A group that takes no more instances and can be published. */
+export interface SealedGroup {
+  readonly manifest: GroupManifest;
+  readonly dir: string;
+}
+
+class OpenGroup {
+  pending = 0;
+  timer: NodeJS.Timeout | undefined;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    readonly manifest: GroupManifest,
+    readonly dir: Promise<string>,
+  ) {}
+
+  done(): void {
+    this.pending -= 1;
+    if (this.pending === 0) for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  async drained(): Promise<void> {
+    if (this.pending > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+}
+
+const UNSAFE = /[^A-Za-z0-9._-]/g;
+
+/**
+ * Puts received instances into groups and decides when a group is complete: at the end of its association
+ * (`association`), or after `groupTimeoutMs` without a new instance for its study or series.
+ */
+export class Grouper {
+  private readonly open = new Map<string, OpenGroup>();
+  private readonly sealing = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly grouping: Grouping,
+    private readonly groupTimeoutMs: number,
+    private readonly onSealed: (group: SealedGroup) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Files a received instance in its group. When this resolves, the instance is safe to acknowledge. */
+  async admit(origin: InstanceOrigin, info: InstanceInfo, incomingPath: string): Promise<void> {
+    const key = this.keyOf(origin, info);
+    let group = this.open.get(key);
+    if (!group) {
+      const manifest: GroupManifest = {
+        receiptId: randomUUID(),
+        grouping: this.grouping,
+        key,
+        callingAeTitle: origin.callingAeTitle,
+        calledAeTitle: origin.calledAeTitle,
+        callingHost: origin.callingHost,
+        createdAt: new Date().toISOString(),
+      };
+      const created = new OpenGroup(manifest, this.spool.createGroup(manifest));
+      group = created;
+      this.open.set(key, created);
+      created.dir.catch(() => {
+        if (this.open.get(key) === created) this.open.delete(key);
+      });
+    }
+    group.pending += 1;
+    try {
+      const dir = await group.dir;
+      await this.spool.admit(incomingPath, dir, `${info.sopInstanceUid.replace(UNSAFE, '_')}.dcm`);
+    } finally {
+      group.done();
+    }
+    if (this.grouping !== 'association') this.armTimer(key, group);
+  }
+
+  /** The association ended (released, aborted or dropped): in `association` mode its group is complete. */
+  async endAssociation(associationId: string): Promise<void> {
+    if (this.grouping !== 'association') return;
+    await this.seal(associationId);
+  }
+
+  /** Takes over the groups a previous process left in the spool. */
+  restore(groups: readonly RecoveredGroup[]): void {
+    for (const { manifest, dir, sealed } of groups) {
+      if (sealed || manifest.grouping === 'association' || manifest.grouping !== this.grouping) {
+        // Its association is gone (or the grouping changed): nothing more can join it.
+        this.trackSeal(this.sealRecovered(manifest, dir, sealed));
+        continue;
+      }
+      const group = new OpenGroup(manifest, Promise.resolve(dir));
+      this.open.set(manifest.key, group);
+      this.armTimer(manifest.key, group);
+    }
+  }
+
+  /** Stops timers and waits for admissions and seals under way; open groups stay in the spool for next time. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const group of this.open.values()) clearTimeout(group.timer);
+    await Promise.allSettled([...this.open.values()].map((g) => g.drained()));
+    await Promise.allSettled([...this.sealing]);
+  }
+
+  /** Groups currently open (for readiness details and tests). */
+  openGroupCount(): number {
+    return this.open.size;
+  }
+
+  private keyOf(origin: InstanceOrigin, info: InstanceInfo): string {
+    switch (this.grouping) {
+      case 'association':
+        return origin.associationId;
+      case 'study':
+        return info.studyInstanceUid;
+      case 'series':
+        return info.seriesInstanceUid;
+    }
+  }
+
+  private armTimer(key: string, group: OpenGroup): void {
+    clearTimeout(group.timer);
+    if (this.closed) return;
+    group.timer = setTimeout(() => {
+      this.trackSeal(this.seal(key));
+    }, this.groupTimeoutMs);
+  }
+
+  private async seal(key: string): Promise<void> {
+    const group = this.open.get(key);
+    if (!group) return;
+    this.open.delete(key);
+    clearTimeout(group.timer);
+    await group.drained();
+    let dir: string;
+    try {
+      dir = await group.dir;
+    } catch {
+      return; // the folder was never created, so no instance is in it
+    }
+    await this.spool.seal(dir);
+    this.onSealed({ manifest: group.manifest, dir });
+  }
+
+  private async sealRecovered(manifest: GroupManifest, dir: string, sealed: boolean): Promise<void> {
+    if (!sealed) await this.spool.seal(dir);
+    this.onSealed({ manifest, dir });
+  }
+
+  private trackSeal(work: Promise<void>): void {
+    const tracked = work.catch((err: unknown) => {
+      this.logger.error({ err }, 'sealing a group failed; it stays in the spool for the next start');
+    });
+    this.sealing.add(tracked);
+    void tracked.finally(() => this.sealing.delete(tracked));
+  }
+}

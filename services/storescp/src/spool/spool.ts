@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/*
+ * Spool layout (one filesystem, so renames are atomic):
+ *   incoming/<uuid>.part            an instance being received; never answered with success
+ *   groups/<receiptId>/group.json   who sent the group and how it is grouped (written before any instance)
+ *   groups/<receiptId>/<n>.dcm      instances answered with success
+ *   groups/<receiptId>/sealed       no more instances join; the group is ready to publish
+ * A file's presence under groups/ is the promise made to the sender, so nothing there is ever dropped.
+ */
+
+export type Grouping = 'association' | 'study' | 'series';
+
+export interface GroupManifest {
+  readonly receiptId: string;
+  readonly grouping: Grouping;
+  /** Association id, StudyInstanceUID or SeriesInstanceUID, by grouping. */
+  readonly key: string;
+  readonly callingAeTitle: string;
+  readonly calledAeTitle: string;
+  readonly callingHost: string;
+  readonly createdAt: string;
+}
+
+export interface RecoveredGroup {
+  readonly manifest: GroupManifest;
+  readonly dir: string;
+  readonly sealed: boolean;
+}
+
+const SEALED = 'sealed';
+const MANIFEST = 'group.json';
+
+/** The receiver's on-disk spool. */
+export class Spool {
+  readonly incomingDir: string;
+  readonly groupsDir: string;
+
+  constructor(
+    readonly root: string,
+    private readonly fsync: boolean,
+  ) {
+    this.incomingDir = join(root, 'incoming');
+    this.groupsDir = join(root, 'groups');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.incomingDir, { recursive: true });
+    await mkdir(this.groupsDir, { recursive: true });
+  }
+
+  /** A fresh path for an instance being received. */
+  newIncomingPath(): string {
+    return join(this.incomingDir, `${randomUUID()}.part`);
+  }
+
+  groupDir(receiptId: string): string {
+    return join(this.groupsDir, receiptId);
+  }
+
+  /** Creates a group folder with its manifest, atomically (a crash leaves either nothing or the whole). */
+  async createGroup(manifest: GroupManifest): Promise<string> {
+    const dir = this.groupDir(manifest.receiptId);
+    const staging = `${dir}.new`;
+    await mkdir(staging, { recursive: true });
+    await writeFile(join(staging, MANIFEST), JSON.stringify(manifest, null, 2));
+    await rename(staging, dir);
+    await this.syncDir(this.groupsDir);
+    return dir;
+  }
+
+  /** Moves a received instance into its group; after this resolves the instance survives a crash. */
+  async admit(incomingPath: string, groupDir: string, fileName: string): Promise<void> {
+    await rename(incomingPath, join(groupDir, fileName));
+    await this.syncDir(groupDir);
+  }
+
+  async seal(groupDir: string): Promise<void> {
+    await writeFile(join(groupDir, SEALED), '');
+    await this.syncDir(groupDir);
+  }
+
+  /** Instance files of a group, in a stable order. */
+  async instanceFiles(groupDir: string): Promise<string[]> {
+    const names = await readdir(groupDir);
+    return names
+      .filter((n) => n.endsWith('.dcm'))
+      .sort()
+      .map((n) => join(groupDir, n));
+  }
+
+  async removeGroup(groupDir: string): Promise<void> {
+    await rm(groupDir, { recursive: true, force: true });
+  }
+
+  async discard(path: string): Promise<void> {
+    await rm(path, { force: true });
+  }
+
+  /**
+   * What a previous process left: partial instances are deleted (their senders never got a success),
+   * half-created group folders are deleted (they hold no instance), every other group is returned.
+   */
+  async recover(): Promise<RecoveredGroup[]> {
+    await this.init();
+    for (const name of await readdir(this.incomingDir)) await rm(join(this.incomingDir, name), { force: true });
+    const groups: RecoveredGroup[] = [];
+    for (const name of await readdir(this.groupsDir)) {
+      const dir = join(this.groupsDir, name);
+      if (name.endsWith('.new')) {
+        await rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      const manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as GroupManifest;
+      const entries = await readdir(dir);
+      groups.push({ manifest, dir, sealed: entries.includes(SEALED) });
+    }
+    return groups;
+  }
+
+  private async syncDir(dir: string): Promise<void> {
+    if (!this.fsync) return;
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import type { CommonConfig } from './services.js';
+
+/** Connection options for the broker package (amqplib). */
+export interface BrokerConnectionConfig {
+  hostname: string;
+  port: number;
+  username: string;
+  password: string;
+}
+
+/** Connection options for the storage package (shaped like the MinIO client's options). */
+export interface StorageConnectionConfig {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  partSize: number;
+}
+
+/** Picks the RabbitMQ connection settings out of a service's configuration. */
+export function brokerConfigFrom(c: CommonConfig): BrokerConnectionConfig {
+  return {
+    hostname: c.RABBIT_HOSTNAME,
+    port: c.RABBIT_PORT,
+    username: c.RABBIT_USERNAME,
+    password: c.RABBIT_PASSWORD,
+  };
+}
+
+/** Picks the S3 (MinIO) connection settings out of a service's configuration. */
+export function storageConfigFrom(c: CommonConfig): StorageConnectionConfig {
+  return {
+    endPoint: c.S3_ENDPOINT,
+    port: c.S3_PORT,
+    useSSL: c.S3_USE_SSL,
+    accessKey: c.S3_ACCESS_KEY,
+    secretKey: c.S3_SECRET_KEY,
+    partSize: c.S3_PART_SIZE,
+  };
+}

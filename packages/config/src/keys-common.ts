@@ -1,0 +1,59 @@
+import { key } from './key-spec.js';
+import type { KeySpec } from './key-spec.js';
+import { flag, integer, oneOf, port, text } from './value-kinds.js';
+
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+
+/** pino levels plus `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Keys every service reads (HTTP_PORT too, but its default differs per service: see {@link httpPortKey}). */
+export const commonKeys = {
+  RABBIT_HOSTNAME: key(text(), 'localhost', 'RabbitMQ host name.'),
+  RABBIT_PORT: key(port, 5672, 'RabbitMQ AMQP port.'),
+  RABBIT_USERNAME: key(text(), 'guest', 'RabbitMQ user name.'),
+  RABBIT_PASSWORD: key(text(), 'guest', 'RabbitMQ password.', { sensitive: true }),
+  DB_HOST: key(text(), 'localhost', 'PostgreSQL host name.'),
+  DB_PORT: key(port, 5432, 'PostgreSQL port.'),
+  DB_NAME: key(text(), 'dicomflow', 'PostgreSQL database name.'),
+  DB_USER: key(text(), 'dicomflow', 'PostgreSQL user name.'),
+  DB_PASS: key(text(), '', 'PostgreSQL password.', { sensitive: true }),
+  S3_ENDPOINT: key(text(), 'localhost', 'S3 (MinIO) host name, without scheme or port.'),
+  S3_PORT: key(port, 9000, 'S3 (MinIO) port.'),
+  S3_ACCESS_KEY: key(text(), 'minioadmin', 'S3 access key.', { sensitive: true }),
+  S3_SECRET_KEY: key(text(), 'minioadmin', 'S3 secret key.', { sensitive: true }),
+  S3_USE_SSL: key(flag, false, 'Use HTTPS to reach S3.'),
+  S3_PART_SIZE: key(
+    integer(5 * MIB, 5 * GIB),
+    64 * MIB,
+    'Multipart upload part size in bytes (5 MiB to 5 GiB); uploads up to this size go in one request.',
+  ),
+  S3_BUCKET_INCOMING: key(text(), 'incoming', 'Bucket for received studies (tar + index).'),
+  S3_BUCKET_RUNS: key(text(), 'runs', 'Bucket for model step outputs.'),
+  S3_BUCKET_STATIC: key(text(), 'static', 'Bucket for static content (model weights).'),
+  LOG_LEVEL: key(oneOf(LOG_LEVELS), 'info', `Log level: ${LOG_LEVELS.join(', ')}.`),
+  HTTP_HOST: key(text(), '0.0.0.0', 'Address the health/metrics/API HTTP server binds to.'),
+};
+
+/** Default HTTP port of each service (DESIGN.md "Every service"). */
+export const HTTP_PORT_DEFAULTS = {
+  storescp: 9101,
+  fingerprinter: 9102,
+  scheduler: 9103,
+  consumer: 9104,
+  sender: 9105,
+  'static-storage': 8081,
+  'flow-tracker': 8080,
+} as const;
+
+const httpPortDoc = `Port of the health/metrics/API HTTP server (0 = any free port). Default per service: ${Object.entries(
+  HTTP_PORT_DEFAULTS,
+)
+  .map(([service, value]) => `${service} ${value}`)
+  .join(', ')}.`;
+
+/** HTTP_PORT with the given service's default; the doc is the same for every service. */
+export function httpPortKey(defaultPort: number): KeySpec<number> {
+  return key(port, defaultPort, httpPortDoc);
+}

@@ -1,0 +1,107 @@
+import { key } from './key-spec.js';
+import {
+  aeTitleRule,
+  dicomKeywordRule,
+  flag,
+  gpuIdRule,
+  integer,
+  ipOrCidrRule,
+  list,
+  oneOf,
+  port,
+  positiveNumber,
+  text,
+} from './value-kinds.js';
+
+/** DICOM receiver (C-STORE SCP). */
+export const storescpKeys = {
+  AE_TITLE: key(text(aeTitleRule), 'STORESCP', 'AE title of the receiver.'),
+  AE_HOSTNAME: key(text(), '0.0.0.0', 'Address the DICOM receiver binds to.'),
+  AE_PORT: key(port, 10000, 'Port of the DICOM receiver.'),
+  GROUPING: key(
+    oneOf(['association', 'study', 'series']),
+    'association',
+    'What one receipt holds: everything of one association (on release), or one study / series across associations (after GROUP_TIMEOUT without a new instance).',
+  ),
+  GROUP_TIMEOUT: key(
+    positiveNumber,
+    60,
+    'Seconds without a new instance after which a study/series group is complete.',
+  ),
+  TAR_SUBDIR: key(
+    list(dicomKeywordRule),
+    [],
+    'DICOM keywords whose values form the sub-folders of tar members (e.g. StudyInstanceUID SeriesInstanceUID); flows may override it.',
+  ),
+  SPOOL_DIR: key(
+    text(),
+    '/var/lib/dicomflow/spool',
+    'Local folder where instances are written as they arrive.',
+  ),
+  SPOOL_FSYNC: key(flag, true, 'fsync each instance to the spool before answering success.'),
+  MAX_PDU: key(integer(0), 116794, 'Maximum PDU length in bytes the receiver offers (0 = unlimited).'),
+  MAX_ASSOCIATIONS: key(integer(1), 32, 'Maximum number of simultaneous associations.'),
+  CHECK_CALLED_AE_TITLE: key(flag, true, 'Reject associations whose called AE title is not AE_TITLE.'),
+  ALLOWED_CALLING_AE_TITLES: key(
+    list(aeTitleRule),
+    [],
+    'Calling AE titles that may connect (empty = any not denied).',
+  ),
+  DENIED_CALLING_AE_TITLES: key(list(aeTitleRule), [], 'Calling AE titles that are rejected.'),
+  ALLOWED_HOSTS: key(
+    list(ipOrCidrRule),
+    [],
+    'IP addresses or CIDR blocks that may connect (empty = any not denied).',
+  ),
+  DENIED_HOSTS: key(list(ipOrCidrRule), [], 'IP addresses or CIDR blocks that are rejected.'),
+  ACCEPT_UNKNOWN_SOP_CLASSES: key(
+    flag,
+    true,
+    'Accept storage SOP classes not in the standard list (e.g. private ones).',
+  ),
+  ASSOCIATION_IDLE_TIMEOUT: key(
+    positiveNumber,
+    60,
+    'Seconds without traffic after which an association is aborted.',
+  ),
+};
+
+/** Flow matcher. */
+export const fingerprinterKeys = {
+  FLOW_DIRECTORY: key(
+    text(),
+    '/opt/dicomflow/flows',
+    'Folder of flow definition files (*.yaml), watched for changes.',
+  ),
+};
+
+/** Container runner. */
+export const consumerKeys = {
+  CPUS: key(integer(0), 1, 'Number of CPU jobs run at the same time (0 = take no CPU jobs).'),
+  GPUS: key(
+    list(gpuIdRule),
+    [],
+    'GPU ids this consumer runs GPU jobs on, one job per GPU (empty = take no GPU jobs).',
+  ),
+  DOCKER_HOST: key(text(), '', 'Docker daemon address (empty = the default local socket).'),
+};
+
+/** Static content (model weights) service. */
+export const staticStorageKeys = {
+  STATIC_DIRECTORY: key(text(), '/opt/dicomflow/static', 'Folder of static content tars to publish to S3.'),
+  STATIC_UPLOAD_TOKEN: key(
+    text(),
+    '',
+    'Bearer token required to upload static content over HTTP (empty = uploads disabled).',
+    { sensitive: true },
+  ),
+};
+
+/** Event recorder behind the Grafana dashboard. */
+export const flowTrackerKeys = {
+  PATIENT_COLUMN: key(
+    oneOf(['none', 'pseudonym', 'initials']),
+    'none',
+    'What the tracker stores to identify the patient: nothing, a pseudonym, or initials.',
+  ),
+};

@@ -1,1 +1,12 @@
-export {};
+export { SCHEMA_VERSION, ROUTING_KEYS, isRoutingKey, type RoutingKey } from './routing-keys.js';
+export { DicomUid, StringEnum } from './schema-parts.js';
+export { GROUPINGS, StudyReceived, ReceivedStudy, ReceivedSeries, type Grouping } from './study-received.js';
+export { ReceiptIndex, ReceiptIndexInstance } from './receipt-index.js';
+export {
+  MESSAGE_SCHEMAS,
+  isSchemaRoutingKey,
+  messageJsonSchemas,
+  type MessageOf,
+  type SchemaRoutingKey,
+} from './registry.js';
+export { validateMessage, validateReceiptIndex, validateWith, type ValidationResult } from './validate.js';

@@ -1,0 +1,33 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { DicomUid } from './schema-parts.js';
+
+/** One instance of a receipt, as listed in its index object. */
+export const ReceiptIndexInstance = Type.Object(
+  {
+    /** Name of the instance's member inside the receipt tar. */
+    member: Type.String({ minLength: 1, maxLength: 1024 }),
+    size: Type.Integer({ minimum: 0 }),
+    sopClassUid: DicomUid,
+    sopInstanceUid: DicomUid,
+    studyInstanceUid: DicomUid,
+    seriesInstanceUid: DicomUid,
+    transferSyntaxUid: DicomUid,
+    /** Top-level non-bulk elements in the DICOM JSON model (PS3.18 F.2), keyed by `GGGGEEEE`. */
+    elements: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+export type ReceiptIndexInstance = Static<typeof ReceiptIndexInstance>;
+
+/**
+ * The `incoming/<receiptId>.index.json` object written next to a receipt's tar: per instance its tar member,
+ * identifiers and elements, used for flow matching. Not a message; shared by storescp and its readers.
+ */
+export const ReceiptIndex = Type.Object(
+  {
+    receiptId: Type.String({ format: 'uuid', maxLength: 36 }),
+    instances: Type.Array(ReceiptIndexInstance),
+  },
+  { additionalProperties: false },
+);
+export type ReceiptIndex = Static<typeof ReceiptIndex>;

@@ -1,1 +1,14 @@
-export {};
+export type { Logger } from 'pino';
+export { createLogger, PHI_REDACT_PATHS, REDACTED } from './logger.js';
+export type { CreateLoggerOptions } from './logger.js';
+export { PermanentError, TransientError, GoneError, errorKind } from './errors.js';
+export type { ErrorKind } from './errors.js';
+export { computeBackoff, sleep } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+export { createMetricsRegistry, METRIC_PREFIX } from './metrics.js';
+export type { ReadinessCheck, CheckResult } from './readiness.js';
+export { DEFAULT_CHECK_TIMEOUT_MS } from './readiness.js';
+export { createHttpServer } from './http-server.js';
+export type { HttpServer, HttpServerOptions } from './http-server.js';
+export { runService, DEFAULT_GRACE_MS } from './run-service.js';
+export type { ServiceHandle, RunServiceOptions } from './run-service.js';

@@ -1,0 +1,261 @@
+import { createReadStream } from 'node:fs';
+import { stat as statFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { finished, pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { Client, type BucketItem } from 'minio';
+import { exactSize, readAtMost } from './byte-limits.js';
+import { objectHeaders, sanitizeEtag } from './object-headers.js';
+import { StorageError, toStorageError, type StorageErrorContext } from './storage-error.js';
+
+/** How to reach the S3 server (MinIO in production, s3rver in tests). */
+export interface StorageConfig {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  /** Objects larger than this go up as multipart uploads of this part size (S3_PART_SIZE). */
+  partSize: number;
+  region?: string;
+}
+
+/** What `stat` reports about a stored object. */
+export interface ObjectInfo {
+  size: number;
+  etag: string;
+  /** User metadata (without the `x-amz-meta-` prefix) plus standard properties such as `content-type`. */
+  metadata: Record<string, string>;
+}
+
+/** One entry of a listing. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** The object-store operations the services use. Every failure is a {@link StorageError}. */
+export interface Storage {
+  /** Creates the bucket unless it exists; safe when several processes race to create it. */
+  ensureBucket(bucket: string): Promise<void>;
+  /**
+   * Uploads a stream of exactly `size` bytes. Up to the part size it is sent as one streamed PUT (nothing
+   * is held in memory); above it, as a multipart upload that holds one part at a time.
+   */
+  putStream(
+    bucket: string,
+    key: string,
+    stream: Readable,
+    size: number,
+    metadata?: Record<string, string>,
+  ): Promise<{ etag: string }>;
+  /** Uploads a small in-memory body (e.g. an index.json). */
+  putBuffer(
+    bucket: string,
+    key: string,
+    body: Buffer | string,
+    contentType?: string,
+  ): Promise<{ etag: string }>;
+  /** Uploads a local file, streamed. */
+  putFile(bucket: string, key: string, path: string): Promise<{ etag: string }>;
+  /** Opens an object for reading; a missing object fails with kind `gone`. */
+  getStream(bucket: string, key: string): Promise<Readable>;
+  /** Reads a small object whole; refuses (kind `permanent`) one larger than `maxBytes` (default 64 MiB). */
+  getBuffer(bucket: string, key: string, maxBytes?: number): Promise<Buffer>;
+  /** The object's size, ETag and metadata, or `undefined` when it does not exist. */
+  stat(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  /** Deletes an object; deleting one that is not there succeeds. */
+  remove(bucket: string, key: string): Promise<void>;
+  /** Deletes an empty bucket; deleting one that is not there succeeds (used by tests to clean up). */
+  removeBucket(bucket: string): Promise<void>;
+  /** Every object whose key starts with `prefix` (recursive, in key order). */
+  list(bucket: string, prefix?: string): Promise<ListedObject[]>;
+  /** Readiness probe: resolves when the server answers an authenticated request. */
+  check(): Promise<void>;
+}
+
+const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+const CHECK_TIMEOUT_MS = 5_000;
+
+async function guarded<T>(context: StorageErrorContext, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (err) {
+    throw toStorageError(err, context);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, context: StorageErrorContext): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new StorageError('transient', `storage ${context.operation} timed out after ${ms} ms`, context));
+    }, ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+/** Creates a {@link Storage} backed by the minio client. Nothing connects until the first call. */
+export function createStorage(cfg: StorageConfig): Storage {
+  const client = new Client({
+    endPoint: cfg.endPoint,
+    port: cfg.port,
+    useSSL: cfg.useSSL,
+    accessKey: cfg.accessKey,
+    secretKey: cfg.secretKey,
+    partSize: cfg.partSize,
+    ...(cfg.region === undefined ? {} : { region: cfg.region }),
+    // minio would replay a consumed stream on a 5xx; callers retry whole operations with backoff instead.
+    retryOptions: { disableRetry: true },
+  });
+  // Over plain HTTP minio signs a SHA-256 of every body, which needs the whole body before sending.
+  // UNSIGNED-PAYLOAD (accepted by MinIO and S3) is what lets putStream stream; buffered bodies still
+  // carry a Content-MD5 that the server verifies.
+  client.enableSHA256 = false;
+
+  async function putStreamed(
+    context: StorageErrorContext & { bucket: string; key: string },
+    body: Readable,
+    size: number,
+    headers: Record<string, string>,
+  ): Promise<{ etag: string }> {
+    const response: IncomingMessage = await client.makeRequestStreamAsync(
+      {
+        method: 'PUT',
+        bucketName: context.bucket,
+        objectName: context.key,
+        headers: { ...headers, 'content-length': String(size) },
+      },
+      body,
+      '',
+      [200],
+      '',
+    );
+    response.resume();
+    await finished(response);
+    const etag = response.headers.etag;
+    return { etag: sanitizeEtag(typeof etag === 'string' ? etag : undefined) };
+  }
+
+  const storage: Storage = {
+    ensureBucket(bucket) {
+      const context = { operation: 'ensureBucket', bucket };
+      return guarded(context, async () => {
+        if (await client.bucketExists(bucket)) return;
+        try {
+          await client.makeBucket(bucket, cfg.region ?? '');
+        } catch (err) {
+          const code = toStorageError(err, context).code;
+          // Another process created it between our check and our create: that is the outcome we wanted,
+          // provided the bucket is really reachable with our credentials.
+          if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw err;
+          if (!(await client.bucketExists(bucket))) throw err;
+        }
+      });
+    },
+
+    putStream(bucket, key, stream, size, metadata) {
+      const context = { operation: 'putStream', bucket, key };
+      return guarded(context, async () => {
+        if (!Number.isSafeInteger(size) || size < 0) {
+          throw new StorageError('permanent', `invalid size ${size} for ${key}`, {
+            ...context,
+            code: 'InvalidSize',
+          });
+        }
+        const counted = exactSize(size, context);
+        const headers = objectHeaders(metadata);
+        // Multipart: minio cuts the stream into parts (one part in memory at a time).
+        const upload =
+          size > client.partSize
+            ? client.putObject(bucket, key, counted, size, headers)
+            : putStreamed(context, counted, size, headers);
+        try {
+          const [, result] = await Promise.all([pipeline(stream, counted), upload]);
+          return { etag: sanitizeEtag(result.etag) };
+        } catch (err) {
+          // A refused request stops reading the body; destroying both ends releases the caller's source
+          // (often an open file) instead of leaving it paused forever.
+          counted.destroy();
+          stream.destroy();
+          throw err;
+        }
+      });
+    },
+
+    putBuffer(bucket, key, body, contentType) {
+      const context = { operation: 'putBuffer', bucket, key };
+      return guarded(context, async () => {
+        const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+        const headers = objectHeaders(contentType === undefined ? {} : { 'content-type': contentType });
+        const { etag } = await client.putObject(bucket, key, bytes, bytes.length, headers);
+        return { etag: sanitizeEtag(etag) };
+      });
+    },
+
+    async putFile(bucket, key, path) {
+      const context = { operation: 'putFile', bucket, key };
+      const { size } = await guarded(context, () => statFile(path));
+      return storage.putStream(bucket, key, createReadStream(path), size);
+    },
+
+    getStream(bucket, key) {
+      return guarded({ operation: 'getStream', bucket, key }, () => client.getObject(bucket, key));
+    },
+
+    getBuffer(bucket, key, maxBytes = DEFAULT_MAX_BUFFER_BYTES) {
+      const context = { operation: 'getBuffer', bucket, key };
+      return guarded(context, async () => readAtMost(await client.getObject(bucket, key), maxBytes, context));
+    },
+
+    async stat(bucket, key) {
+      try {
+        const info = await client.statObject(bucket, key);
+        const metadata: Record<string, string> = {};
+        for (const [name, value] of Object.entries(info.metaData))
+          metadata[name.toLowerCase()] = String(value);
+        return { size: info.size, etag: sanitizeEtag(info.etag), metadata };
+      } catch (err) {
+        const error = toStorageError(err, { operation: 'stat', bucket, key });
+        if (error.kind === 'gone') return undefined;
+        throw error;
+      }
+    },
+
+    remove(bucket, key) {
+      // S3 answers 204 for a key that is not there; minio passes that through as success.
+      return guarded({ operation: 'remove', bucket, key }, () => client.removeObject(bucket, key));
+    },
+
+    async removeBucket(bucket) {
+      try {
+        await client.removeBucket(bucket);
+      } catch (err) {
+        const error = toStorageError(err, { operation: 'removeBucket', bucket });
+        if (error.kind !== 'gone') throw error;
+      }
+    },
+
+    list(bucket, prefix = '') {
+      return guarded({ operation: 'list', bucket, key: prefix }, async () => {
+        const objects: ListedObject[] = [];
+        for await (const item of client.listObjectsV2(bucket, prefix, true) as AsyncIterable<BucketItem>) {
+          if (item.name !== undefined) {
+            objects.push({ key: item.name, size: item.size, lastModified: item.lastModified });
+          }
+        }
+        return objects;
+      });
+    },
+
+    async check() {
+      const context = { operation: 'check' };
+      await guarded(context, () => withTimeout(client.listBuckets(), CHECK_TIMEOUT_MS, context));
+    },
+  };
+  return storage;
+}

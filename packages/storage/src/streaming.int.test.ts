@@ -1,0 +1,84 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStorage } from './storage.js';
+import { generatedStream, sha256Of } from './testing/generated-stream.js';
+import { removeBucketAndObjects, testStorageConfig, uniqueBucketName } from './testing/s3-test-config.js';
+
+/** A TCP relay in front of the real S3 server that counts the bytes the client has sent through it. */
+interface CountingRelay {
+  readonly port: number;
+  /** Resolves once at least `bytes` have gone from the client to the server. */
+  sent(bytes: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startCountingRelay(target: { host: string; port: number }): Promise<CountingRelay> {
+  let sentBytes = 0;
+  const waiters: Array<{ bytes: number; resolve: () => void }> = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => socket.destroy());
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.on('data', (chunk: Buffer) => {
+      sentBytes += chunk.length;
+      for (const waiter of waiters.filter((w) => sentBytes >= w.bytes)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    });
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => {
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('relay has no port');
+  return {
+    port: address.port,
+    sent: (bytes) =>
+      sentBytes >= bytes
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waiters.push({ bytes, resolve })),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+    },
+  };
+}
+
+describe('putStream streams', () => {
+  const config = testStorageConfig();
+  const direct = createStorage(config);
+  const bucket = uniqueBucketName('streaming');
+  let relay: CountingRelay;
+
+  beforeAll(async () => {
+    await direct.ensureBucket(bucket);
+    relay = await startCountingRelay({ host: config.endPoint, port: config.port });
+  });
+  afterAll(async () => {
+    await relay.close();
+    await removeBucketAndObjects(direct, bucket);
+  });
+
+  it('sends the first bytes before the source stream has produced the rest', async () => {
+    const viaRelay = createStorage({ ...config, port: relay.port });
+    const size = 8 * 1024 * 1024;
+    const half = size / 2;
+    // The second half is only produced once a quarter of the object has reached the server, so an
+    // implementation that buffered the stream before sending would never finish (and time out).
+    const generated = generatedStream(size, (offset) =>
+      offset < half ? Promise.resolve() : relay.sent(half / 2),
+    );
+    await viaRelay.putStream(bucket, 'streamed.bin', generated.stream, size);
+    expect(await sha256Of(await direct.getStream(bucket, 'streamed.bin'))).toBe(await generated.sha256);
+  }, 30_000);
+});

@@ -1,1 +1,19 @@
-export {};
+export { connectBroker, type Broker, type BrokerOptions, type Subscription } from './broker.js';
+export type { BrokerConfig } from './connection.js';
+export {
+  DEFAULT_RETRY_DELAYS_MS,
+  type ConsumeSpec,
+  type DeliveryContext,
+  type MessageHandler,
+} from './consumer.js';
+export {
+  ATTEMPT_HEADER,
+  DEAD_AT_HEADER,
+  ERROR_HEADER,
+  QUEUE_HEADER,
+  REASON_HEADER,
+  type DeadLetterReason,
+} from './delivery.js';
+export { GoneError, PermanentError, TransientError, errorKind, type ErrorKind } from './errors.js';
+export type { PublishOptions } from './publisher.js';
+export { DEAD_EXCHANGE, EXCHANGE, MAX_PRIORITY, deadQueueName, retryQueueName } from './topology.js';

@@ -11,7 +11,7 @@ export { echoscu, storescu } from './dcmtk-scu.js';
 export type { StoreScuOptions, StoreScuResult } from './dcmtk-scu.js';
 export { rawStoreScu } from './raw-store-scu.js';
 export type { RawStoreScuOptions, RawStoreScuResult } from './raw-store-scu.js';
-export { startDcmtkStorescp, startListeningProcess, waitForPort } from './storescp-process.js';
+export { freePort, startDcmtkStorescp, startListeningProcess, waitForPort } from './storescp-process.js';
 export type { DcmtkStorescpOptions, RunningProcess } from './storescp-process.js';
 export { datasetDigest, readFileMeta, sha256File } from './part10-meta.js';
 export type { FileMeta } from './part10-meta.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import { createInflateRaw } from 'node:zlib';
 import { FixtureError } from './errors.js';
 
 const META_START = 132;
@@ -85,9 +86,12 @@ export async function readFileMeta(path: string): Promise<FileMeta> {
   };
 }
 
-async function hashFile(path: string, start: number): Promise<string> {
+const DEFLATED_EXPLICIT_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
+
+async function hashFile(path: string, start: number, inflate = false): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path, { start }), hash);
+  if (inflate) await pipeline(createReadStream(path, { start }), createInflateRaw(), hash);
+  else await pipeline(createReadStream(path, { start }), hash);
   return hash.digest('hex');
 }
 
@@ -99,8 +103,11 @@ export function sha256File(path: string): Promise<string> {
 /**
  * SHA-256 (hex) of the dataset bytes only (everything after the Part-10 meta group), so files whose meta
  * differs (implementation UID, source AE, ...) but whose dataset arrived byte for byte compare equal.
+ * A deflated dataset is hashed inflated: senders re-deflate, and the same bytes can deflate differently.
  */
 export async function datasetDigest(path: string): Promise<string> {
-  const { datasetOffset } = await scanMeta(path);
-  return hashFile(path, datasetOffset);
+  const { datasetOffset, values } = await scanMeta(path);
+  const syntax = values.get(0x10);
+  const deflated = syntax !== undefined && uidValue(syntax) === DEFLATED_EXPLICIT_LITTLE_ENDIAN;
+  return hashFile(path, datasetOffset, deflated);
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { PortNotReadyError } from './errors.js';
 
 const POLL_MS = 50;
@@ -16,6 +16,21 @@ function tryConnect(port: number, host: string): Promise<boolean> {
     socket.once('error', () => {
       socket.destroy();
       resolve(false);
+    });
+  });
+}
+
+/** A TCP port that was free a moment ago (the OS picks it; there is a small race until it is used). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
     });
   });
 }

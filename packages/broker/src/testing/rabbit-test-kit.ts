@@ -24,14 +24,19 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-/** A logger that keeps its lines (parsed) for assertions. */
-export function captureLogs(): { logger: Logger; lines: Record<string, unknown>[] } {
+/** A logger that keeps its lines (parsed) for assertions; `onLine` sees each one as it is written. */
+export function captureLogs(onLine?: (line: Record<string, unknown>) => void): {
+  logger: Logger;
+  lines: Record<string, unknown>[];
+} {
   const lines: Record<string, unknown>[] = [];
   const logger = pino(
     { level: 'debug' },
     {
-      write(line: string) {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
+      write(text: string) {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        onLine?.(line);
       },
     },
   );

@@ -4,7 +4,7 @@ import { connect, createServer } from 'node:net';
 import { PortNotReadyError } from './errors.js';
 
 const POLL_MS = 50;
-const STOP_GRACE_MS = 5_000;
+const DEFAULT_STOP_GRACE_MS = 5_000;
 
 function tryConnect(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -83,7 +83,15 @@ export interface RunningProcess {
 export async function startListeningProcess(
   command: string,
   args: readonly string[],
-  options: { port: number; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+  options: {
+    port: number;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    /** How long to wait for the port (default 15 s). */
+    timeoutMs?: number;
+    /** How long stop() waits after SIGTERM before SIGKILL (default 5 s). */
+    stopGraceMs?: number;
+  },
 ): Promise<RunningProcess> {
   const child = spawn(command, args, {
     env: options.env ?? process.env,
@@ -124,7 +132,7 @@ export async function startListeningProcess(
       timer = setTimeout(() => {
         signalGroup('SIGKILL');
         resolve();
-      }, STOP_GRACE_MS);
+      }, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     });
     await Promise.race([exit, killed]);
     clearTimeout(timer);

@@ -1,0 +1,78 @@
+// Timing, memory sampling and number formatting for the ingest bench.
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { storescu } from '@dicomflow/test-helpers';
+import { AE_TITLE } from './receivers.mjs';
+import process from 'node:process';
+import { clearInterval, setInterval } from 'node:timers';
+
+export const MB = 1_000_000;
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+export const fixed = (n) => (Number.isFinite(n) ? n.toFixed(2) : 'NaN');
+
+/**
+ * Sends `files` with one storescu (one association) and returns the wall time of that process in
+ * seconds. storescu proposes only what the files need (-R); every instance must be answered Success.
+ */
+export async function timedSend({ port, files, shim }) {
+  const started = performance.now();
+  const result = await storescu({
+    port,
+    files,
+    calledAe: AE_TITLE,
+    propose: 'storescu',
+    haltOnFailure: true,
+    extraArgs: ['-R', '-v'],
+    env: { ...process.env, LD_PRELOAD: shim },
+    timeoutMs: 30 * 60_000,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const successes = (result.stderr.match(/Received Store Response \(Success\)/g) ?? []).length;
+  if (result.code !== 0 || successes !== files.length) {
+    const errors = result.stderr
+      .split('\n')
+      .filter((line) => /^[EF]:/.test(line))
+      .slice(0, 5)
+      .join('\n');
+    throw new Error(`storescu: exit ${result.code}, ${successes}/${files.length} stored\n${errors}`);
+  }
+  return seconds;
+}
+
+async function statusKb(pid, field) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+/** Samples VmRSS of `pid` every `everyMs` until stopped; `stop()` adds VmHWM and returns the peak in MB. */
+export function sampleRss(pid, everyMs = 100) {
+  let peakKb = 0;
+  let samples = 0;
+  const timer = setInterval(() => {
+    statusKb(pid, 'VmRSS')
+      .then((kb) => {
+        samples += 1;
+        peakKb = Math.max(peakKb, kb);
+      })
+      .catch(() => undefined);
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      const hwmKb = await statusKb(pid, 'VmHWM').catch(() => 0);
+      return {
+        peakMb: Math.max(peakKb, hwmKb) / 1024,
+        sampledPeakMb: peakKb / 1024,
+        hwmMb: hwmKb / 1024,
+        samples,
+      };
+    },
+  };
+}

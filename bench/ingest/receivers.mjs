@@ -1,0 +1,95 @@
+// Starting and stopping the two receivers the bench compares: dcmtk's storescp ("peer") and ours.
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, startDcmtkStorescp, startListeningProcess } from '@dicomflow/test-helpers';
+import process from 'node:process';
+
+export const AE_TITLE = 'STORESCP';
+export const OURS_ENTRY = 'services/storescp/dist/main.js';
+
+/**
+ * dcmtk storescp writing every instance to a fresh directory (+B: bytes as received, like our spool).
+ * The nodelay shim is preloaded so it does not stall on Nagle either.
+ */
+export async function startPeer({ work, shim, fork = false }) {
+  const port = await freePort();
+  const outDir = join(work, `peer-out-${port}`);
+  const running = await startDcmtkStorescp({
+    port,
+    outDir,
+    aeTitle: AE_TITLE,
+    fork,
+    env: { ...process.env, LD_PRELOAD: shim },
+  });
+  return {
+    name: fork ? 'dcmtk storescp --fork' : 'dcmtk storescp',
+    pid: running.pid,
+    port,
+    async stop() {
+      await running.stop();
+      await rm(outDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The environment our storescp reads (see DESIGN.md "Configuration"), pointed at throwaway dirs. */
+function oursEnvironment({ port, httpPort, spoolDir, confDir }) {
+  return {
+    ...process.env,
+    AE_PORT: String(port),
+    AE_TITLE,
+    HTTP_PORT: String(httpPort),
+    SPOOL_DIR: spoolDir,
+    CONF_DIR: confDir,
+    LOG_LEVEL: 'warn',
+    GROUPING: 'association',
+    S3_ENDPOINT: process.env.S3_ENDPOINT ?? '127.0.0.1',
+    S3_PORT: process.env.S3_PORT ?? '9000',
+    S3_ACCESS_KEY: process.env.S3_ACCESS_KEY ?? 'S3RVER',
+    S3_SECRET_KEY: process.env.S3_SECRET_KEY ?? 'S3RVER',
+    S3_USE_SSL: process.env.S3_USE_SSL ?? 'false',
+    S3_PART_SIZE: process.env.S3_PART_SIZE ?? '5368709120',
+    RABBIT_HOSTNAME: process.env.RABBIT_HOSTNAME ?? '127.0.0.1',
+    RABBIT_PORT: process.env.RABBIT_PORT ?? '5672',
+    RABBIT_USERNAME: process.env.RABBIT_USERNAME ?? 'guest',
+    RABBIT_PASSWORD: process.env.RABBIT_PASSWORD ?? 'guest',
+  };
+}
+
+/**
+ * Our storescp (`node services/storescp/dist/main.js`), one fresh process per measurement. Stopping it
+ * (SIGTERM) lets it finish the receipt it is uploading, so runs do not overlap. With BENCH_OURS=dcmtk
+ * a second dcmtk storescp stands in, to prove the harness before ours exists.
+ */
+export async function startOurs({ work, root, shim, fork = false }) {
+  if (process.env.BENCH_OURS === 'dcmtk') {
+    const peer = await startPeer({ work, shim, fork });
+    return { ...peer, name: `${peer.name} (standing in for ours: BENCH_OURS=dcmtk)` };
+  }
+  const entry = join(root, OURS_ENTRY);
+  if (!existsSync(entry)) throw new Error(`${OURS_ENTRY} not found: run \`npm run build\` first`);
+  const port = await freePort();
+  const httpPort = await freePort();
+  const spoolDir = join(work, `ours-spool-${port}`);
+  const confDir = join(work, `ours-conf-${port}`);
+  await mkdir(spoolDir, { recursive: true });
+  await mkdir(confDir, { recursive: true });
+  const running = await startListeningProcess(process.execPath, [entry], {
+    port,
+    cwd: root,
+    env: oursEnvironment({ port, httpPort, spoolDir, confDir }),
+    timeoutMs: 60_000,
+    stopGraceMs: 120_000,
+  });
+  return {
+    name: 'ours (services/storescp)',
+    pid: running.pid,
+    port,
+    async stop() {
+      await running.stop();
+      await rm(spoolDir, { recursive: true, force: true });
+      await rm(confDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,206 @@
+// Ingest benchmark: dcmtk storescp vs our storescp, same sender (dcmtk storescu), same files.
+// Prints what it does and, last, one `RESULT key=value ...` line (see README.md). Not a test.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import console from 'node:console';
+import process from 'node:process';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const work = join(root, 'bench', '.work');
+const ROUNDS = 3;
+const PARALLEL_SENDERS = 4;
+
+function positiveInt(name, fallback) {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  return value;
+}
+
+const INSTANCES = positiveInt('BENCH_INSTANCES', 200);
+const BIG_INSTANCES = positiveInt('BENCH_BIG_INSTANCES', 2000);
+
+// The helpers are TypeScript; the bench uses their build (tsc --build is a no-op when up to date).
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--build', 'test/helpers'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
+const helpers = await import('@dicomflow/test-helpers');
+const { startOurs, startPeer } = await import('./receivers.mjs');
+const { MB, fixed, median, sampleRss, timedSend } = await import('./measure.mjs');
+
+const log = (message) => console.log(`[bench] ${message}`);
+const live = new Set();
+
+async function started(receiverPromise) {
+  const receiver = await receiverPromise;
+  live.add(receiver);
+  return receiver;
+}
+
+async function stopped(receiver) {
+  live.delete(receiver);
+  await receiver.stop();
+}
+
+async function stopAll() {
+  await Promise.allSettled([...live].map((r) => r.stop()));
+  live.clear();
+}
+
+/** A series in bench/.work, generated once and reused while its marker says it is complete. */
+async function series(name, count) {
+  const dir = join(work, name);
+  const marker = join(dir, '.complete');
+  if (existsSync(marker) && Number(await readFile(marker, 'utf8')) === count) {
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.dcm')).sort();
+    log(`reusing ${files.length} instances in ${dir}`);
+    return files.map((f) => join(dir, f));
+  }
+  await rm(dir, { recursive: true, force: true });
+  const begin = performance.now();
+  const files = await helpers.generateCtSeries(dir, count, {
+    patientId: 'BENCH',
+    patientName: 'Bench^Ingest',
+  });
+  await writeFile(marker, String(count));
+  log(`generated ${count} instances in ${((performance.now() - begin) / 1000).toFixed(1)} s into ${dir}`);
+  return files;
+}
+
+async function datasetBytes(files) {
+  let total = 0;
+  for (const file of files) {
+    const [{ size }, meta] = await Promise.all([stat(file), helpers.readFileMeta(file)]);
+    total += size - meta.datasetOffset;
+  }
+  return total;
+}
+
+/** One association per receiver and round, alternating peer/ours; returns median seconds of each. */
+async function singleAssociation(files, shim) {
+  const seconds = { peer: [], ours: [] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const side of ['peer', 'ours']) {
+      const receiver = await started(
+        side === 'peer' ? startPeer({ work, shim }) : startOurs({ work, root, shim }),
+      );
+      try {
+        const s = await timedSend({ port: receiver.port, files, shim });
+        seconds[side].push(s);
+        log(`single  round ${round} ${receiver.name}: ${s.toFixed(3)} s`);
+      } finally {
+        await stopped(receiver);
+      }
+    }
+  }
+  return { peer: median(seconds.peer), ours: median(seconds.ours) };
+}
+
+/** PARALLEL_SENDERS storescu at once, each with its own quarter of the files; wall time of all. */
+async function parallelAssociations(files, shim) {
+  const shares = Array.from({ length: PARALLEL_SENDERS }, (_, i) =>
+    files.filter((_, j) => j % PARALLEL_SENDERS === i),
+  );
+  const seconds = { peer: [], ours: [] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const side of ['peer', 'ours']) {
+      const receiver = await started(
+        side === 'peer' ? startPeer({ work, shim, fork: true }) : startOurs({ work, root, shim, fork: true }),
+      );
+      try {
+        const begin = performance.now();
+        await Promise.all(shares.map((share) => timedSend({ port: receiver.port, files: share, shim })));
+        const s = (performance.now() - begin) / 1000;
+        seconds[side].push(s);
+        log(`parallel round ${round} ${receiver.name}: ${s.toFixed(3)} s`);
+      } finally {
+        await stopped(receiver);
+      }
+    }
+  }
+  return { peer: median(seconds.peer), ours: median(seconds.ours) };
+}
+
+/** Sends the big series to ours in one association while sampling its RSS; returns the peak in MB. */
+async function memory(files, shim) {
+  const receiver = await started(startOurs({ work, root, shim }));
+  const sampler = sampleRss(receiver.pid);
+  try {
+    const s = await timedSend({ port: receiver.port, files, shim });
+    const rss = await sampler.stop();
+    log(
+      `memory  ${files.length} instances to ${receiver.name} in ${s.toFixed(1)} s: peak RSS ${fixed(rss.peakMb)} MB ` +
+        `(VmHWM ${fixed(rss.hwmMb)}, max of ${rss.samples} VmRSS samples ${fixed(rss.sampledPeakMb)})`,
+    );
+    return rss.peakMb;
+  } finally {
+    await sampler.stop();
+    await stopped(receiver);
+  }
+}
+
+async function main() {
+  await mkdir(work, { recursive: true });
+  const shim = await helpers.nodelayShimPath(work);
+  log(`sender: dcmtk storescu with LD_PRELOAD=${shim} (TCP_NODELAY + TCP_QUICKACK)`);
+  const files = await series(`series-${INSTANCES}`, INSTANCES);
+  const bytes = await datasetBytes(files);
+  log(`${INSTANCES} instances, ${(bytes / MB).toFixed(1)} MB of dataset bytes`);
+
+  // One unmeasured send first, so the first measured round does not pay for cold caches.
+  const warmUp = await started(startPeer({ work, shim }));
+  try {
+    await timedSend({ port: warmUp.port, files, shim });
+  } finally {
+    await stopped(warmUp);
+  }
+  const single = await singleAssociation(files, shim);
+  const parallel = await parallelAssociations(files, shim);
+  const big = await series(`series-big-${BIG_INSTANCES}`, BIG_INSTANCES);
+  log(
+    `big series: ${BIG_INSTANCES} instances, ${((await datasetBytes(big)) / MB).toFixed(1)} MB of dataset bytes`,
+  );
+  const peakRssMb = await memory(big, shim);
+
+  const mbps = (s) => bytes / MB / s;
+  const ips = (s) => INSTANCES / s;
+  console.log('');
+  console.log(`                      peer (dcmtk)          ours`);
+  console.log(`single   MB/s         ${fixed(mbps(single.peer)).padEnd(22)}${fixed(mbps(single.ours))}`);
+  console.log(`single   instances/s  ${fixed(ips(single.peer)).padEnd(22)}${fixed(ips(single.ours))}`);
+  console.log(`parallel MB/s         ${fixed(mbps(parallel.peer)).padEnd(22)}${fixed(mbps(parallel.ours))}`);
+  console.log(`parallel instances/s  ${fixed(ips(parallel.peer)).padEnd(22)}${fixed(ips(parallel.ours))}`);
+  console.log(`ours peak RSS (${BIG_INSTANCES} instances): ${fixed(peakRssMb)} MB`);
+  console.log('');
+  console.log(
+    `RESULT ratio_mbps=${fixed(mbps(single.ours) / mbps(single.peer))} ` +
+      `ratio_parallel_mbps=${fixed(mbps(parallel.ours) / mbps(parallel.peer))} ` +
+      `ours_mbps=${fixed(mbps(single.ours))} peer_mbps=${fixed(mbps(single.peer))} ` +
+      `ours_parallel_mbps=${fixed(mbps(parallel.ours))} peer_parallel_mbps=${fixed(mbps(parallel.peer))} ` +
+      `peak_rss_mb=${fixed(peakRssMb)}`,
+  );
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    log(`${signal}: stopping receivers`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`[bench] failed: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}

@@ -122,7 +122,7 @@ export const ipOrCidrRule: ItemRule = {
     const family = isIP(address);
     if (family === 0 || parts.length > 2) return false;
     if (parts.length === 1) return true;
-    if (!/^\d{1,3}$/.test(prefix)) return false;
+    if (prefix === undefined || !/^\d{1,3}$/.test(prefix)) return false;
     return Number(prefix) <= (family === 4 ? 32 : 128);
   },
 };

@@ -25,7 +25,7 @@ function cleanElement(element: DicomJsonElement): DicomJsonElement {
 
 /** First value of an element as a trimmed string, or undefined when absent or empty. */
 export function stringValue(dataset: DicomJsonDataset, tag: string): string | undefined {
-  const element = dataset[tag] as DicomJsonElement | undefined;
+  const element = dataset[tag];
   const value = element?.Value?.[0];
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'object' && 'Alphabetic' in value) {

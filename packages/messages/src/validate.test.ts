@@ -58,7 +58,9 @@ describe('validateMessage(study.received)', () => {
 
   it('names a nested UID that breaks the pattern', () => {
     const body = validStudyReceived();
-    body.studies[0].series[0].seriesInstanceUid = '1.2.abc';
+    const series = body.studies[0]?.series[0];
+    if (!series) throw new Error('fixture has no series');
+    series.seriesInstanceUid = '1.2.abc';
     expect(errorOf(validateMessage('study.received', body))).toMatch(
       /^\/studies\/0\/series\/0\/seriesInstanceUid: must match pattern/,
     );
@@ -66,7 +68,9 @@ describe('validateMessage(study.received)', () => {
 
   it('rejects a UID longer than 64 characters', () => {
     const body = validStudyReceived();
-    body.studies[0].studyInstanceUid = '1.'.repeat(40);
+    const study = body.studies[0];
+    if (!study) throw new Error('fixture has no study');
+    study.studyInstanceUid = '1.'.repeat(40);
     expect(errorOf(validateMessage('study.received', body))).toContain('/studies/0/studyInstanceUid');
   });
 

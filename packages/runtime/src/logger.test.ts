@@ -35,7 +35,7 @@ describe('createLogger', () => {
       msg: 'receipt stored',
       receiptId: 'r-1',
     });
-    expect(new Date(line.time as string).toISOString()).toBe(line.time);
+    expect(new Date(line?.time as string).toISOString()).toBe(line?.time);
   });
 
   it('respects the level', () => {

@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectPart10Buffer } from '@dicomflow/dicom';
-import { generateCtSeries, newUid, waitForPort } from '@dicomflow/test-helpers';
+import { freePort, generateCtSeries, newUid, waitForPort } from '@dicomflow/test-helpers';
 import { ReceiptCollector, readReceipt, testEnvironment } from './testing/receiver-harness.js';
 import { createStorage } from '@dicomflow/storage';
 
@@ -21,27 +20,18 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 function startProcess(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return spawn(process.execPath, [MAIN], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 describe('storescp killed mid-association', () => {
   it('publishes, after a restart, every instance that was answered with success', async () => {
     const bucket = `incoming-${randomUUID().slice(0, 8)}`;
     const port = await freePort();
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...testEnvironment(),
       CONF_DIR: work,
       AE_PORT: String(port),
@@ -81,7 +71,11 @@ describe('storescp killed mid-association', () => {
       await new Promise((resolve) => scu.on('close', resolve));
       expect(acknowledged.length).toBeGreaterThanOrEqual(killedAfter);
       expect(acknowledged.length).toBeLessThan(files.length);
-      await new Promise((resolve) => (receiver.exitCode !== null || receiver.signalCode !== null ? resolve(null) : receiver.once('exit', resolve)));
+      await new Promise((resolve) =>
+        receiver.exitCode !== null || receiver.signalCode !== null
+          ? resolve(null)
+          : receiver.once('exit', resolve),
+      );
       expect(receipts.messages).toHaveLength(0);
 
       receiver = startProcess(env);

@@ -18,11 +18,19 @@ describe('storescp grouping', () => {
     const receiver = await startReceiver({ GROUPING: 'study', GROUP_TIMEOUT: '1' });
     try {
       const studyInstanceUid = newUid();
-      const first = await generateCtSeries(join(work, 'study-1'), 3, { studyInstanceUid, seriesInstanceUid: newUid() });
-      const second = await generateCtSeries(join(work, 'study-2'), 2, { studyInstanceUid, seriesInstanceUid: newUid() });
+      const first = await generateCtSeries(join(work, 'study-1'), 3, {
+        studyInstanceUid,
+        seriesInstanceUid: newUid(),
+      });
+      const second = await generateCtSeries(join(work, 'study-2'), 2, {
+        studyInstanceUid,
+        seriesInstanceUid: newUid(),
+      });
       const other = await generateCtSeries(join(work, 'study-other'), 1, { studyInstanceUid: newUid() });
       expect((await storescu({ port: receiver.port, calledAe: 'STORESCP', files: first })).code).toBe(0);
-      expect((await storescu({ port: receiver.port, calledAe: 'STORESCP', files: [...second, ...other] })).code).toBe(0);
+      expect(
+        (await storescu({ port: receiver.port, calledAe: 'STORESCP', files: [...second, ...other] })).code,
+      ).toBe(0);
       const messages = await receiver.receipts.waitFor(2);
       await expect(receiver.receipts.waitFor(3, 2500)).rejects.toThrow();
       const joined = messages.find((m) => m.studies[0]?.studyInstanceUid === studyInstanceUid);
@@ -38,9 +46,17 @@ describe('storescp grouping', () => {
     const receiver = await startReceiver({ GROUPING: 'series', GROUP_TIMEOUT: '1' });
     try {
       const studyInstanceUid = newUid();
-      const a = await generateCtSeries(join(work, 'series-a'), 2, { studyInstanceUid, seriesInstanceUid: newUid() });
-      const b = await generateCtSeries(join(work, 'series-b'), 3, { studyInstanceUid, seriesInstanceUid: newUid() });
-      expect((await storescu({ port: receiver.port, calledAe: 'STORESCP', files: [...a, ...b] })).code).toBe(0);
+      const a = await generateCtSeries(join(work, 'series-a'), 2, {
+        studyInstanceUid,
+        seriesInstanceUid: newUid(),
+      });
+      const b = await generateCtSeries(join(work, 'series-b'), 3, {
+        studyInstanceUid,
+        seriesInstanceUid: newUid(),
+      });
+      expect((await storescu({ port: receiver.port, calledAe: 'STORESCP', files: [...a, ...b] })).code).toBe(
+        0,
+      );
       const messages = await receiver.receipts.waitFor(2);
       expect(messages.map((m) => m.instanceCount).sort()).toEqual([2, 3]);
       expect(messages.every((m) => m.grouping === 'series' && m.studies[0]?.series.length === 1)).toBe(true);
@@ -60,7 +76,8 @@ describe('storescp grouping', () => {
       if (!message) throw new Error('no receipt');
       expect(message.tarSubdir).toEqual(['StudyInstanceUID', 'SeriesInstanceUID']);
       const { members } = await readReceipt(receiver.storage, message);
-      for (const name of members.keys()) expect(name.startsWith(`${studyInstanceUid}/${seriesInstanceUid}/`)).toBe(true);
+      for (const name of members.keys())
+        expect(name.startsWith(`${studyInstanceUid}/${seriesInstanceUid}/`)).toBe(true);
     } finally {
       await receiver.close();
     }
@@ -70,7 +87,12 @@ describe('storescp grouping', () => {
     const receiver = await startReceiver();
     try {
       const files = await generateCtSeries(join(work, 'abort'), 4, { studyInstanceUid: newUid() });
-      const result = await storescu({ port: receiver.port, calledAe: 'STORESCP', files, extraArgs: ['--abort'] });
+      const result = await storescu({
+        port: receiver.port,
+        calledAe: 'STORESCP',
+        files,
+        extraArgs: ['--abort'],
+      });
       expect(result.code).toBe(0);
       const [message] = await receiver.receipts.waitFor(1);
       expect(message?.instanceCount).toBe(4);

@@ -15,22 +15,42 @@ export interface ReceiverMetrics {
 export function createReceiverMetrics(registry: Registry): ReceiverMetrics {
   const registers = [registry];
   return {
-    associationsAccepted: new Counter({ name: 'dicomflow_storescp_associations_accepted_total', help: 'Associations accepted', registers }),
+    associationsAccepted: new Counter({
+      name: 'dicomflow_storescp_associations_accepted_total',
+      help: 'Associations accepted',
+      registers,
+    }),
     associationsRejected: new Counter({
       name: 'dicomflow_storescp_associations_rejected_total',
       help: 'Associations rejected, by reason',
       labelNames: ['reason'],
       registers,
     }),
-    associationsOpen: new Gauge({ name: 'dicomflow_storescp_associations_open', help: 'Associations open now', registers }),
-    instancesStored: new Counter({ name: 'dicomflow_storescp_instances_stored_total', help: 'Instances answered with success', registers }),
+    associationsOpen: new Gauge({
+      name: 'dicomflow_storescp_associations_open',
+      help: 'Associations open now',
+      registers,
+    }),
+    instancesStored: new Counter({
+      name: 'dicomflow_storescp_instances_stored_total',
+      help: 'Instances answered with success',
+      registers,
+    }),
     instancesRefused: new Counter({
       name: 'dicomflow_storescp_instances_refused_total',
       help: 'Instances answered with a failure status, by status (hex)',
       labelNames: ['status'],
       registers,
     }),
-    bytesStored: new Counter({ name: 'dicomflow_storescp_bytes_stored_total', help: 'Bytes of instances stored', registers }),
-    receiptsPublished: new Counter({ name: 'dicomflow_storescp_receipts_published_total', help: 'Receipts published as study.received', registers }),
+    bytesStored: new Counter({
+      name: 'dicomflow_storescp_bytes_stored_total',
+      help: 'Bytes of instances stored',
+      registers,
+    }),
+    receiptsPublished: new Counter({
+      name: 'dicomflow_storescp_receipts_published_total',
+      help: 'Receipts published as study.received',
+      registers,
+    }),
   };
 }

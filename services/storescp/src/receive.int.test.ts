@@ -77,7 +77,10 @@ describe('storescp receiving from dcmtk storescu', () => {
 
   it('keeps several studies sent in one association together in one receipt', async () => {
     const a = await generateCtSeries(join(work, 'multi-a'), 3, { studyInstanceUid: newUid() });
-    const b = await generateCtSeries(join(work, 'multi-b'), 2, { studyInstanceUid: newUid(), modality: 'MR' });
+    const b = await generateCtSeries(join(work, 'multi-b'), 2, {
+      studyInstanceUid: newUid(),
+      modality: 'MR',
+    });
     const before = receiver.receipts.messages.length;
     expect((await storescu({ port: receiver.port, calledAe: 'STORESCP', files: [...a, ...b] })).code).toBe(0);
     const [message] = (await receiver.receipts.waitFor(before + 1)).slice(before);

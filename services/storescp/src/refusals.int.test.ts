@@ -45,7 +45,9 @@ async function sendAndCollect(files: string[], calledAe = 'STORESCP') {
 describe('storescp refusing bad input', () => {
   for (const keyword of ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID'] as const) {
     it(`answers a failure for an instance without ${keyword} and stores the rest of the association`, async () => {
-      const [good1, source, good2] = await generateCtSeries(join(work, `missing-${keyword}`), 3, { studyInstanceUid: newUid() });
+      const [good1, source, good2] = await generateCtSeries(join(work, `missing-${keyword}`), 3, {
+        studyInstanceUid: newUid(),
+      });
       if (!good1 || !source || !good2) throw new Error('no fixture');
       const bad = join(work, `missing-${keyword}.dcm`);
       await withMissingTag(source, bad, keyword);
@@ -91,9 +93,16 @@ describe('storescp refusing bad input', () => {
       if (!source) throw new Error('no fixture');
       const file = join(work, 'strict-private.dcm');
       await withSopClass(source, file, PRIVATE_SOP_CLASS);
-      const result = await storescu({ port: strict.port, calledAe: 'STORESCP', files: [file], extraArgs: ['-v'] });
+      const result = await storescu({
+        port: strict.port,
+        calledAe: 'STORESCP',
+        files: [file],
+        extraArgs: ['-v'],
+      });
       const output = result.stdout + result.stderr;
-      expect(output).toMatch(/abstract syntax not supported|no presentation context|No acceptable presentation contexts/i);
+      expect(output).toMatch(
+        /abstract syntax not supported|no presentation context|No acceptable presentation contexts/i,
+      );
       expect(responses(output).success).toBe(0);
       // An association that stored nothing publishes nothing.
       await expect(strict.receipts.waitFor(1, 1500)).rejects.toThrow();

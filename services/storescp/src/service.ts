@@ -1,7 +1,14 @@
 import { access, constants } from 'node:fs/promises';
 import { connectBroker, type Broker } from '@dicomflow/broker';
 import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
-import { createHttpServer, createMetricsRegistry, computeBackoff, sleep, type HttpServer, type Logger } from '@dicomflow/runtime';
+import {
+  createHttpServer,
+  createMetricsRegistry,
+  computeBackoff,
+  sleep,
+  type HttpServer,
+  type Logger,
+} from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { AssociationPolicy } from './dimse/association-policy.js';
 import { DicomServer } from './dimse/dicom-server.js';
@@ -34,9 +41,13 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
   const bucket = config.S3_BUCKET_INCOMING;
   const stopping = new AbortController();
   let broker: Broker | undefined;
-  const brokerReady = connectBroker({ config: brokerConfigFrom(config), logger: logger.child({ component: 'broker' }) }).then(
-    (b) => (broker = b),
-  );
+  let resolveBroker: (b: Broker) => void = () => undefined;
+  let rejectBroker: (err: unknown) => void = () => undefined;
+  // Publishing waits for the first connection; DICOM receiving never does.
+  const brokerReady = new Promise<Broker>((resolve, reject) => {
+    resolveBroker = resolve;
+    rejectBroker = reject;
+  });
   brokerReady.catch(() => undefined);
   let bucketReady = false;
 
@@ -100,7 +111,10 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
     host: config.HTTP_HOST,
     registry,
     checks: [
-      { name: 'broker', check: async () => (broker ? broker.check() : Promise.reject(new Error('not connected yet'))) },
+      {
+        name: 'broker',
+        check: async () => (broker ? broker.check() : Promise.reject(new Error('not connected yet'))),
+      },
       { name: 's3', check: () => storage.check() },
       { name: 'spool', check: () => access(config.SPOOL_DIR, constants.W_OK) },
     ],
@@ -122,7 +136,9 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
         bucketReady = true;
       } catch (err) {
         logger.warn({ err, bucket }, 'S3 bucket not ready; retrying');
-        await sleep(computeBackoff(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal).catch(() => undefined);
+        await sleep(computeBackoff(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal).catch(
+          () => undefined,
+        );
       }
     }
   };
@@ -133,13 +149,27 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       dimseLog.setLevel('silent');
       Implementation.setMaxPduLength(config.MAX_PDU);
       const recovered = await spool.recover();
-      if (recovered.length > 0) logger.info({ groups: recovered.length }, 'resuming groups left in the spool');
+      if (recovered.length > 0)
+        logger.info({ groups: recovered.length }, 'resuming groups left in the spool');
       grouper.restore(recovered);
       void ensureBucketInBackground();
+      connectBroker({
+        config: brokerConfigFrom(config),
+        logger: logger.child({ component: 'broker' }),
+        appId: 'storescp',
+        connectionName: `storescp-${process.pid}`,
+        signal: stopping.signal,
+      }).then((b) => {
+        broker = b;
+        resolveBroker(b);
+      }, rejectBroker);
       const dicomPort = await dicom.listen(config.AE_PORT, config.AE_HOSTNAME);
       const { port: httpPort } = await http.listen();
       ports = { dicom: dicomPort, http: httpPort };
-      logger.info({ aeTitle: config.AE_TITLE, dicomPort, httpPort, grouping: config.GROUPING }, 'storescp started');
+      logger.info(
+        { aeTitle: config.AE_TITLE, dicomPort, httpPort, grouping: config.GROUPING },
+        'storescp started',
+      );
     },
 
     close() {
@@ -156,10 +186,11 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
         await step('grouper', () => grouper.close());
         await step('receipts', async () => {
           const deadline = Date.now() + PUBLISH_DRAIN_MS;
-          while (worker.backlog() > 0 && worker.failingCount() === 0 && Date.now() < deadline) await sleep(50);
+          while (worker.backlog() > 0 && worker.failingCount() === 0 && Date.now() < deadline)
+            await sleep(50);
+          stopping.abort();
           await worker.close();
         });
-        stopping.abort();
         await step('broker', async () => {
           if (broker) await broker.close();
         });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { AssociationPolicy, ContextResult, RejectResult, RejectSource, toBlockList, type AssociationPolicyConfig } from './association-policy.js';
+import {
+  AssociationPolicy,
+  ContextResult,
+  RejectResult,
+  RejectSource,
+  toBlockList,
+  type AssociationPolicyConfig,
+} from './association-policy.js';
 
 const base: AssociationPolicyConfig = {
   aeTitle: 'STORESCP',
@@ -11,7 +18,12 @@ const base: AssociationPolicyConfig = {
   acceptUnknownSopClasses: true,
   maxAssociations: 2,
 };
-const facts = { callingAeTitle: 'MODALITY', calledAeTitle: 'STORESCP', remoteAddress: '127.0.0.1', openAssociations: 0 };
+const facts = {
+  callingAeTitle: 'MODALITY',
+  calledAeTitle: 'STORESCP',
+  remoteAddress: '127.0.0.1',
+  openAssociations: 0,
+};
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const EXPLICIT = '1.2.840.10008.1.2.1';
 const IMPLICIT = '1.2.840.10008.1.2';
@@ -22,12 +34,19 @@ describe('AssociationPolicy.reviewAssociation', () => {
   });
 
   it('rejects a wrong called AE title permanently with reason 7, unless the check is off', () => {
-    expect(new AssociationPolicy(base).reviewAssociation({ ...facts, calledAeTitle: 'OTHER' })).toMatchObject({
-      result: RejectResult.Permanent,
-      source: RejectSource.ServiceUser,
-      reason: 7,
-    });
-    expect(new AssociationPolicy({ ...base, checkCalledAeTitle: false }).reviewAssociation({ ...facts, calledAeTitle: 'OTHER' })).toBeUndefined();
+    expect(new AssociationPolicy(base).reviewAssociation({ ...facts, calledAeTitle: 'OTHER' })).toMatchObject(
+      {
+        result: RejectResult.Permanent,
+        source: RejectSource.ServiceUser,
+        reason: 7,
+      },
+    );
+    expect(
+      new AssociationPolicy({ ...base, checkCalledAeTitle: false }).reviewAssociation({
+        ...facts,
+        calledAeTitle: 'OTHER',
+      }),
+    ).toBeUndefined();
   });
 
   it('applies calling AE allow and deny lists with reason 3', () => {
@@ -62,16 +81,30 @@ describe('AssociationPolicy.reviewAssociation', () => {
 describe('AssociationPolicy.reviewContext', () => {
   const policy = new AssociationPolicy(base);
   it("takes the sender's first supported transfer syntax", () => {
-    expect(policy.reviewContext(CT, ['1.2.3.private', IMPLICIT, EXPLICIT])).toEqual({ accept: true, transferSyntaxUid: IMPLICIT });
+    expect(policy.reviewContext(CT, ['1.2.3.private', IMPLICIT, EXPLICIT])).toEqual({
+      accept: true,
+      transferSyntaxUid: IMPLICIT,
+    });
   });
   it('accepts verification and every compressed syntax as is', () => {
     expect(policy.reviewContext('1.2.840.10008.1.1', [IMPLICIT])).toMatchObject({ accept: true });
-    for (const ts of ['1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.70', '1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.5', '1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2']) {
+    for (const ts of [
+      '1.2.840.10008.1.2.4.50',
+      '1.2.840.10008.1.2.4.70',
+      '1.2.840.10008.1.2.4.80',
+      '1.2.840.10008.1.2.4.90',
+      '1.2.840.10008.1.2.5',
+      '1.2.840.10008.1.2.1.99',
+      '1.2.840.10008.1.2.2',
+    ]) {
       expect(policy.reviewContext(CT, [ts])).toEqual({ accept: true, transferSyntaxUid: ts });
     }
   });
   it('refuses transfer syntaxes it cannot walk', () => {
-    expect(policy.reviewContext(CT, ['1.2.3.4'])).toEqual({ accept: false, result: ContextResult.TransferSyntaxesNotSupported });
+    expect(policy.reviewContext(CT, ['1.2.3.4'])).toEqual({
+      accept: false,
+      result: ContextResult.TransferSyntaxesNotSupported,
+    });
   });
   it('accepts or refuses unknown SOP classes by configuration', () => {
     expect(policy.reviewContext('1.2.826.0.1.3680043.9.9999.1', [EXPLICIT])).toMatchObject({ accept: true });

@@ -12,7 +12,11 @@ export interface Rejection {
 
 export const RejectResult = { Permanent: 1, Transient: 2 } as const;
 type RejectResult = (typeof RejectResult)[keyof typeof RejectResult];
-export const RejectSource = { ServiceUser: 1, ServiceProviderAcse: 2, ServiceProviderPresentation: 3 } as const;
+export const RejectSource = {
+  ServiceUser: 1,
+  ServiceProviderAcse: 2,
+  ServiceProviderPresentation: 3,
+} as const;
 type RejectSource = (typeof RejectSource)[keyof typeof RejectSource];
 export const UserReason = { NoReasonGiven: 1, CallingAeNotRecognized: 3, CalledAeNotRecognized: 7 } as const;
 export const PresentationReason = { TemporaryCongestion: 1, LocalLimitExceeded: 2 } as const;
@@ -67,13 +71,31 @@ export class AssociationPolicy {
   reviewAssociation(facts: AssociationRequestFacts): Rejection | undefined {
     const calling = normaliseAe(facts.callingAeTitle);
     if (!this.hostAllowed(facts.remoteAddress)) {
-      return reject(RejectResult.Permanent, RejectSource.ServiceUser, UserReason.NoReasonGiven, 'host not allowed');
+      return reject(
+        RejectResult.Permanent,
+        RejectSource.ServiceUser,
+        UserReason.NoReasonGiven,
+        'host not allowed',
+      );
     }
-    if (this.config.checkCalledAeTitle && normaliseAe(facts.calledAeTitle) !== normaliseAe(this.config.aeTitle)) {
-      return reject(RejectResult.Permanent, RejectSource.ServiceUser, UserReason.CalledAeNotRecognized, 'called AE title not ours');
+    if (
+      this.config.checkCalledAeTitle &&
+      normaliseAe(facts.calledAeTitle) !== normaliseAe(this.config.aeTitle)
+    ) {
+      return reject(
+        RejectResult.Permanent,
+        RejectSource.ServiceUser,
+        UserReason.CalledAeNotRecognized,
+        'called AE title not ours',
+      );
     }
     if (this.deniedAes.has(calling) || (this.allowedAes.size > 0 && !this.allowedAes.has(calling))) {
-      return reject(RejectResult.Permanent, RejectSource.ServiceUser, UserReason.CallingAeNotRecognized, 'calling AE title not allowed');
+      return reject(
+        RejectResult.Permanent,
+        RejectSource.ServiceUser,
+        UserReason.CallingAeNotRecognized,
+        'calling AE title not allowed',
+      );
     }
     if (facts.openAssociations >= this.config.maxAssociations) {
       return reject(
@@ -97,7 +119,8 @@ export class AssociationPolicy {
       case 'verification':
         break;
       case 'unknown':
-        if (!this.config.acceptUnknownSopClasses) return { accept: false, result: ContextResult.AbstractSyntaxNotSupported };
+        if (!this.config.acceptUnknownSopClasses)
+          return { accept: false, result: ContextResult.AbstractSyntaxNotSupported };
         break;
       case 'other-standard':
         return { accept: false, result: ContextResult.AbstractSyntaxNotSupported };

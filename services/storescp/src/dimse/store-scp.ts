@@ -43,7 +43,9 @@ export interface StoreScpContext {
   readonly dimseOptions: { associationTimeout: number; pduTimeout: number; connectTimeout: number };
 }
 
-type Received = { ok: true; info: InstanceInfo; path: string } | { ok: false; status: StoreStatusCode; reason: string; path: string };
+type Received =
+  | { ok: true; info: InstanceInfo; path: string }
+  | { ok: false; status: StoreStatusCode; reason: string; path: string };
 
 /**
  * One association with a sender: negotiates by the {@link AssociationPolicy}, streams each instance to the
@@ -81,7 +83,10 @@ export class StoreScp extends Scp {
     };
     const rejection = this.ctx.policy.reviewAssociation(facts);
     if (rejection) {
-      this.log.warn({ callingAeTitle: facts.callingAeTitle, calledAeTitle: facts.calledAeTitle, why: rejection.why }, 'association rejected');
+      this.log.warn(
+        { callingAeTitle: facts.callingAeTitle, calledAeTitle: facts.calledAeTitle, why: rejection.why },
+        'association rejected',
+      );
       this.ctx.metrics.associationsRejected.inc({ reason: rejection.why });
       this.sendAssociationReject(rejection.result, rejection.source, rejection.reason);
       this.ended = true;
@@ -89,7 +94,10 @@ export class StoreScp extends Scp {
       return;
     }
     for (const { context } of association.getPresentationContexts()) {
-      const decision = this.ctx.policy.reviewContext(context.getAbstractSyntaxUid(), context.getTransferSyntaxUids());
+      const decision = this.ctx.policy.reviewContext(
+        context.getAbstractSyntaxUid(),
+        context.getTransferSyntaxUids(),
+      );
       if (decision.accept) context.setResult(0, decision.transferSyntaxUid);
       else context.setResult(decision.result);
     }
@@ -126,7 +134,12 @@ export class StoreScp extends Scp {
       transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
       sourceAeTitle: this.origin?.callingAeTitle ?? '',
     });
-    const stream = new SpoolWriteStream(this.ctx.spool.newIncomingPath(), prefix, this.socket, this.ctx.fsync);
+    const stream = new SpoolWriteStream(
+      this.ctx.spool.newIncomingPath(),
+      prefix,
+      this.socket,
+      this.ctx.fsync,
+    );
     stream.on('error', () => undefined); // reported through `finished` below
     this.current = stream;
     return stream;
@@ -179,11 +192,19 @@ export class StoreScp extends Scp {
   private async store(request: CStoreRequest): Promise<{ status: StoreStatusCode; comment?: string }> {
     const dataset = request.getDataset();
     const received = dataset ? this.received.get(dataset) : undefined;
-    if (!received || !this.origin) return { status: StoreStatus.CannotUnderstand, comment: 'no dataset received' };
+    if (!received || !this.origin)
+      return { status: StoreStatus.CannotUnderstand, comment: 'no dataset received' };
     if (!received.ok) return this.refuse(received.path, received.status, received.reason);
     const { info, path } = received;
-    if (info.sopInstanceUid !== request.getAffectedSopInstanceUid() || info.sopClassUid !== request.getAffectedSopClassUid()) {
-      return this.refuse(path, StoreStatus.DataSetDoesNotMatchSopClass, 'dataset UIDs differ from the C-STORE command');
+    if (
+      info.sopInstanceUid !== request.getAffectedSopInstanceUid() ||
+      info.sopClassUid !== request.getAffectedSopClassUid()
+    ) {
+      return this.refuse(
+        path,
+        StoreStatus.DataSetDoesNotMatchSopClass,
+        'dataset UIDs differ from the C-STORE command',
+      );
     }
     if (this.ended) return this.refuse(path, StoreStatus.OutOfResources, 'association already ended');
     try {
@@ -197,7 +218,11 @@ export class StoreScp extends Scp {
     return { status: StoreStatus.Success };
   }
 
-  private async refuse(path: string, status: StoreStatusCode, reason: string): Promise<{ status: StoreStatusCode; comment: string }> {
+  private async refuse(
+    path: string,
+    status: StoreStatusCode,
+    reason: string,
+  ): Promise<{ status: StoreStatusCode; comment: string }> {
     this.log.warn({ status: `0x${status.toString(16).padStart(4, '0')}`, reason }, 'instance refused');
     this.ctx.metrics.instancesRefused.inc({ status: status.toString(16) });
     await this.ctx.spool.discard(path).catch(() => undefined);

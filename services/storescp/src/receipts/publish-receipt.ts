@@ -58,7 +58,8 @@ export async function execPublishReceipt(
       transferSyntaxUid: info.transferSyntaxUid,
       elements: info.elements,
     });
-    const series = studies.get(info.studyInstanceUid) ?? new Map<string, { modality: string; count: number }>();
+    const series =
+      studies.get(info.studyInstanceUid) ?? new Map<string, { modality: string; count: number }>();
     studies.set(info.studyInstanceUid, series);
     const entry = series.get(info.seriesInstanceUid) ?? { modality: info.modality, count: 0 };
     entry.count += 1;

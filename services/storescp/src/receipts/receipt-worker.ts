@@ -71,7 +71,10 @@ export class ReceiptWorker {
         const message = await execPublishReceipt(this.deps, group);
         if (attempt > 1) this.failing -= 1;
         if (message) {
-          log.info({ instances: message.instanceCount, tarSize: message.tarSize, attempt }, 'receipt published');
+          log.info(
+            { instances: message.instanceCount, tarSize: message.tarSize, attempt },
+            'receipt published',
+          );
           this.options.onPublished?.(message, group);
         } else {
           log.info('empty group removed');

@@ -105,7 +105,8 @@ export class Spool {
    */
   async recover(): Promise<RecoveredGroup[]> {
     await this.init();
-    for (const name of await readdir(this.incomingDir)) await rm(join(this.incomingDir, name), { force: true });
+    for (const name of await readdir(this.incomingDir))
+      await rm(join(this.incomingDir, name), { force: true });
     const groups: RecoveredGroup[] = [];
     for (const name of await readdir(this.groupsDir)) {
       const dir = join(this.groupsDir, name);

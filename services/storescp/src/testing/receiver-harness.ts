@@ -46,7 +46,10 @@ export class ReceiptCollector {
     const collector = new ReceiptCollector(connection, bucket);
     const channel = await connection.createChannel();
     await channel.assertExchange('dicomflow', 'topic', { durable: true });
-    const { queue } = await channel.assertQueue(`test.receipts.${randomUUID()}`, { exclusive: true, autoDelete: true });
+    const { queue } = await channel.assertQueue(`test.receipts.${randomUUID()}`, {
+      exclusive: true,
+      autoDelete: true,
+    });
     await channel.bindQueue(queue, 'dicomflow', 'study.received');
     await channel.consume(
       queue,
@@ -64,7 +67,8 @@ export class ReceiptCollector {
   async waitFor(count: number, timeoutMs = 30_000): Promise<StudyReceived[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.messages.length < count) {
-      if (Date.now() > deadline) throw new Error(`expected ${count} study.received, got ${this.messages.length}`);
+      if (Date.now() > deadline)
+        throw new Error(`expected ${count} study.received, got ${this.messages.length}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     return this.messages;
@@ -82,7 +86,9 @@ export interface StoredReceipt {
 }
 
 export async function readReceipt(storage: Storage, message: StudyReceived): Promise<StoredReceipt> {
-  const index = JSON.parse((await storage.getBuffer(message.bucket, message.indexKey)).toString()) as ReceiptIndex;
+  const index = JSON.parse(
+    (await storage.getBuffer(message.bucket, message.indexKey)).toString(),
+  ) as ReceiptIndex;
   const members = new Map<string, Buffer>();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {

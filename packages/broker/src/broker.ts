@@ -134,6 +134,7 @@ class AmqpBroker implements Broker {
     handler: MessageHandler<K>,
   ): Promise<Subscription> {
     if (this.#closing) throw new TransientError('broker is closed');
+    // Kept next to consumers of other keys; the handler's parameter type makes Consumer<K> invariant.
     const consumer = new Consumer(spec, handler, {
       names: this.#names,
       keeper: this.#keeper,

@@ -69,6 +69,7 @@ export class Consumer<K extends SchemaRoutingKey> {
   #restartTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #closedChannels = new WeakSet<Channel>();
 
   constructor(
     spec: ConsumeSpec<K>,
@@ -147,6 +148,7 @@ export class Consumer<K extends SchemaRoutingKey> {
       this.#log.warn({ err: errorText(err) }, 'consumer channel error');
     });
     channel.on('close', () => {
+      this.#closedChannels.add(channel);
       this.#onChannelClose(channel, connection);
     });
     try {
@@ -247,6 +249,11 @@ export class Consumer<K extends SchemaRoutingKey> {
     attempt: number,
     logger: Logger,
   ): Promise<void> {
+    if (this.#closedChannels.has(channel)) {
+      // RabbitMQ already requeued it; a retry or dead-letter copy now would only make a duplicate.
+      logger.warn('channel closed while handling; the message will be redelivered');
+      return;
+    }
     try {
       await this.#publishCopy(message, outcome, attempt, logger);
     } catch (err) {

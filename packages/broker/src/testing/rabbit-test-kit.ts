@@ -7,6 +7,7 @@ import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqpl
 import { pino, type Logger } from 'pino';
 import type { StudyReceived } from '@dicomflow/messages';
 import type { BrokerConfig } from '../connection.js';
+import { DEFAULT_RETRY_DELAYS_MS } from '../consumer.js';
 import { deadQueueName, retryQueueName } from '../topology.js';
 
 const run = promisify(execFile);
@@ -105,7 +106,7 @@ export class RabbitTestKit {
   }
 
   /** A queue name deleted (with its dead and retry queues) by {@link RabbitTestKit.cleanup}. */
-  queue(prefix = 'test.q', retryDelaysMs: readonly number[] = []): string {
+  queue(prefix = 'test.q', retryDelaysMs: readonly number[] = DEFAULT_RETRY_DELAYS_MS): string {
     const name = uniqueName(prefix);
     this.#queues.add(name);
     this.#queues.add(deadQueueName(name));

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,11 +7,14 @@ import {
   echoscu,
   generateCtSeries,
   newUid,
+  rawStoreScu,
+  readFileMeta,
   storescu,
   truncatedCopy,
   withMissingTag,
   withSopClass,
 } from '@dicomflow/test-helpers';
+import { buildPart10Prefix } from '@dicomflow/dicom';
 import { readReceipt, startReceiver, type Receiver } from './testing/receiver-harness.js';
 
 const PRIVATE_SOP_CLASS = '1.2.826.0.1.3680043.9.9999.1';
@@ -53,24 +56,45 @@ describe('storescp refusing bad input', () => {
       await withMissingTag(source, bad, keyword);
       const { before, output } = await sendAndCollect([good1, bad, good2]);
       expect(responses(output)).toEqual({ success: 2, failed: 1 });
-      expect(output).toMatch(/A900|Data ?Set does not match|0xa900/i);
+      expect(output).toMatch(/DataSetDoesNotMatchSOPClass/);
       const [message] = (await receiver.receipts.waitFor(before + 1)).slice(before);
       expect(message?.instanceCount).toBe(2);
     });
   }
 
-  it('answers a failure for a truncated dataset and never publishes it', async () => {
+  // storescu will not send a broken file, so these go through a raw C-STORE sender that sends the bytes as they are.
+  it('answers 0xC000 for a truncated dataset, stores the next instance, and never publishes the broken one', async () => {
     const [good, source] = await generateCtSeries(join(work, 'truncated'), 2, { studyInstanceUid: newUid() });
     if (!good || !source) throw new Error('no fixture');
     const bad = join(work, 'truncated.dcm');
     await truncatedCopy(source, bad, 300_000);
-    const { before, output } = await sendAndCollect([bad, good]);
-    expect(responses(output)).toEqual({ success: 1, failed: 1 });
-    expect(output).toMatch(/C000|Cannot understand|0xc000/i);
+    const before = receiver.receipts.messages.length;
+    const result = await rawStoreScu({ port: receiver.port, calledAe: 'STORESCP', files: [bad, good] });
+    expect(result).toEqual({ associated: true, statuses: [0xc000, 0] });
     const [message] = (await receiver.receipts.waitFor(before + 1)).slice(before);
     if (!message) throw new Error('no receipt');
     const { index } = await readReceipt(receiver.storage, message);
-    expect(index.instances).toHaveLength(1);
+    expect(index.instances.map((i) => i.sopInstanceUid)).toEqual([(await readFileMeta(good)).sopInstanceUid]);
+  });
+
+  it('answers 0xC000 for dataset bytes that are not DICOM', async () => {
+    const [good] = await generateCtSeries(join(work, 'junk-src'), 1, { studyInstanceUid: newUid() });
+    if (!good) throw new Error('no fixture');
+    const meta = await readFileMeta(good);
+    const junk = join(work, 'junk.dcm');
+    const prefix = buildPart10Prefix({
+      sopClassUid: meta.sopClassUid,
+      sopInstanceUid: newUid(),
+      transferSyntaxUid: '1.2.840.10008.1.2.1',
+    });
+    await writeFile(
+      junk,
+      Buffer.concat([prefix, Buffer.from('this is not a DICOM dataset at all, just text. '.repeat(40))]),
+    );
+    const before = receiver.receipts.messages.length;
+    const result = await rawStoreScu({ port: receiver.port, calledAe: 'STORESCP', files: [junk] });
+    expect(result).toEqual({ associated: true, statuses: [0xc000] });
+    await expect(receiver.receipts.waitFor(before + 1, 1500)).rejects.toThrow();
   });
 
   it('accepts an unknown SOP class by default', async () => {

@@ -146,11 +146,17 @@ fi
 
 # ---------------------------------------------------------------------------------------------------------
 banner "postgresql"
-PG_VERSION="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)"
-[[ -n "$PG_VERSION" ]] || die "no PostgreSQL cluster under /etc/postgresql"
+# The newest cluster version under /etc/postgresql (only needed when this script has to start or configure it).
+pg_version() {
+  local version
+  version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)"
+  [[ -n "$version" ]] || die "no PostgreSQL cluster under /etc/postgresql"
+  printf '%s\n' "$version"
+}
 if pg_isready -q -h 127.0.0.1 -p 5432; then
   log "PostgreSQL already answers on 127.0.0.1:5432"
 else
+  PG_VERSION="$(pg_version)"
   log "starting PostgreSQL $PG_VERSION"
   pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start
   PG_STARTED_VERSION="$PG_VERSION"
@@ -159,6 +165,7 @@ fi
 pg_psql() { psql -h 127.0.0.1 -p 5432 -U postgres -w -v ON_ERROR_STOP=1 -qtA "$@" </dev/null; }
 if ! pg_psql -c 'select 1' >/dev/null 2>&1; then
   # A fresh cluster asks for a password over TCP; the tests log in as postgres without one, from localhost.
+  PG_VERSION="$(pg_version)"
   PG_HBA="/etc/postgresql/$PG_VERSION/main/pg_hba.conf"
   log "allowing passwordless postgres logins from localhost in $PG_HBA"
   sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$PG_HBA"

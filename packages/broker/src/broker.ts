@@ -1,5 +1,5 @@
 import type { ChannelModel } from 'amqplib';
-import type { Logger } from 'pino';
+import type { Logger } from '@dicomflow/runtime';
 import type { MessageOf, SchemaRoutingKey } from '@dicomflow/messages';
 import { ConnectionKeeper, type BrokerConfig } from './connection.js';
 import { Consumer, type ConsumeSpec, type MessageHandler } from './consumer.js';

@@ -1,5 +1,5 @@
 import { connect, type ChannelModel } from 'amqplib';
-import type { Logger } from 'pino';
+import type { Logger } from '@dicomflow/runtime';
 import { computeBackoff, errorText, TransientError } from './errors.js';
 
 /** Where RabbitMQ is and how to log in. */

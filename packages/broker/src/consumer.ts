@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import type { Logger } from 'pino';
+import type { Logger } from '@dicomflow/runtime';
 import type { MessageOf, SchemaRoutingKey } from '@dicomflow/messages';
 import type { ConnectionKeeper } from './connection.js';
 import {

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { IllegalOperationError, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
-import type { Logger } from 'pino';
+import type { Logger } from '@dicomflow/runtime';
 import { SCHEMA_VERSION, validateMessage, type MessageOf, type SchemaRoutingKey } from '@dicomflow/messages';
 import type { ConnectionKeeper } from './connection.js';
-import { computeBackoff, errorText, PermanentError, TransientError } from './errors.js';
+import { computeBackoff, errorKind, errorText, PermanentError, TransientError } from './errors.js';
 import { assertExchanges, MAX_PRIORITY, type ExchangeNames } from './topology.js';
 
 /** Per-message choices of a publish. */
@@ -108,7 +108,7 @@ export class Publisher {
         );
         return;
       } catch (err) {
-        if (err instanceof PermanentError) throw err;
+        if (errorKind(err) === 'permanent') throw err;
         if (this.#keeper.closed) throw new TransientError('broker is closed', { cause: err });
         lastError = err;
       }

@@ -1,4 +1,4 @@
-export { assertDatasetStructure, DatasetStructureError } from './dataset-structure.js';
+export { assertDatasetStructure, DatasetFramer, DatasetStructureError } from './dataset-framer.js';
 export { toNonBulkJson, stringValue } from './dicom-json.js';
 export { inspectPart10File, inspectPart10Buffer, MissingTagError } from './inspect.js';
 export type { InstanceInfo, InspectOptions } from './inspect.js';

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DatasetFramer,
+  DatasetStructureError,
   DicomParseError,
   MissingTagError,
   buildPart10Prefix,
@@ -53,6 +55,8 @@ beforeAll(async () => {
     await run('dcmconv', [flag, join(dir, 'base.dcm'), join(dir, `${name}.dcm`)]);
   }
   await run('dcmconv', ['+te', join(dir, 'base.dcm'), join(dir, 'nostudy.dcm')]);
+  await run('dcmconv', ['+te', '-e', join(dir, 'base.dcm'), join(dir, 'undefined-length.dcm')]);
+  await run('dcmconv', ['+ti', '-e', join(dir, 'base.dcm'), join(dir, 'undefined-length-implicit.dcm')]);
   await run('dcmodify', ['-nb', '-ea', '(0020,000d)', join(dir, 'nostudy.dcm')]);
 });
 
@@ -93,7 +97,7 @@ describe('inspectPart10File', () => {
     const sq = whole.indexOf(Buffer.from([0x40, 0x00, 0x75, 0x02]), offset);
     expect(sq).toBeGreaterThan(offset);
     expect(() => inspectPart10Buffer(whole.subarray(0, sq + 20), { validate: true })).toThrow(
-      /item|ends early|delimiter|needs/,
+      /before the end of a value|inside/,
     );
   });
 
@@ -108,6 +112,56 @@ describe('inspectPart10File', () => {
     expect(err).toBeInstanceOf(MissingTagError);
     expect((err as MissingTagError).keyword).toBe('StudyInstanceUID');
   });
+});
+
+describe('DatasetFramer', () => {
+  it.each(['explicit', 'implicit', 'bigEndian', 'undefined-length', 'undefined-length-implicit'])(
+    'accepts the whole %s dataset fed in any chunking and finds Pixel Data',
+    async (name) => {
+      const file = await readFile(join(dir, `${name}.dcm`));
+      const dataset = file.subarray(datasetOffset(file));
+      const ts = inspectPart10Buffer(file, { validate: true }).transferSyntaxUid;
+      const pixelData = dataset.lastIndexOf(
+        ts === '1.2.840.10008.1.2.2'
+          ? Buffer.from([0x7f, 0xe0, 0x00, 0x10])
+          : Buffer.from([0xe0, 0x7f, 0x10, 0x00]),
+      );
+      for (const size of [1, 3, 7, 64, dataset.length]) {
+        const framer = new DatasetFramer(ts);
+        for (let at = 0; at < dataset.length; at += size) framer.push(dataset.subarray(at, at + size));
+        framer.end();
+        expect(framer.pixelDataOffset).toBe(pixelData);
+        expect(framer.bytesSeen).toBe(dataset.length);
+      }
+    },
+  );
+
+  // A cut between two top-level elements leaves a shorter but well-framed dataset; a cut inside the
+  // undefined-length sequence or inside a value never does.
+  it.each(['undefined-length', 'undefined-length-implicit'])(
+    'refuses a %s dataset cut inside a sequence or value',
+    async (name) => {
+      const file = await readFile(join(dir, `${name}.dcm`));
+      const dataset = file.subarray(datasetOffset(file));
+      const ts = inspectPart10Buffer(file, { validate: true }).transferSyntaxUid;
+      const sqStart = dataset.indexOf(Buffer.from([0x40, 0x00, 0x75, 0x02]));
+      const sqEnd = dataset.indexOf(Buffer.from([0xfe, 0xff, 0xdd, 0xe0])) + 8;
+      const pixelData = dataset.lastIndexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00]));
+      expect(sqStart).toBeGreaterThan(0);
+      const cuts = [
+        ...Array.from({ length: sqEnd - sqStart - 1 }, (_, i) => sqStart + 1 + i),
+        pixelData + 3,
+        dataset.length - 1,
+      ];
+      for (const cut of cuts) {
+        const framer = new DatasetFramer(ts);
+        expect(() => {
+          framer.push(dataset.subarray(0, cut));
+          framer.end();
+        }, `cut at ${cut}`).toThrow(DatasetStructureError);
+      }
+    },
+  );
 });
 
 describe('buildPart10Prefix', () => {

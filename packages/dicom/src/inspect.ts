@@ -1,7 +1,7 @@
 import dcmjs from 'dcmjs';
 import type { DicomJsonDataset } from './model.js';
 import { open, readFile, stat } from 'node:fs/promises';
-import { assertDatasetStructure, DatasetStructureError } from './dataset-structure.js';
+import { assertDatasetStructure, DatasetStructureError } from './dataset-framer.js';
 import { stringValue, toNonBulkJson } from './dicom-json.js';
 import { DicomParseError, datasetBytes, metaTransferSyntax, toArrayBuffer } from './part10.js';
 import { Tags } from './tags.js';
@@ -49,7 +49,7 @@ export async function inspectPart10File(path: string, opts: InspectOptions = {})
   if (size <= limit) return inspectPart10Buffer(await readFile(path), { validate: true });
   const handle = await open(path, 'r');
   try {
-    const probe = Buffer.alloc(HEADER_PROBE_BYTES);
+    const probe = Buffer.alloc(Math.min(HEADER_PROBE_BYTES, size));
     const { bytesRead } = await handle.read(probe, 0, probe.length, 0);
     return { ...inspectPart10Buffer(probe.subarray(0, bytesRead), { validate: false }), size };
   } finally {

@@ -101,6 +101,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       metrics,
       logger: logger.child({ component: 'scp' }),
       fsync: config.SPOOL_FSYNC,
+      maxPduLength: config.MAX_PDU,
       dimseOptions: { associationTimeout: idleMs, pduTimeout: idleMs, connectTimeout: idleMs },
     },
     logger,

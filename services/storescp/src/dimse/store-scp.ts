@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { finished } from 'node:stream/promises';
-import {
-  DicomParseError,
-  MissingTagError,
-  buildPart10Prefix,
-  inspectPart10File,
-  type InstanceInfo,
-} from '@dicomflow/dicom';
+import { DicomParseError, MissingTagError, buildPart10Prefix, type InstanceInfo } from '@dicomflow/dicom';
 import type { Logger } from '@dicomflow/runtime';
 import type { Grouper, InstanceOrigin } from '../spool/grouper.js';
 import type { Spool } from '../spool/spool.js';
@@ -38,6 +32,8 @@ export interface StoreScpContext {
   readonly metrics: ReceiverMetrics;
   readonly logger: Logger;
   readonly fsync: boolean;
+  /** Largest PDU we accept (announced in A-ASSOCIATE-AC). */
+  readonly maxPduLength: number;
   /** Associations open now, this one excluded. */
   readonly openAssociations: () => number;
   readonly dimseOptions: { associationTimeout: number; pduTimeout: number; connectTimeout: number };
@@ -109,6 +105,9 @@ export class StoreScp extends Scp {
     };
     this.log.info({ callingAeTitle: facts.callingAeTitle }, 'association accepted');
     this.ctx.metrics.associationsAccepted.inc();
+    // The library announces min(requestor's max PDU, ours); what we can receive does not depend on the
+    // requestor, and larger PDUs cost far less per byte.
+    association.setMaxPduLength(this.ctx.maxPduLength);
     this.sendAssociationAccept();
   }
 
@@ -128,16 +127,17 @@ export class StoreScp extends Scp {
   }
 
   override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): SpoolWriteStream {
+    const transferSyntaxUid = context.getAcceptedTransferSyntaxUid() ?? '';
     const prefix = buildPart10Prefix({
       sopClassUid: request.getAffectedSopClassUid(),
       sopInstanceUid: request.getAffectedSopInstanceUid(),
-      transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
+      transferSyntaxUid,
       sourceAeTitle: this.origin?.callingAeTitle ?? '',
     });
     const stream = new SpoolWriteStream(
       this.ctx.spool.newIncomingPath(),
       prefix,
-      this.socket,
+      transferSyntaxUid,
       this.ctx.fsync,
     );
     stream.on('error', () => undefined); // reported through `finished` below
@@ -176,7 +176,7 @@ export class StoreScp extends Scp {
       return { ok: false, status: StoreStatus.OutOfResources, reason: 'spool write failed', path };
     }
     try {
-      return { ok: true, info: await inspectPart10File(path), path };
+      return { ok: true, info: await writable.inspect(), path };
     } catch (err) {
       if (err instanceof MissingTagError) {
         return { ok: false, status: StoreStatus.DataSetDoesNotMatchSopClass, reason: err.message, path };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createTarStream, inspectPart10File, tarMemberName, tarSize } from '@dicomflow/dicom';
+import { createTarStream, tarMemberName, tarSize } from '@dicomflow/dicom';
 import type { TarFileEntry } from '@dicomflow/dicom';
 import type { Broker } from '@dicomflow/broker';
 import type { ReceiptIndex, StudyReceived } from '@dicomflow/messages';
@@ -32,8 +32,8 @@ export async function execPublishReceipt(
   group: SealedGroup,
 ): Promise<StudyReceived | undefined> {
   const { manifest, dir } = group;
-  const files = await deps.spool.instanceFiles(dir);
-  if (files.length === 0) {
+  const instances = await deps.spool.instances(dir);
+  if (instances.length === 0) {
     await deps.spool.removeGroup(dir);
     return undefined;
   }
@@ -41,9 +41,7 @@ export async function execPublishReceipt(
   const index: ReceiptIndex = { receiptId: manifest.receiptId, instances: [] };
   const studies = new Map<string, Map<string, { modality: string; count: number }>>();
   const usedNames = new Set<string>();
-  for (const path of files) {
-    // Validated when received; here only the header is read (bounded memory for large instances).
-    const info = await inspectPart10File(path, { maxValidatedBytes: 0 });
+  for (const { path, info } of instances) {
     let member = tarMemberName(deps.tarSubdir, info.elements, info.sopInstanceUid);
     for (let n = 1; usedNames.has(member); n++) member = member.replace(/(\.\d+)?\.dcm$/, `.${n}.dcm`);
     usedNames.add(member);

@@ -80,7 +80,7 @@ export class Grouper {
     group.pending += 1;
     try {
       const dir = await group.dir;
-      await this.spool.admit(incomingPath, dir, `${info.sopInstanceUid.replace(UNSAFE, '_')}.dcm`);
+      await this.spool.admit(incomingPath, dir, `${info.sopInstanceUid.replace(UNSAFE, '_')}.dcm`, info);
     } finally {
       group.done();
     }

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { appendFileSync, renameSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inspectPart10File, type InstanceInfo } from '@dicomflow/dicom';
 
 /*
  * Spool layout (one filesystem, so renames are atomic):
  *   incoming/<uuid>.part            an instance being received; never answered with success
  *   groups/<receiptId>/group.json   who sent the group and how it is grouped (written before any instance)
- *   groups/<receiptId>/<n>.dcm      instances answered with success
+ *   groups/<receiptId>/<uid>.dcm    instances answered with success
+ *   groups/<receiptId>/index.jsonl  what each instance is (parsed once, when received), one line per file
  *   groups/<receiptId>/sealed       no more instances join; the group is ready to publish
  * A file's presence under groups/ is the promise made to the sender, so nothing there is ever dropped.
  */
@@ -32,6 +35,18 @@ export interface RecoveredGroup {
 
 const SEALED = 'sealed';
 const MANIFEST = 'group.json';
+const INDEX = 'index.jsonl';
+
+/** A filed instance: where it is and what it is. */
+export interface SpooledInstance {
+  readonly path: string;
+  readonly info: InstanceInfo;
+}
+
+interface IndexLine {
+  readonly file: string;
+  readonly info: InstanceInfo;
+}
 
 /** The receiver's on-disk spool. */
 export class Spool {
@@ -71,9 +86,18 @@ export class Spool {
     return dir;
   }
 
-  /** Moves a received instance into its group; after this resolves the instance survives a crash. */
-  async admit(incomingPath: string, groupDir: string, fileName: string): Promise<void> {
-    await rename(incomingPath, join(groupDir, fileName));
+  /**
+   * Moves a received instance into its group and notes what it is; after this resolves the instance
+   * survives a crash. Synchronous renames and appends: they hit only metadata and the page cache, and a
+   * thread-pool round trip each would add milliseconds to every C-STORE response.
+   */
+  async admit(incomingPath: string, groupDir: string, fileName: string, info: InstanceInfo): Promise<void> {
+    renameSync(incomingPath, join(groupDir, fileName));
+    // The file is the promise; the index line only saves reading it again, so it comes second.
+    appendFileSync(
+      join(groupDir, INDEX),
+      `${JSON.stringify({ file: fileName, info } satisfies IndexLine)}\n`,
+    );
     await this.syncDir(groupDir);
   }
 
@@ -82,13 +106,29 @@ export class Spool {
     await this.syncDir(groupDir);
   }
 
-  /** Instance files of a group, in a stable order. */
-  async instanceFiles(groupDir: string): Promise<string[]> {
-    const names = await readdir(groupDir);
-    return names
-      .filter((n) => n.endsWith('.dcm'))
-      .sort()
-      .map((n) => join(groupDir, n));
+  /**
+   * The instances of a group, in a stable order. Each comes from the index written when it was received;
+   * a file the index does not cover (a crash between the two writes) is parsed again.
+   */
+  async instances(groupDir: string): Promise<SpooledInstance[]> {
+    const names = (await readdir(groupDir)).filter((n) => n.endsWith('.dcm')).sort();
+    const known = new Map<string, InstanceInfo>();
+    const text = await readFile(join(groupDir, INDEX), 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        const entry = JSON.parse(line) as IndexLine;
+        known.set(entry.file, entry.info);
+      } catch {
+        // a line cut short by a crash: its file is parsed again below
+      }
+    }
+    const result: SpooledInstance[] = [];
+    for (const name of names) {
+      const path = join(groupDir, name);
+      result.push({ path, info: known.get(name) ?? (await inspectPart10File(path)) });
+    }
+    return result;
   }
 
   async removeGroup(groupDir: string): Promise<void> {

@@ -201,6 +201,15 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------------------
+banner "npm ci"
+# Before s3rver: the S3 server for the tests is an npm package.
+if [[ "${SKIP_NPM_CI:-}" == 1 && "${CI:-}" != true ]]; then
+  log "skipped (SKIP_NPM_CI=1)"
+else
+  npm ci --no-audit --no-fund </dev/null
+fi
+
+# ---------------------------------------------------------------------------------------------------------
 banner "s3rver"
 # A private instance on a port of its own (port 0), so a long-running s3rver on 9000 is never touched.
 S3RVER_DIR="$(mktemp -d "$TMP_DIR/s3rver.XXXXXX")"
@@ -220,14 +229,6 @@ export S3_ENDPOINT=127.0.0.1 S3_PORT S3_ACCESS_KEY=S3RVER S3_SECRET_KEY=S3RVER S
 export S3_PART_SIZE=5368709120 # s3rver has no multipart uploads: one part for every object
 export RABBIT_HOSTNAME=127.0.0.1 RABBIT_PORT=5672 RABBIT_USERNAME=guest RABBIT_PASSWORD=guest
 export DB_HOST=127.0.0.1 DB_PORT=5432 DB_USER=postgres DB_NAME=dicomflow_test DB_PASS=''
-
-# ---------------------------------------------------------------------------------------------------------
-banner "npm ci"
-if [[ "${SKIP_NPM_CI:-}" == 1 && "${CI:-}" != true ]]; then
-  log "skipped (SKIP_NPM_CI=1)"
-else
-  npm ci --no-audit --no-fund </dev/null
-fi
 
 # ---------------------------------------------------------------------------------------------------------
 banner "build"

@@ -34,7 +34,7 @@ export async function startPeer({ work, shim, fork = false }) {
 }
 
 /** The environment our storescp reads (see DESIGN.md "Configuration"), pointed at throwaway dirs. */
-function oursEnvironment({ port, httpPort, spoolDir, confDir }) {
+function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }) {
   return {
     ...process.env,
     AE_PORT: String(port),
@@ -44,6 +44,7 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir }) {
     CONF_DIR: confDir,
     LOG_LEVEL: 'warn',
     GROUPING: 'association',
+    SPOOL_FSYNC: fsync ? 'true' : 'false',
     S3_ENDPOINT: process.env.S3_ENDPOINT ?? '127.0.0.1',
     S3_PORT: process.env.S3_PORT ?? '9000',
     S3_ACCESS_KEY: process.env.S3_ACCESS_KEY ?? 'S3RVER',
@@ -58,11 +59,13 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir }) {
 }
 
 /**
- * Our storescp (`node services/storescp/dist/main.js`), one fresh process per measurement. Stopping it
+ * Our storescp (`node services/storescp/dist/main.js`), one fresh process per measurement. By default it
+ * runs with SPOOL_FSYNC=false, the same durability as dcmtk storescp (which never fsyncs), so the two are
+ * compared like for like; `fsync: true` measures our default, durable-on-power-loss setting. Stopping it
  * (SIGTERM) lets it finish the receipt it is uploading, so runs do not overlap. With BENCH_OURS=dcmtk
  * a second dcmtk storescp stands in, to prove the harness before ours exists.
  */
-export async function startOurs({ work, root, shim, fork = false }) {
+export async function startOurs({ work, root, shim, fork = false, fsync = false }) {
   if (process.env.BENCH_OURS === 'dcmtk') {
     const peer = await startPeer({ work, shim, fork });
     return { ...peer, name: `${peer.name} (standing in for ours: BENCH_OURS=dcmtk)` };
@@ -78,12 +81,12 @@ export async function startOurs({ work, root, shim, fork = false }) {
   const running = await startListeningProcess(process.execPath, [entry], {
     port,
     cwd: root,
-    env: oursEnvironment({ port, httpPort, spoolDir, confDir }),
+    env: oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }),
     timeoutMs: 60_000,
     stopGraceMs: 120_000,
   });
   return {
-    name: 'ours (services/storescp)',
+    name: fsync ? 'ours (services/storescp, SPOOL_FSYNC=true)' : 'ours (services/storescp)',
     pid: running.pid,
     port,
     async stop() {

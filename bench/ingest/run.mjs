@@ -129,6 +129,22 @@ async function parallelAssociations(files, shim) {
   return { peer: median(seconds.peer), ours: median(seconds.ours) };
 }
 
+/** Our default, SPOOL_FSYNC=true (each instance fsync'd before its success response): median seconds. */
+async function singleAssociationFsync(files, shim) {
+  const seconds = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const receiver = await started(startOurs({ work, root, shim, fsync: true }));
+    try {
+      const s = await timedSend({ port: receiver.port, files, shim });
+      seconds.push(s);
+      log(`single  round ${round} ${receiver.name}: ${s.toFixed(3)} s`);
+    } finally {
+      await stopped(receiver);
+    }
+  }
+  return median(seconds);
+}
+
 /** Sends the big series to ours in one association while sampling its RSS; returns the peak in MB. */
 async function memory(files, shim) {
   const receiver = await started(startOurs({ work, root, shim }));
@@ -163,6 +179,7 @@ async function main() {
     await stopped(warmUp);
   }
   const single = await singleAssociation(files, shim);
+  const singleFsync = await singleAssociationFsync(files, shim);
   const parallel = await parallelAssociations(files, shim);
   const big = await series(`series-big-${BIG_INSTANCES}`, BIG_INSTANCES);
   log(
@@ -176,6 +193,7 @@ async function main() {
   console.log(`                      peer (dcmtk)          ours`);
   console.log(`single   MB/s         ${fixed(mbps(single.peer)).padEnd(22)}${fixed(mbps(single.ours))}`);
   console.log(`single   instances/s  ${fixed(ips(single.peer)).padEnd(22)}${fixed(ips(single.ours))}`);
+  console.log(`single   MB/s, ours with SPOOL_FSYNC=true: ${fixed(mbps(singleFsync))}`);
   console.log(`parallel MB/s         ${fixed(mbps(parallel.peer)).padEnd(22)}${fixed(mbps(parallel.ours))}`);
   console.log(`parallel instances/s  ${fixed(ips(parallel.peer)).padEnd(22)}${fixed(ips(parallel.ours))}`);
   console.log(`ours peak RSS (${BIG_INSTANCES} instances): ${fixed(peakRssMb)} MB`);
@@ -185,7 +203,7 @@ async function main() {
       `ratio_parallel_mbps=${fixed(mbps(parallel.ours) / mbps(parallel.peer))} ` +
       `ours_mbps=${fixed(mbps(single.ours))} peer_mbps=${fixed(mbps(single.peer))} ` +
       `ours_parallel_mbps=${fixed(mbps(parallel.ours))} peer_parallel_mbps=${fixed(mbps(parallel.peer))} ` +
-      `peak_rss_mb=${fixed(peakRssMb)}`,
+      `ours_fsync_mbps=${fixed(mbps(singleFsync))} peak_rss_mb=${fixed(peakRssMb)}`,
   );
 }
 

@@ -118,6 +118,8 @@ export class StoreScp extends Scp {
 
   override abort(): void {
     void this.end('aborted');
+    // PS3.8 9.1.5: after an A-ABORT the transport connection is closed; the sender waits for it otherwise.
+    this.socket.destroy();
   }
 
   override cEchoRequest(request: CEchoRequest, callback: (response: CEchoResponseType) => void): void {

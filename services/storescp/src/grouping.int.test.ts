@@ -83,6 +83,32 @@ describe('storescp grouping', () => {
     }
   });
 
+  it('study: a group still open at shutdown is resumed from the spool by the next start', async () => {
+    const spoolDir = await mkdtemp(join(work, 'resume-spool-'));
+    const first = await startReceiver({ GROUPING: 'study', GROUP_TIMEOUT: '30', SPOOL_DIR: spoolDir });
+    const studyInstanceUid = newUid();
+    const files = await generateCtSeries(join(work, 'resume'), 3, { studyInstanceUid });
+    try {
+      expect((await storescu({ port: first.port, calledAe: 'STORESCP', files })).code).toBe(0);
+    } finally {
+      await first.close();
+    }
+    expect(first.receipts.messages).toHaveLength(0);
+    const second = await startReceiver({
+      GROUPING: 'study',
+      GROUP_TIMEOUT: '1',
+      SPOOL_DIR: spoolDir,
+      S3_BUCKET_INCOMING: first.bucket,
+    });
+    try {
+      const [message] = await second.receipts.waitFor(1);
+      expect(message).toMatchObject({ grouping: 'study', instanceCount: 3, studies: [{ studyInstanceUid }] });
+    } finally {
+      await second.close();
+      await rm(spoolDir, { recursive: true, force: true });
+    }
+  });
+
   it('association: an aborted association keeps and publishes what it received', async () => {
     const receiver = await startReceiver();
     try {

@@ -144,6 +144,17 @@ describe('storescp refusing bad input', () => {
     expect(wrongCalled.stdout + wrongCalled.stderr).toMatch(/Called AE Title Not Recognized/i);
   });
 
+  it('rejects a denied host with A-ASSOCIATE-RJ', async () => {
+    const strict = await startReceiver({ DENIED_HOSTS: '127.0.0.0/8' });
+    try {
+      const result = await echoscu({ port: strict.port, calledAe: 'STORESCP' });
+      expect(result.code).not.toBe(0);
+      expect(result.stdout + result.stderr).toMatch(/Association Rejected/i);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('survives bytes that are not DICOM on the port and keeps serving', async () => {
     await new Promise<void>((resolve) => {
       const socket = connect(receiver.port, '127.0.0.1', () => {

@@ -15,5 +15,5 @@ export {
   type DeadLetterReason,
 } from './delivery.js';
 export { GoneError, PermanentError, TransientError, errorKind, type ErrorKind } from './errors.js';
-export type { PublishOptions } from './publisher.js';
+export { UnroutableError, type PublishOptions } from './publisher.js';
 export { DEAD_EXCHANGE, EXCHANGE, MAX_PRIORITY, deadQueueName, retryQueueName } from './topology.js';

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StudyReceived } from '@dicomflow/messages';
-import { connectBroker, PermanentError, type Broker, type DeliveryContext } from './index.js';
+import {
+  connectBroker,
+  errorKind,
+  PermanentError,
+  UnroutableError,
+  type Broker,
+  type DeliveryContext,
+} from './index.js';
 import { captureLogs, RABBIT, RabbitTestKit, studyReceived, waitFor } from './testing/rabbit-test-kit.js';
 
 describe('broker publish and consume', () => {
@@ -119,6 +126,16 @@ describe('broker publish and consume', () => {
     await expect(broker.publish('study.received', studyReceived(), { priority: 9 })).rejects.toThrow(
       'priority must be an integer 0-5',
     );
+  });
+
+  it('fails a publish that no queue receives, as transient, so the caller keeps the message', async () => {
+    const err: unknown = await broker.publish('study.received', studyReceived()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnroutableError);
+    expect(errorKind(err)).toBe('transient');
+    // Once a queue is bound, the same message goes through.
+    const queue = kit.queue();
+    await broker.assertWorkQueue(queue, ['study.received']);
+    await expect(broker.publish('study.received', studyReceived())).resolves.toBeUndefined();
   });
 
   it('reports readiness and rejects use after close', async () => {

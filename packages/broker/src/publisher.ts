@@ -108,7 +108,7 @@ export class Publisher {
         );
         return;
       } catch (err) {
-        if (errorKind(err) === 'permanent') throw err;
+        if (errorKind(err) === 'permanent' || err instanceof UnroutableError) throw err;
         if (this.#keeper.closed) throw new TransientError('broker is closed', { cause: err });
         lastError = err;
       }
@@ -162,19 +162,22 @@ export class Publisher {
     channel.on('close', () => {
       if (this.#channel === channel) this.#channel = undefined;
     });
+    const returned = new Set<string>();
+    RETURNED.set(channel, returned);
     channel.on(
       'return',
       (message: {
         fields: { exchange: string; routingKey: string };
         properties: { messageId?: unknown };
       }) => {
+        if (typeof message.properties.messageId === 'string') returned.add(message.properties.messageId);
         this.#log.warn(
           {
             exchange: message.fields.exchange,
             routingKey: message.fields.routingKey,
             messageId: message.properties.messageId,
           },
-          'message unroutable: no queue is bound for its routing key, so it was dropped',
+          'message unroutable: no queue is bound for its routing key; the publish fails',
         );
       },
     );
@@ -182,6 +185,20 @@ export class Publisher {
     this.#channel = channel;
     this.#channelOf = connection;
     return channel;
+  }
+}
+
+/** Message ids RabbitMQ returned as unroutable, per channel (a return always precedes its confirm). */
+const RETURNED = new WeakMap<ConfirmChannel, Set<string>>();
+
+/**
+ * No queue is bound for the routing key: RabbitMQ confirmed the message but dropped it. Transient, because
+ * the consumer's queue may simply not be declared yet (a service started before its downstream); the
+ * caller keeps the message and retries rather than losing it.
+ */
+export class UnroutableError extends TransientError {
+  constructor(exchange: string, routingKey: string) {
+    super(`no queue is bound to ${exchange || '(default)'}/${routingKey}: the message was not delivered`);
   }
 }
 
@@ -203,7 +220,11 @@ async function confirmPublish(
     try {
       channel.publish(exchange, routingKey, content, props, (err: unknown) => {
         clearTimeout(timer);
+        const returned = RETURNED.get(channel);
+        const messageId = typeof props.messageId === 'string' ? props.messageId : undefined;
         if (err) reject(err instanceof Error ? err : new Error(errorText(err)));
+        else if (messageId !== undefined && returned?.delete(messageId))
+          reject(new UnroutableError(exchange, routingKey));
         else resolve();
       });
     } catch (err) {

@@ -65,6 +65,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
           return storage.putStream(...args);
         },
         putBuffer: (...args) => storage.putBuffer(...args),
+        stat: (...args) => storage.stat(...args),
       },
       broker: { publish: async (...args) => (await brokerReady).publish(...args) },
     },

@@ -10,7 +10,7 @@ import type { Spool } from '../spool/spool.js';
 /** What publishing a receipt needs. */
 export interface PublishReceiptDeps {
   readonly spool: Spool;
-  readonly storage: Pick<Storage, 'putStream' | 'putBuffer'>;
+  readonly storage: Pick<Storage, 'putStream' | 'putBuffer' | 'stat'>;
   readonly broker: Pick<Broker, 'publish'>;
   readonly bucket: string;
   readonly tarSubdir: readonly string[];
@@ -66,7 +66,12 @@ export async function execPublishReceipt(
 
   const { tarKey, indexKey } = receiptKeys(manifest.receiptId);
   const size = tarSize(entries);
-  await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries), size);
+  // A retry (the broker was away, or no queue took the message yet) finds the tar already uploaded: the
+  // same receipt always gives the same bytes, so it is not sent again.
+  const existing = await deps.storage.stat(deps.bucket, tarKey);
+  if (existing?.size !== size) {
+    await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries), size);
+  }
   await deps.storage.putBuffer(deps.bucket, indexKey, JSON.stringify(index), 'application/json');
 
   const message: StudyReceived = {

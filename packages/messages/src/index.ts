@@ -10,3 +10,15 @@ export {
   type SchemaRoutingKey,
 } from './registry.js';
 export { validateMessage, validateReceiptIndex, validateWith, type ValidationResult } from './validate.js';
+export { DockerKwargs, REFUSED_DOCKER_KWARGS } from './docker-kwargs.js';
+export {
+  FlowDefinition,
+  FlowDestination,
+  FlowModel,
+  TRIGGER_KEY_PATTERN,
+  TriggerMap,
+  TriggerPatterns,
+} from './flow-definition.js';
+export { checkFlowDefinition, type FlowCheckResult, type FlowIssue, type FlowPath } from './flow-check.js';
+export { flowJsonSchema } from './flow-json-schema.js';
+export { FlowMatched } from './flow-matched.js';

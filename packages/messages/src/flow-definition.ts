@@ -90,9 +90,10 @@ export const FlowDestination = Type.Object(
 );
 export type FlowDestination = Static<typeof FlowDestination>;
 
-const TagKeyword = Type.String({
-  pattern: TRIGGER_KEY_PATTERN,
-  patternErrorMessage: TRIGGER_KEY_ERROR,
+/** A DICOM keyword, as the receiver's TAR_SUBDIR takes them. */
+const Keyword = Type.String({
+  pattern: '^[A-Za-z][A-Za-z0-9]*$',
+  patternErrorMessage: 'must be a DICOM keyword (e.g. SeriesInstanceUID)',
 });
 
 /**
@@ -119,7 +120,7 @@ export const FlowDefinition = ObjectWithDefaults(
       default: [],
       description: 'DICOM nodes that receive the last model output.',
     }),
-    tar_subdir: Type.Array(TagKeyword, {
+    tar_subdir: Type.Array(Keyword, {
       default: [],
       maxItems: 16,
       description: 'Folder layout of the model input by tag (overrides the receiver TAR_SUBDIR).',

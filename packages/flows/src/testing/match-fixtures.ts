@@ -1,8 +1,7 @@
+// Fixtures shared by the matchFlow table tests.
 import { checkFlowDefinition, type FlowDefinition, type TriggerMap } from '@dicomflow/messages';
 import { matchFlow, type MatchInstance, type MatchResult } from '../index.js';
 export type { MatchInstance };
-
-// Shared by the matchFlow table tests.
 
 /** Elements by tag: `['00080060', 'CS', 'CT']` style, values as the DICOM JSON model carries them. */
 export type Element = readonly [tag: string, vr: string, ...values: unknown[]];

@@ -46,6 +46,11 @@ describe('example flows in mounts/flows', () => {
       expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([]);
     });
 
+    it('is shown verbatim in README.md', async () => {
+      const readme = await readFile(join(root, 'README.md'), 'utf8');
+      expect(readme).toContain(`\`\`\`yaml\n${await readFile(file, 'utf8')}\`\`\``);
+    });
+
     it('names the JSON Schema for editors by a path that exists', async () => {
       const modeline = MODELINE.exec(await readFile(file, 'utf8'));
       expect(modeline?.[1] && resolve(dirname(file), modeline[1])).toBe(schemaFile);

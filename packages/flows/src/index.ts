@@ -20,4 +20,5 @@ export {
   tagOf,
   type CompiledTag,
   type CompiledTriggerMap,
+  type TriggerCheck,
 } from './trigger-patterns.js';

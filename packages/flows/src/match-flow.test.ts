@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { matchFlow } from './index.js';
+import type { TriggerMap } from '@dicomflow/messages';
+import { InvalidTriggerError, matchFlow } from './index.js';
 import { expectedOf, flow, outcomeOf, study, type Case, ctHead, rtstruct } from './testing/match-fixtures.js';
 
 const cases: Case[] = [
@@ -208,5 +209,13 @@ describe('matchFlow: the rules', () => {
   it('refuses a flow whose triggers were never validated', () => {
     const unchecked = { ...flow([]), triggers: [{ NoSuchKeyword: 'x' }] };
     expect(() => matchFlow(unchecked, study)).toThrow(/NoSuchKeyword: is not a DICOM keyword/);
+  });
+
+  it('refuses a malformed trigger entry rather than skip it (which would widen the match)', () => {
+    const unchecked = {
+      ...flow([]),
+      triggers: [{ Modality: 'CT', SeriesNumber: 2 }] as unknown as TriggerMap[],
+    };
+    expect(() => matchFlow(unchecked, study)).toThrow(InvalidTriggerError);
   });
 });

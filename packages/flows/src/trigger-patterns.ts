@@ -50,26 +50,48 @@ export function compileTriggers(flow: FlowDefinition): readonly CompiledTriggerM
   let compiled = compiledFlows.get(flow);
   if (compiled === undefined) {
     const result = checkTriggers(flow.triggers);
-    if (result.issues.length > 0) throw new InvalidTriggerError(result.issues);
+    // A skipped malformed entry would silently widen what the flow matches: refuse it instead.
+    const issues = [...result.malformed, ...result.issues];
+    if (issues.length > 0) throw new InvalidTriggerError(issues);
     compiled = result.maps;
     compiledFlows.set(flow, compiled);
   }
   return compiled;
 }
 
+/** What {@link checkTriggers} found. */
+export interface TriggerCheck {
+  readonly maps: CompiledTriggerMap[];
+  /** Unknown keywords and patterns that do not compile. */
+  readonly issues: FlowIssue[];
+  /** Entries of the wrong shape, left out of `maps` (the schema check names them in its own words). */
+  readonly malformed: FlowIssue[];
+}
+
 /**
  * Compiles every trigger map and collects every key or pattern that cannot be used, with its path. Takes the
- * triggers as parsed, not yet schema-checked, so that one pass reports these with the schema's issues;
- * entries of the wrong shape are skipped here (the schema check names them).
+ * triggers as parsed, not yet schema-checked, so that one pass can report these next to the schema's issues.
  */
-export function checkTriggers(triggers: unknown): { maps: CompiledTriggerMap[]; issues: FlowIssue[] } {
+export function checkTriggers(triggers: unknown): TriggerCheck {
   const issues: FlowIssue[] = [];
-  const maps = (Array.isArray(triggers) ? (triggers as unknown[]) : []).map((map, index) => {
+  const malformed: FlowIssue[] = [];
+  const list: unknown[] = Array.isArray(triggers) ? triggers : [];
+  if (!Array.isArray(triggers)) malformed.push({ path: ['triggers'], reason: 'must be a list' });
+  const maps = list.map((map, index) => {
     const tags: CompiledTag[] = [];
-    if (typeof map !== 'object' || map === null) return { tags };
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) {
+      malformed.push({ path: ['triggers', index], reason: 'must be a mapping' });
+      return { tags };
+    }
     for (const [key, patterns] of Object.entries(map)) {
       const at = ['triggers', index, key];
-      if (!isPatterns(patterns) || !TRIGGER_KEY.test(key)) continue;
+      if (!isPatterns(patterns) || !TRIGGER_KEY.test(key)) {
+        malformed.push({
+          path: at,
+          reason: 'must be a keyword or (gggg,eeee) with a pattern or list of them',
+        });
+        continue;
+      }
       const tag = tagOf(key);
       if (tag === undefined) {
         issues.push({ path: at, reason: unknownKeywordReason(key) });
@@ -79,7 +101,7 @@ export function checkTriggers(triggers: unknown): { maps: CompiledTriggerMap[]; 
     }
     return { tags };
   });
-  return { maps, issues };
+  return { maps, issues, malformed };
 }
 
 const TRIGGER_KEY = new RegExp(TRIGGER_KEY_PATTERN);

@@ -133,3 +133,27 @@ export const FlowDefinition = ObjectWithDefaults(
   { description: 'A DicomFlow flow definition: which studies to pick, which models to run, where to send.' },
 );
 export type FlowDefinition = Static<typeof FlowDefinition>;
+
+/**
+ * {@link FlowDefinition} with every defaulted field required, at every level: the form a flow has after
+ * validation, and the only form messages may carry (a reader never has to know the defaults).
+ */
+export const CompleteFlowDefinition = requireDefaulted(FlowDefinition) as typeof FlowDefinition;
+
+/** A deep copy of `schema` (TypeBox symbols kept) in which object properties with a default are required. */
+function requireDefaulted(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map((item: unknown) => requireDefaulted(item));
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const copy: Record<string | symbol, unknown> = { ...(schema as Record<string | symbol, unknown>) };
+  for (const [key, value] of Object.entries(copy)) {
+    if (key !== 'default') copy[key] = requireDefaulted(value);
+  }
+  const properties = copy.properties as Record<string, { default?: unknown }> | undefined;
+  if (copy.type === 'object' && properties !== undefined) {
+    const required = new Set((copy.required as string[] | undefined) ?? []);
+    for (const [key, property] of Object.entries(properties))
+      if (property.default !== undefined) required.add(key);
+    copy.required = [...required];
+  }
+  return copy;
+}

@@ -72,6 +72,19 @@ describe('validateMessage(flow.matched)', () => {
     );
   });
 
+  it('refuses a flow definition without its defaults filled in', () => {
+    const body = validFlowMatched();
+    const { gpu: _gpu, ...model } = body.flow.models[0] ?? { gpu: false };
+    const { priority: _priority, ...flow } = { ...body.flow, models: [model] };
+    const error = errorOf(validateMessage('flow.matched', { ...body, flow }));
+    expect(error).toContain('/flow/priority: is required');
+    expect(error).toContain('/flow/models/0/gpu: is required');
+  });
+
+  it('leaves the flow file schema itself with optional defaulted fields', () => {
+    expect(checkFlowDefinition({}).ok).toBe(true);
+  });
+
   it('is exported as plain JSON Schema', () => {
     expect(messageJsonSchemas()['flow.matched']).toMatchObject({ $id: 'dicomflow:message:flow.matched' });
   });

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { FlowDefinition } from './flow-definition.js';
+import { CompleteFlowDefinition } from './flow-definition.js';
 import { AeTitle, BucketName, HostName, ObjectKey } from './schema-parts.js';
 
 const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
@@ -18,7 +18,7 @@ export const FlowMatched = Type.Object(
     /** Name of the flow file in the flow directory (the flow's identity when it has no `name`). */
     flowFile: Type.String({ minLength: 1, maxLength: 1024 }),
     /** The flow definition at match time, every default filled in. */
-    flow: FlowDefinition,
+    flow: CompleteFlowDefinition,
     /** sha256 (hex) of the canonical JSON of `flow` (`hashFlow` in @dicomflow/flows). */
     flowHash: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     /** Where the receipt lives (from `study.received`). */

@@ -12,6 +12,7 @@ export {
 export { validateMessage, validateReceiptIndex, validateWith, type ValidationResult } from './validate.js';
 export { DockerKwargs, REFUSED_DOCKER_KWARGS } from './docker-kwargs.js';
 export {
+  CompleteFlowDefinition,
   FlowDefinition,
   FlowDestination,
   FlowModel,

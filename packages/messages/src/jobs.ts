@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { FlowModel } from './flow-definition.js';
+import { CompleteFlowDefinition, type FlowModel } from './flow-definition.js';
 import { BucketName, ObjectKey, StringEnum } from './schema-parts.js';
 
 const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
@@ -67,8 +67,8 @@ export const Job = Type.Object(
     flowVersion: Type.String({ maxLength: 64 }),
     flowFile: Type.String({ minLength: 1, maxLength: 1024 }),
     flowHash: Type.String({ pattern: '^[0-9a-f]{64}$' }),
-    /** The model to run, from the flow definition as it was when the run started. */
-    model: FlowModel,
+    /** The model to run, from the flow definition as it was when the run started, every default filled in. */
+    model: CompleteFlowDefinition.properties.models.items,
     input: JobInput,
     /** Where the consumer writes the tar of everything the model wrote to its `output_dir`. */
     output: ObjectLocation,
@@ -143,7 +143,10 @@ export type JobRoutingKey = (typeof JOB_ROUTING_KEYS)[number];
  * The work queue of each job routing key, declared by the scheduler (so no job is unroutable before a
  * consumer exists) and consumed by consumers with CPU or GPU slots.
  */
-export const JOB_QUEUES: Readonly<Record<JobRoutingKey, string>> = { 'job.cpu': 'jobs.cpu', 'job.gpu': 'jobs.gpu' };
+export const JOB_QUEUES: Readonly<Record<JobRoutingKey, string>> = {
+  'job.cpu': 'jobs.cpu',
+  'job.gpu': 'jobs.gpu',
+};
 
 /** Where a model's job goes: `job.gpu` when it asks for a GPU, else `job.cpu`. */
 export function jobRoutingKey(model: Pick<FlowModel, 'gpu'>): JobRoutingKey {

@@ -24,6 +24,8 @@ export const STUDY_RECEIVED_QUEUE = 'fingerprinter.study-received';
 export interface FingerprinterOptions {
   /** Work queue to consume (default {@link STUDY_RECEIVED_QUEUE}). */
   readonly queue?: string;
+  /** Message and dead-letter exchanges (default the broker's; tests use their own). */
+  readonly exchanges?: { readonly exchange: string; readonly deadExchange: string };
   /** Receipts handled at once (default 4). */
   readonly prefetch?: number;
   /** Delays between retries of a transiently failing receipt (default: the broker's). */
@@ -122,6 +124,7 @@ export function createService(
         appId: 'fingerprinter',
         connectionName: `fingerprinter-${process.pid}`,
         signal: stopping.signal,
+        ...options.exchanges,
       });
     } catch (err) {
       if (!stopping.signal.aborted) logger.error({ err }, 'cannot connect to RabbitMQ');

@@ -54,7 +54,7 @@ describe('readReceiptIndex', () => {
 
   it('is permanent when the object is not JSON, not an index, another receipt, or too big', async () => {
     const receiptId = randomUUID();
-    await storage.putBuffer(bucket, 'text.index.json', 'not json {');
+    await storage.putBuffer(bucket, 'text.index.json', 'DOE^JANE not json {');
     await storage.putBuffer(bucket, 'shape.index.json', JSON.stringify({ receiptId, files: [] }));
     await storage.putBuffer(
       bucket,
@@ -63,7 +63,9 @@ describe('readReceiptIndex', () => {
     );
     const read = (indexKey: string, maxBytes = 1 << 20): Promise<{ kind: string; message: string }> =>
       failureOf(readReceiptIndex(storage, { receiptId, bucket, indexKey }, maxBytes));
-    expect(await read('text.index.json')).toMatchObject({ kind: 'permanent', message: /not JSON/ });
+    const notJson = await read('text.index.json');
+    expect(notJson).toMatchObject({ kind: 'permanent', message: /not JSON/ });
+    expect(notJson.message).not.toContain('DOE'); // the parser quotes the text; the error must not
     expect(await read('shape.index.json')).toMatchObject({ kind: 'permanent', message: /invalid/ });
     expect(await read('other.index.json')).toMatchObject({ kind: 'permanent', message: /belongs to/ });
     expect((await read('shape.index.json', 4)).kind).toBe('permanent');

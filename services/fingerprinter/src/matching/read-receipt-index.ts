@@ -31,7 +31,11 @@ export async function readReceiptIndex(
   try {
     data = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new PermanentError(`receipt index ${where} is not JSON: ${(err as Error).message}`);
+    // Not the parser's message: V8 quotes the text around the error, which may hold patient data.
+    const position = /at position (\d+)/.exec((err as Error).message)?.[1];
+    throw new PermanentError(
+      `receipt index ${where} is not JSON${position === undefined ? '' : ` (error at character ${position})`}`,
+    );
   }
   const valid = validateReceiptIndex(data);
   if (!valid.ok) throw new PermanentError(`receipt index ${where} is invalid: ${valid.error}`);

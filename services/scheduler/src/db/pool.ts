@@ -15,7 +15,8 @@ export function createPool(config: ConfigOf<'scheduler'>, logger: Logger): Pool 
     user: config.DB_USER,
     password: config.DB_PASS,
     application_name: `dicomflow-scheduler-${process.pid}`,
-    max: 10,
+    // Every handler (3 queues x prefetch 4) may hold one connection while publishing, plus the sweep.
+    max: 16,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });

@@ -187,9 +187,13 @@ export class TestBus {
 
   /**
    * Plays the consumer on both job queues: records every delivery; a message id seen before is only acked
-   * (the dedupe the contract asks of consumers); a new one is acted on as `decide` says (default: finish).
+   * (the dedupe the contract asks of consumers); a new one is acted on as `decide` says (default: finish),
+   * its outcome published `outcomeCopies` times (default once; more plays a consumer whose ack was lost).
    */
-  async startConsumer(decide: (job: Job) => JobAction = () => ({ kind: 'finish' })): Promise<void> {
+  async startConsumer(
+    decide: (job: Job) => JobAction = () => ({ kind: 'finish' }),
+    opts: { outcomeCopies?: number } = {},
+  ): Promise<void> {
     for (const routingKey of ['job.cpu', 'job.gpu'] as const) {
       const subscription = await this.broker.consume(
         {
@@ -199,7 +203,7 @@ export class TestBus {
           retryDelaysMs: TEST_RETRY_DELAYS_MS,
         },
         async (body, ctx) => {
-          await this.#onJob(routingKey, body, ctx, decide);
+          await this.#onJob(routingKey, body, ctx, decide, opts.outcomeCopies ?? 1);
         },
       );
       this.#cancels.push(() => subscription.cancel());
@@ -275,6 +279,7 @@ export class TestBus {
     body: Job,
     ctx: DeliveryContext,
     decide: (job: Job) => JobAction,
+    copies: number,
   ): Promise<void> {
     const delivery: JobDelivery = {
       messageId: ctx.messageId,
@@ -287,8 +292,10 @@ export class TestBus {
     if (this.ran.has(ctx.messageId)) return;
     this.ran.set(ctx.messageId, delivery);
     const action = decide(body);
-    if (action.kind === 'finish') await this.publishJobFinished(body);
-    else await this.publishJobFailed(body, action.failure);
+    for (let copy = 0; copy < copies; copy++) {
+      if (action.kind === 'finish') await this.publishJobFinished(body);
+      else await this.publishJobFailed(body, action.failure);
+    }
   }
 }
 

@@ -7,6 +7,7 @@ import {
   staticStorageKeys,
   storescpKeys,
 } from './keys-services.js';
+import { schedulerKeys } from './keys-scheduler.js';
 
 /** The services of DicomFlow; each reads the common keys plus its own. */
 export type ServiceName =
@@ -37,7 +38,7 @@ function withCommon<G extends KeyGroup>(
 export const SERVICE_KEYS = {
   storescp: withCommon('storescp', storescpKeys),
   fingerprinter: withCommon('fingerprinter', fingerprinterKeys),
-  scheduler: withCommon('scheduler', {}),
+  scheduler: withCommon('scheduler', schedulerKeys),
   consumer: withCommon('consumer', consumerKeys),
   sender: withCommon('sender', {}),
   'static-storage': withCommon('static-storage', staticStorageKeys),

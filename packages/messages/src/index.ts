@@ -10,3 +10,46 @@ export {
   type SchemaRoutingKey,
 } from './registry.js';
 export { validateMessage, validateReceiptIndex, validateWith, type ValidationResult } from './validate.js';
+export { DockerKwargs, REFUSED_DOCKER_KWARGS } from './docker-kwargs.js';
+export {
+  CompleteFlowDefinition,
+  FlowDefinition,
+  FlowDestination,
+  FlowModel,
+  TRIGGER_KEY_PATTERN,
+  TriggerMap,
+  TriggerPatterns,
+} from './flow-definition.js';
+export { checkFlowDefinition, type FlowCheckResult, type FlowIssue, type FlowPath } from './flow-check.js';
+export { flowJsonSchema } from './flow-json-schema.js';
+export { FlowMatched } from './flow-matched.js';
+export {
+  JOB_FAILURE_REASONS,
+  JOB_QUEUES,
+  JOB_ROUTING_KEYS,
+  Job,
+  JobFailed,
+  JobFinished,
+  JobInput,
+  ObjectLocation,
+  ReceiptJobInput,
+  StepIndex,
+  StepJobInput,
+  jobRoutingKey,
+  type JobFailureReason,
+  type JobRoutingKey,
+} from './jobs.js';
+export {
+  FLOW_FAILURE_REASONS,
+  FlowFailed,
+  FlowFinished,
+  ReturnToSender,
+  type FlowFailureReason,
+} from './flow-outcome.js';
+export {
+  flowFailedMessageId,
+  flowFinishedMessageId,
+  jobFailedMessageId,
+  jobFinishedMessageId,
+  jobMessageId,
+} from './message-ids.js';

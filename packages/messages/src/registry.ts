@@ -1,10 +1,20 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { RoutingKey } from './routing-keys.js';
+import { FlowMatched } from './flow-matched.js';
+import { FlowFailed, FlowFinished } from './flow-outcome.js';
+import { Job, JobFailed, JobFinished } from './jobs.js';
 import { StudyReceived } from './study-received.js';
 
 /** The body schema of every routing key that has one so far (more are added as services land). */
 export const MESSAGE_SCHEMAS = {
   'study.received': StudyReceived,
+  'flow.matched': FlowMatched,
+  'job.cpu': Job,
+  'job.gpu': Job,
+  'job.finished': JobFinished,
+  'job.failed': JobFailed,
+  'flow.finished': FlowFinished,
+  'flow.failed': FlowFailed,
 } as const satisfies Partial<Record<RoutingKey, TSchema>>;
 
 /** A routing key whose body has a schema in {@link MESSAGE_SCHEMAS}. */

@@ -1,6 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import formatsModule from 'ajv-formats';
+import { addEditorKeywords } from './editor-keywords.js';
 import { MESSAGE_SCHEMAS, type MessageOf, type SchemaRoutingKey } from './registry.js';
 import { ReceiptIndex } from './receipt-index.js';
 
@@ -12,6 +13,7 @@ const addFormats = formatsModule.default;
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
 addFormats(ajv, ['uuid', 'date-time']);
+addEditorKeywords(ajv);
 
 /** Compiled validators, one per schema object; compiling costs milliseconds, validating microseconds. */
 const compiled = new WeakMap<TSchema, ValidateFunction>();

@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+import { ExitCode, type CliOutput } from './cli-output.js';
+import { matchCommand } from './match-command.js';
+import { validateCommand } from './validate-command.js';
+
+/** What `dicomflow help` prints. */
+export const USAGE = [
+  'Usage:',
+  '  dicomflow validate <dir|file>...',
+  '      Check flow files (a folder: its *.yaml/*.yml files). Prints file:line: field: reason per problem;',
+  '      exit code 1 if there is any.',
+  '  dicomflow match --flows <dir> <dicom files or folders>...',
+  '      Dry-run matching: take the DICOM files as one received group and print, per flow, whether it',
+  '      triggers, which trigger map failed, and the files it would take.',
+  '  dicomflow help',
+].join('\n');
+
+/**
+ * Runs the `dicomflow` command with `args` (without `node` and the script) and returns its exit code.
+ * Never throws for bad input: it prints why and returns {@link ExitCode.usage}.
+ */
+export async function runCli(args: readonly string[], output: CliOutput): Promise<ExitCode> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case 'validate':
+        return await runValidate(rest, output);
+      case 'match':
+        return await runMatch(rest, output);
+      case 'help':
+      case '--help':
+      case '-h':
+        output.out(USAGE);
+        return ExitCode.ok;
+      case undefined:
+        return usageError('no command given', output);
+      default:
+        return usageError(`unknown command: ${command}`, output);
+    }
+  } catch (err) {
+    // parseArgs throws TypeErrors with codes ERR_PARSE_ARGS_*: they describe a usage mistake.
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true) {
+      return usageError((err as Error).message, output);
+    }
+    throw err;
+  }
+}
+
+async function runValidate(args: readonly string[], output: CliOutput): Promise<ExitCode> {
+  const { positionals } = parseArgs({ args: [...args], options: {}, allowPositionals: true, strict: true });
+  if (positionals.length === 0) return usageError('validate needs at least one folder or file', output);
+  return validateCommand(positionals, output);
+}
+
+async function runMatch(args: readonly string[], output: CliOutput): Promise<ExitCode> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { flows: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.flows === undefined) return usageError('match needs --flows <dir>', output);
+  if (positionals.length === 0) return usageError('match needs at least one DICOM file or folder', output);
+  return matchCommand({ flowsDir: values.flows, inputs: positionals }, output);
+}
+
+function usageError(message: string, output: CliOutput): ExitCode {
+  output.err(`dicomflow: ${message}`);
+  output.err(USAGE);
+  return ExitCode.usage;
+}

@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import { formatProblem, parseFlow, type FlowProblem } from './index.js';
+
+function problemsOf(text: string): string[] {
+  const result = parseFlow(text, 'flow.yaml');
+  if (result.ok) throw new Error('expected problems');
+  return result.problems.map(formatProblem);
+}
+
+const lines = (...rows: string[]): string => `${rows.join('\n')}\n`;
+
+describe('parseFlow: valid files', () => {
+  it('returns the flow with defaults filled in', () => {
+    const result = parseFlow(
+      lines(
+        'name: CT copy',
+        "version: '1.0'",
+        'triggers:',
+        '  - Modality: CT',
+        '    "(0019,10A0)": [SITE, "~TEST"]',
+        'models:',
+        '  - docker_kwargs: { image: busybox }',
+      ),
+      'ct.yaml',
+    );
+    expect(result).toEqual({
+      ok: true,
+      flow: {
+        name: 'CT copy',
+        version: '1.0',
+        priority: 0,
+        triggers: [{ Modality: 'CT', '(0019,10A0)': ['SITE', '~TEST'] }],
+        models: [
+          {
+            docker_kwargs: { image: 'busybox' },
+            gpu: false,
+            input_dir: '/input/',
+            output_dir: '/output/',
+            pull_before_exec: false,
+            timeout: 1800,
+            static_mounts: [],
+            network: false,
+          },
+        ],
+        destinations: [],
+        tar_subdir: [],
+        return_to_sender_on_ports: [],
+      },
+    });
+  });
+
+  it('reads YAML 1.2: yes stays a string, so it is not a boolean', () => {
+    expect(problemsOf(lines('models:', '  - docker_kwargs: { image: a }', '    gpu: yes'))).toEqual([
+      'flow.yaml:3: models[0].gpu: must be true or false',
+    ]);
+  });
+});
+
+describe('parseFlow: problems name the file, line and field', () => {
+  it.each<[string, string, string[]]>([
+    ['an empty file', '', ['flow.yaml:1: (flow): the file is empty']],
+    ['a file of comments', '# nothing yet\n', ['flow.yaml:1: (flow): the file is empty']],
+    [
+      'a YAML syntax error',
+      lines('name: a', 'triggers: [', '  - x: y'),
+      [
+        'flow.yaml:3: (yaml): Block collections are not allowed within flow collections',
+        'flow.yaml:4: (yaml): Flow sequence in block collection must be sufficiently indented and end with a ]',
+      ],
+    ],
+    [
+      'a duplicate key',
+      lines('name: a', 'priority: 1', 'name: b'),
+      ['flow.yaml:3: (yaml): Map keys must be unique'],
+    ],
+    [
+      'two YAML documents',
+      lines('name: a', '---', 'name: b'),
+      ['flow.yaml:2: (yaml): a flow file holds one flow: remove the "---" and what follows'],
+    ],
+    [
+      'a list instead of a mapping',
+      lines('- name: a'),
+      ['flow.yaml:1: (flow): a flow file must be a mapping of fields (name, triggers, models, ...)'],
+    ],
+    [
+      'an unknown field',
+      lines('name: a', '', 'extra:', '  foo: bar'),
+      [
+        'flow.yaml:3: extra: is not a known field (known: name, version, priority, triggers, models, destinations, tar_subdir, return_to_sender_on_ports)',
+      ],
+    ],
+    [
+      'a refused docker key',
+      lines('models:', '  - docker_kwargs:', '      image: a', '      privileged: true'),
+      ['flow.yaml:4: models[0].docker_kwargs.privileged: is not allowed: containers never run privileged'],
+    ],
+    [
+      'a missing required field, at its parent',
+      lines('models:', '  - gpu: true', '    docker_kwargs:', '      command: ls'),
+      ['flow.yaml:3: models[0].docker_kwargs.image: is required'],
+    ],
+    [
+      'a pattern that does not compile',
+      lines('triggers:', '  - SeriesDescription:', '      - Head', '      - "(Neck"'),
+      [
+        'flow.yaml:4: triggers[0].SeriesDescription[1]: is not a valid regular expression (Unterminated group)',
+      ],
+    ],
+    [
+      'an exclusion that does not compile',
+      lines('triggers:', '  - Modality: "~[CT"'),
+      ['flow.yaml:2: triggers[0].Modality: is not a valid regular expression (Unterminated character class)'],
+    ],
+    [
+      'an unsupported inline flag',
+      lines('triggers:', '  - Modality: "(?x)CT"'),
+      [
+        'flow.yaml:2: triggers[0].Modality: is not a valid regular expression (inline flag (?x) is not supported; (?i), (?m) and (?s) are)',
+      ],
+    ],
+    [
+      'a bad pattern under a (gggg,eeee) key',
+      lines('triggers:', '  - "(0010,0010)": "*"'),
+      ['flow.yaml:2: triggers[0]["(0010,0010)"]: is not a valid regular expression (Nothing to repeat)'],
+    ],
+    [
+      'an unknown keyword, with the spelling it probably meant',
+      lines('triggers:', '  - modality: CT'),
+      ['flow.yaml:2: triggers[0].modality: is not a DICOM keyword (did you mean Modality?)'],
+    ],
+    [
+      'a key that is neither keyword nor tag',
+      lines('triggers:', '  - "0010,0010": x'),
+      [
+        'flow.yaml:2: triggers[0]["0010,0010"]: is not a DICOM keyword (e.g. Modality) or a tag as (gggg,eeee)',
+      ],
+    ],
+    [
+      'an unknown tar_subdir keyword',
+      lines('tar_subdir:', '  - StudyInstanceUID', '  - SeriesUID'),
+      ['flow.yaml:3: tar_subdir[1]: is not a DICOM keyword'],
+    ],
+  ])('%s', (_name, text, expected) => {
+    expect(problemsOf(text)).toEqual(expected);
+  });
+
+  it('reports every problem of a file at once, in line order', () => {
+    const problems = problemsOf(
+      lines(
+        'priority: 7',
+        'triggers:',
+        '  - Modality: "("',
+        '    Modalty: CT',
+        'models:',
+        '  - docker_kwargs: { image: a, network_mode: host }',
+      ),
+    );
+    expect(problems).toEqual([
+      'flow.yaml:1: priority: must be <= 5',
+      'flow.yaml:3: triggers[0].Modality: is not a valid regular expression (Unterminated group)',
+      'flow.yaml:4: triggers[0].Modalty: is not a DICOM keyword',
+      expect.stringMatching(
+        /^flow\.yaml:6: models\[0\]\.docker_kwargs\.network_mode: is not allowed: /,
+      ) as string,
+    ]);
+  });
+
+  it('refuses alias expansion beyond a flow file size', () => {
+    const rows = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 0; i < 8; i++)
+      rows.push(
+        `${'bcdefghi'[i] ?? 'z'}: &${'bcdefghi'[i] ?? 'z'} [${Array(10)
+          .fill(`*${'abcdefgh'[i] ?? 'a'}`)
+          .join(', ')}]`,
+      );
+    const result = parseFlow(lines(...rows), 'bomb.yaml');
+    expect(result.ok).toBe(false);
+    expect(result.ok ? [] : result.problems.map((p: FlowProblem) => p.field)).toEqual(['(yaml)']);
+  });
+});

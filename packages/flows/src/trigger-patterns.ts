@@ -1,0 +1,195 @@
+import { resolveTag } from '@dicomflow/dicom';
+import {
+  TRIGGER_KEY_PATTERN,
+  type FlowDefinition,
+  type FlowIssue,
+  type TriggerPatterns,
+} from '@dicomflow/messages';
+import dcmjs from 'dcmjs';
+
+/** One tag of a trigger map, ready to match. */
+export interface CompiledTag {
+  /** The key as the flow wrote it (keyword or `(gggg,eeee)`). */
+  readonly key: string;
+  /** Upper-case `GGGGEEEE`, the key of the element in the DICOM JSON model. */
+  readonly tag: string;
+  /** Patterns the value must all match (none: the tag only excludes). */
+  readonly include: readonly RegExp[];
+  /** Patterns (written with a leading `~`) that exclude a file when its value matches one. */
+  readonly exclude: readonly RegExp[];
+}
+
+/** One trigger map, ready to match. */
+export interface CompiledTriggerMap {
+  readonly tags: readonly CompiledTag[];
+}
+
+/** Raised by {@link compileTriggers} when a flow that skipped validation holds a bad key or pattern. */
+export class InvalidTriggerError extends Error {
+  override readonly name = 'InvalidTriggerError';
+  constructor(readonly issues: readonly FlowIssue[]) {
+    const first = issues[0];
+    super(`invalid trigger: ${first ? `${first.path.join('.')}: ${first.reason}` : 'unknown'}`);
+  }
+}
+
+const EXCLUSION_PREFIX = '~';
+// Python's re (the original flow format) allows global inline flags at the start; JavaScript has no such
+// syntax, so the common ones become RegExp flags.
+const LEADING_INLINE_FLAGS = /^\(\?([a-zA-Z]+)\)/;
+const SUPPORTED_INLINE_FLAGS = new Set(['i', 'm', 's']);
+
+const compiledFlows = new WeakMap<FlowDefinition, readonly CompiledTriggerMap[]>();
+
+/**
+ * The flow's trigger maps with tags resolved and patterns compiled; cached per flow object. Throws
+ * {@link InvalidTriggerError} for an unknown keyword or a pattern that does not compile (flows from
+ * `parseFlow` never do: it reports those as problems).
+ */
+export function compileTriggers(flow: FlowDefinition): readonly CompiledTriggerMap[] {
+  let compiled = compiledFlows.get(flow);
+  if (compiled === undefined) {
+    const result = checkTriggers(flow.triggers);
+    // A skipped malformed entry would silently widen what the flow matches: refuse it instead.
+    const issues = [...result.malformed, ...result.issues];
+    if (issues.length > 0) throw new InvalidTriggerError(issues);
+    compiled = result.maps;
+    compiledFlows.set(flow, compiled);
+  }
+  return compiled;
+}
+
+/** What {@link checkTriggers} found. */
+export interface TriggerCheck {
+  readonly maps: CompiledTriggerMap[];
+  /** Unknown keywords and patterns that do not compile. */
+  readonly issues: FlowIssue[];
+  /** Entries of the wrong shape, left out of `maps` (the schema check names them in its own words). */
+  readonly malformed: FlowIssue[];
+}
+
+/**
+ * Compiles every trigger map and collects every key or pattern that cannot be used, with its path. Takes the
+ * triggers as parsed, not yet schema-checked, so that one pass can report these next to the schema's issues.
+ */
+export function checkTriggers(triggers: unknown): TriggerCheck {
+  const issues: FlowIssue[] = [];
+  const malformed: FlowIssue[] = [];
+  const list: unknown[] = Array.isArray(triggers) ? triggers : [];
+  if (!Array.isArray(triggers)) malformed.push({ path: ['triggers'], reason: 'must be a list' });
+  const maps = list.map((map, index) => {
+    const tags: CompiledTag[] = [];
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) {
+      malformed.push({ path: ['triggers', index], reason: 'must be a mapping' });
+      return { tags };
+    }
+    for (const [key, patterns] of Object.entries(map)) {
+      const at = ['triggers', index, key];
+      if (!isPatterns(patterns) || !TRIGGER_KEY.test(key)) {
+        malformed.push({
+          path: at,
+          reason: 'must be a keyword or (gggg,eeee) with a pattern or list of them',
+        });
+        continue;
+      }
+      const tag = tagOf(key);
+      if (tag === undefined) {
+        issues.push({ path: at, reason: unknownKeywordReason(key) });
+        continue;
+      }
+      tags.push(compileTag(key, tag, patterns, at, issues));
+    }
+    return { tags };
+  });
+  return { maps, issues, malformed };
+}
+
+const TRIGGER_KEY = new RegExp(TRIGGER_KEY_PATTERN);
+
+function isPatterns(value: unknown): value is TriggerPatterns {
+  return (
+    typeof value === 'string' || (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+  );
+}
+
+function compileTag(
+  key: string,
+  tag: string,
+  patterns: TriggerPatterns,
+  at: readonly (string | number)[],
+  issues: FlowIssue[],
+): CompiledTag {
+  const include: RegExp[] = [];
+  const exclude: RegExp[] = [];
+  const list = typeof patterns === 'string' ? [patterns] : patterns;
+  list.forEach((pattern, i) => {
+    const excludes = pattern.startsWith(EXCLUSION_PREFIX);
+    const path = typeof patterns === 'string' ? at : [...at, i];
+    try {
+      const regex = compilePattern(excludes ? pattern.slice(EXCLUSION_PREFIX.length) : pattern);
+      (excludes ? exclude : include).push(regex);
+    } catch (err) {
+      issues.push({ path, reason: (err as Error).message });
+    }
+  });
+  return { key, tag, include, exclude };
+}
+
+/**
+ * A trigger pattern as a RegExp: Unicode-aware (`u`), searched (not anchored), with a leading `(?i)`,
+ * `(?m)` or `(?s)` (Python syntax) turned into the flag. Throws an Error whose message is the reason.
+ */
+export function compilePattern(pattern: string): RegExp {
+  let source = pattern;
+  let flags = 'u';
+  const inline = LEADING_INLINE_FLAGS.exec(source);
+  if (inline?.[1] !== undefined) {
+    for (const flag of inline[1]) {
+      if (!SUPPORTED_INLINE_FLAGS.has(flag)) {
+        throw new Error(
+          `is not a valid regular expression (inline flag (?${flag}) is not supported; (?i), (?m) and (?s) are)`,
+        );
+      }
+      if (!flags.includes(flag)) flags += flag;
+    }
+    source = source.slice(inline[0].length);
+  }
+  try {
+    return new RegExp(source, flags);
+  } catch (err) {
+    // V8 says "Invalid regular expression: /(/u: Unterminated group"; the last part is the reason.
+    const detail = (err as Error).message.split(': ').at(-1) ?? '';
+    throw new Error(`is not a valid regular expression (${detail})`, { cause: err });
+  }
+}
+
+/** `GGGGEEEE` of a keyword or `(gggg,eeee)`; undefined for an unknown keyword. */
+export function tagOf(key: string): string | undefined {
+  const tag = resolveTag(key);
+  // Repeating-group keywords (60xx) resolve to no single tag.
+  return tag !== undefined && /^[0-9A-F]{8}$/.test(tag) ? tag : undefined;
+}
+
+/**
+ * Checks that every `tar_subdir` entry that looks like a keyword is one of the DICOM dictionary (as parsed;
+ * entries of the wrong shape are left to the schema check).
+ */
+export function checkTarSubdir(tarSubdir: unknown): FlowIssue[] {
+  if (!Array.isArray(tarSubdir)) return [];
+  return (tarSubdir as unknown[]).flatMap((keyword, index) =>
+    typeof keyword === 'string' && /^[A-Za-z][A-Za-z0-9]*$/.test(keyword) && tagOf(keyword) === undefined
+      ? [{ path: ['tar_subdir', index], reason: unknownKeywordReason(keyword) }]
+      : [],
+  );
+}
+
+let keywordsByLowerCase: Map<string, string> | undefined;
+
+function unknownKeywordReason(key: string): string {
+  keywordsByLowerCase ??= new Map(
+    Object.keys(dcmjs.data.DicomMetaDictionary.nameMap).map((name) => [name.toLowerCase(), name]),
+  );
+  const suggestion = keywordsByLowerCase.get(key.toLowerCase());
+  const hint = suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`;
+  return `is not a DICOM keyword${hint}`;
+}

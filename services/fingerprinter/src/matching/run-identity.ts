@@ -1,0 +1,23 @@
+import { v5 as uuidv5 } from 'uuid';
+
+/**
+ * Namespace of DicomFlow's name-based (UUIDv5) ids. Fixed forever: changing it would give a redelivered
+ * receipt new run ids, and its runs would start a second time.
+ */
+export const DICOMFLOW_ID_NAMESPACE = '5b1f6c2e-8d1a-4b7e-9a53-0c6f2d4e8a71';
+
+/**
+ * The run id of `flowFile` triggered by receipt `receiptId`. Deterministic, so that a `study.received`
+ * delivered twice (a redelivery after a crash, or storescp publishing the same receipt again) yields the
+ * same run id, and the scheduler, which keeps one run per id, starts it once. The flow file name, not the
+ * flow's hash, identifies the flow: a file edited between two deliveries of the same receipt must not
+ * start a second run.
+ */
+export function runIdFor(receiptId: string, flowFile: string): string {
+  return uuidv5(`run\n${receiptId.toLowerCase()}\n${flowFile}`, DICOMFLOW_ID_NAMESPACE);
+}
+
+/** The message id of a run's `flow.matched`, the same for every publish of it. */
+export function flowMatchedMessageIdFor(runId: string): string {
+  return uuidv5(`flow.matched\n${runId}`, DICOMFLOW_ID_NAMESPACE);
+}

@@ -1,0 +1,80 @@
+import type { Logger } from '@dicomflow/runtime';
+import { inTransaction, quoteIdentifier, type Pool } from './pool.js';
+
+/**
+ * The scheduler's tables, one SQL script per version, applied in order and never edited once released:
+ * a change is a new version. `$schema` stands for the quoted schema name.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE $schema.runs (
+    run_id uuid PRIMARY KEY,
+    receipt_id uuid NOT NULL,
+    -- The flow.matched body: the flow as it was at match time and the run's input.
+    matched jsonb NOT NULL,
+    step_count integer NOT NULL,
+    status text NOT NULL CHECK (status IN ('running', 'finished', 'failed')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  -- The first outcome of each step wins; a later, different one is ignored.
+  CREATE TABLE $schema.step_outcomes (
+    run_id uuid NOT NULL REFERENCES $schema.runs ON DELETE CASCADE,
+    step integer NOT NULL,
+    outcome text NOT NULL CHECK (outcome IN ('finished', 'failed')),
+    body jsonb NOT NULL,
+    message_id text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, step)
+  );
+  -- Every message the scheduler publishes, under its deterministic message id: recorded 'dispatching' in
+  -- the transaction that decides it, 'dispatched' once RabbitMQ confirmed it.
+  CREATE TABLE $schema.dispatches (
+    message_id text PRIMARY KEY,
+    run_id uuid NOT NULL REFERENCES $schema.runs ON DELETE CASCADE,
+    step integer,
+    routing_key text NOT NULL,
+    priority integer NOT NULL,
+    body jsonb NOT NULL,
+    state text NOT NULL CHECK (state IN ('dispatching', 'dispatched')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+  );
+  CREATE INDEX dispatches_pending ON $schema.dispatches (created_at) WHERE state = 'dispatching';
+  CREATE INDEX dispatches_run ON $schema.dispatches (run_id);
+  CREATE INDEX runs_status ON $schema.runs (status);
+  `,
+];
+
+/**
+ * Creates the schema and brings its tables to the latest version. Safe to run from several replicas at
+ * once: they take turns on an advisory lock, and each version is applied once.
+ */
+export async function migrate(pool: Pool, schema: string, logger: Logger): Promise<void> {
+  const quoted = quoteIdentifier(schema);
+  await inTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+      `dicomflow-scheduler-migrate:${schema}`,
+    ]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${quoted}.migrations (
+         version integer PRIMARY KEY,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const { rows } = await client.query<{ version: number }>(
+      `SELECT coalesce(max(version), 0) AS version FROM ${quoted}.migrations`,
+    );
+    const current = rows[0]?.version ?? 0;
+    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+      const script = MIGRATIONS[version - 1] ?? '';
+      await client.query(script.replaceAll('$schema', quoted));
+      await client.query(`INSERT INTO ${quoted}.migrations (version) VALUES ($1)`, [version]);
+      logger.info({ schema, version }, 'database migration applied');
+    }
+  });
+}
+
+/** The newest migration version (for tests). */
+export const LATEST_MIGRATION = MIGRATIONS.length;

@@ -22,6 +22,8 @@ import {
   type PresentationContext,
   type StoreStatusCode,
 } from './dimse.js';
+import { internalsOf } from './network-internals.js';
+import { wireSocket } from './socket-wiring.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
 
 /** What every association of the receiver shares. */
@@ -68,6 +70,15 @@ export class StoreScp extends Scp {
       this.log.warn({ err: err.message }, 'association network error');
       socket.destroy();
     });
+  }
+
+  /**
+   * Replaces the library's private `Network#_wrapSocket` (its base constructor calls it, so this runs
+   * before our fields are initialised and must not use them): same socket handling, but PDUs are framed
+   * without the library's per-chunk concatenation. See {@link wireSocket}.
+   */
+  protected _wrapSocket(): void {
+    wireSocket(internalsOf(this));
   }
 
   override associationRequested(association: Association): void {

@@ -1,0 +1,47 @@
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
+import type { CStoreRequest, DatasetType, PresentationContext } from './dimse.js';
+
+/**
+ * The members of dcmjs-dimse 0.3.3's `Network` (the base of `Scp`) that our socket wiring reads and
+ * writes. They are internal to the library (not in its type declarations), so this view must be checked
+ * against the bundle whenever the library is upgraded; the names are those of the unminified source.
+ */
+export interface NetworkInternals {
+  readonly socket: Socket;
+  readonly connectTimeout: number;
+  readonly associationTimeout: number;
+  readonly pduTimeout: number;
+  /** Prefix of the library's log lines (the peer's AE title once associated). */
+  readonly logId: string;
+  connected: boolean;
+  connectedTime: number | undefined;
+  lastPduTime: number | undefined;
+  timeoutIntervalId: NodeJS.Timeout | undefined;
+  readonly statistics: { addBytesReceived(bytes: number): void };
+  readonly association: { getPresentationContext(id: number): PresentationContext | undefined } | undefined;
+  /** The command being received or performed; a C-STORE-RQ once its command set arrived. */
+  dimse: (CStoreRequest & { getCommandFieldType(): number; hasDataset(): boolean }) | undefined;
+  /** Where the dataset of a non-C-STORE command is collected (a memory stream). */
+  dimseStream: Writable | undefined;
+  /** Where the dataset of the C-STORE being received goes (from `createStoreWritableStream`). */
+  dimseStoreStream: Writable | undefined;
+  emit(event: string, arg?: unknown): boolean;
+  sendAbort(): void;
+  createStoreWritableStream(context: PresentationContext, request: CStoreRequest): Writable;
+  createDatasetFromStoreWritableStream(
+    writable: Writable,
+    context: PresentationContext,
+    callback: (dataset: DatasetType) => void,
+  ): void;
+  /** Clears the connection state and stops the association/PDU timeout timer. */
+  _reset(): void;
+  /** Parses one whole PDU (header included) and acts on it. Never rejects: it reports via 'networkError'. */
+  _processPdu(pdu: Buffer): Promise<void>;
+  _performDimse(context: PresentationContext, command: CStoreRequest): void;
+}
+
+/** The library's internals of `network` (an `Scp` or another `Network`). */
+export function internalsOf(network: object): NetworkInternals {
+  return network as NetworkInternals;
+}

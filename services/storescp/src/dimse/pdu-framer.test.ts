@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { joinPdu, PduFramer, type FramedPdu, type UnknownPduTypeError } from './pdu-framer.js';
+
+function pdu(type: number, body: Buffer): Buffer {
+  const header = Buffer.alloc(6);
+  header.writeUInt8(type, 0);
+  header.writeUInt32BE(body.length, 2);
+  return Buffer.concat([header, body]);
+}
+
+function body(length: number, seed: number): Buffer {
+  return Buffer.from(Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff));
+}
+
+function frame(chunks: readonly Buffer[]): { pdus: FramedPdu[]; errors: UnknownPduTypeError[] } {
+  const pdus: FramedPdu[] = [];
+  const errors: UnknownPduTypeError[] = [];
+  const framer = new PduFramer(
+    (p) => pdus.push(p),
+    (e) => errors.push(e),
+  );
+  for (const chunk of chunks) framer.push(chunk);
+  return { pdus, errors };
+}
+
+/** Cuts `bytes` at the given offsets. */
+function cut(bytes: Buffer, at: readonly number[]): Buffer[] {
+  const edges = [0, ...at, bytes.length];
+  return edges.slice(1).map((end, i) => bytes.subarray(edges[i], end));
+}
+
+describe('PduFramer', () => {
+  const stream = Buffer.concat([pdu(0x01, body(70, 1)), pdu(0x04, body(300, 2)), pdu(0x05, body(4, 3))]);
+  const expected = [
+    { type: 0x01, bytes: pdu(0x01, body(70, 1)) },
+    { type: 0x04, bytes: pdu(0x04, body(300, 2)) },
+    { type: 0x05, bytes: pdu(0x05, body(4, 3)) },
+  ];
+
+  it('hands out every PDU whole and in order, however the stream is cut', () => {
+    const cuts: number[][] = [[], [1], [3, 5], [6], [76, 77], [80, 200, 381], [10, 382]];
+    // every single cut point, including inside each 6-byte header
+    for (let i = 1; i < stream.length; i++) cuts.push([i]);
+    for (const at of cuts) {
+      const { pdus, errors } = frame(cut(stream, at));
+      expect(errors).toEqual([]);
+      expect(pdus.map((p) => ({ type: p.type, bytes: joinPdu(p) }))).toEqual(expected);
+      expect(pdus.map((p) => p.length)).toEqual(expected.map((e) => e.bytes.length));
+    }
+  });
+
+  it('hands out byte-at-a-time input too', () => {
+    const { pdus } = frame(
+      cut(
+        stream,
+        Array.from({ length: stream.length - 1 }, (_, i) => i + 1),
+      ),
+    );
+    expect(pdus.map((p) => joinPdu(p))).toEqual(expected.map((e) => e.bytes));
+  });
+
+  it('does not copy a PDU that lies in one chunk', () => {
+    const { pdus } = frame([stream]);
+    const [first] = pdus;
+    expect(first?.pieces).toHaveLength(1);
+    expect(first && joinPdu(first).buffer).toBe(stream.buffer);
+  });
+
+  it('gives a PDU spread over chunks as slices of those chunks', () => {
+    const chunks = cut(stream, [20, 50]);
+    const { pdus } = frame(chunks);
+    const [first] = pdus;
+    expect(first?.pieces.map((p) => p.buffer)).toEqual(chunks.map((c) => c.buffer));
+    expect(first?.pieces.map((p) => p.length)).toEqual([20, 30, 26]);
+  });
+
+  it('holds back an incomplete PDU until its last byte arrives', () => {
+    const { pdus } = frame([stream.subarray(0, 75)]);
+    expect(pdus).toEqual([]);
+  });
+
+  it('accepts an empty PDU body', () => {
+    const { pdus } = frame([pdu(0x06, Buffer.alloc(0))]);
+    expect(pdus.map((p) => p.length)).toEqual([6]);
+  });
+
+  it('reports an unknown PDU type once and then ignores the rest of the stream', () => {
+    const { pdus, errors } = frame([pdu(0x01, body(10, 1)), pdu(0x09, body(10, 1)), pdu(0x05, body(4, 3))]);
+    expect(pdus.map((p) => p.type)).toEqual([0x01]);
+    expect(errors.map((e) => e.pduType)).toEqual([0x09]);
+    expect(errors[0]?.message).toBe('Unknown PDU type: 9');
+  });
+
+  it('reads lengths above 2^31 without going negative', () => {
+    const header = Buffer.from([0x04, 0, 0x80, 0, 0, 0]);
+    const { pdus, errors } = frame([header, body(100, 0)]);
+    expect(pdus).toEqual([]); // waits for 2 GiB; never a negative length that completes at once
+    expect(errors).toEqual([]);
+  });
+});

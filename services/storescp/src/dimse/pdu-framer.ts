@@ -1,0 +1,103 @@
+/** PDU types of the DICOM upper layer (PS3.8 9.3): A-ASSOCIATE-RQ (1) to A-ABORT (7). */
+const FIRST_PDU_TYPE = 0x01;
+const LAST_PDU_TYPE = 0x07;
+/** Type (1), reserved (1), length (4, big endian). */
+export const PDU_HEADER_LENGTH = 6;
+
+/** One complete PDU, header included, as it lies in the received chunks (no bytes copied). */
+export interface FramedPdu {
+  readonly type: number;
+  /** Header plus body. */
+  readonly length: number;
+  /** Consecutive slices of the received chunks that together are the PDU, in order. */
+  readonly pieces: readonly Buffer[];
+}
+
+/** The peer sent a PDU type the upper layer does not define; the stream cannot be framed any further. */
+export class UnknownPduTypeError extends Error {
+  constructor(readonly pduType: number) {
+    super(`Unknown PDU type: ${pduType}`);
+    this.name = 'UnknownPduTypeError';
+  }
+}
+
+/**
+ * Cuts a socket's byte stream into PDUs without copying: chunks are kept as received and each PDU is
+ * handed out as slices of them. Replaces the library's accumulator, which concatenates every chunk onto
+ * the partial PDU (several copies and short-lived buffers per PDU, most of the receiver's GC work).
+ */
+export class PduFramer {
+  private readonly chunks: Buffer[] = [];
+  /** Bytes of `chunks[0]` already handed out. */
+  private consumed = 0;
+  private buffered = 0;
+  private failed = false;
+
+  constructor(
+    private readonly onPdu: (pdu: FramedPdu) => void,
+    private readonly onError: (error: UnknownPduTypeError) => void,
+  ) {}
+
+  /** Takes the next chunk from the socket; calls `onPdu` for every PDU it completes, in order. */
+  push(chunk: Buffer): void {
+    if (this.failed || chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= PDU_HEADER_LENGTH) {
+      const type = this.byteAt(0);
+      if (type < FIRST_PDU_TYPE || type > LAST_PDU_TYPE) {
+        // Nothing after an unframeable byte can be trusted; the association is torn down by the caller.
+        this.failed = true;
+        this.chunks.length = 0;
+        this.buffered = 0;
+        this.onError(new UnknownPduTypeError(type));
+        return;
+      }
+      const length =
+        PDU_HEADER_LENGTH +
+        (this.byteAt(2) * 0x1000000 + ((this.byteAt(3) << 16) | (this.byteAt(4) << 8) | this.byteAt(5)));
+      if (this.buffered < length) return;
+      this.onPdu({ type, length, pieces: this.take(length) });
+    }
+  }
+
+  /** Pieces of the next `count` buffered bytes (count <= buffered), removed from the buffer. */
+  private take(count: number): Buffer[] {
+    const pieces: Buffer[] = [];
+    let left = count;
+    while (left > 0) {
+      const chunk = this.chunks[0];
+      if (!chunk) break;
+      const available = chunk.length - this.consumed;
+      if (available <= left) {
+        pieces.push(this.consumed === 0 ? chunk : chunk.subarray(this.consumed));
+        this.chunks.shift();
+        this.consumed = 0;
+        left -= available;
+      } else {
+        pieces.push(chunk.subarray(this.consumed, this.consumed + left));
+        this.consumed += left;
+        left = 0;
+      }
+    }
+    this.buffered -= count;
+    return pieces;
+  }
+
+  /** The buffered byte at `offset` from the start of the unconsumed data (offset < buffered). */
+  private byteAt(offset: number): number {
+    let at = this.consumed + offset;
+    for (const chunk of this.chunks) {
+      if (at < chunk.length) return chunk[at] ?? 0;
+      at -= chunk.length;
+    }
+    return 0;
+  }
+}
+
+/** The PDU as one buffer: the slice itself when it lies in one chunk, else a single exact-size copy. */
+export function joinPdu(pdu: FramedPdu): Buffer {
+  const [first] = pdu.pieces;
+  if (pdu.pieces.length === 1 && first) return first;
+  return Buffer.concat(pdu.pieces, pdu.length);
+}

@@ -24,3 +24,8 @@ export const StoreStatus = {
   SopClassNotSupported: 0x0122,
 } as const;
 export type StoreStatusCode = (typeof StoreStatus)[keyof typeof StoreStatus];
+
+/** Command Field (0000,0100) of a C-STORE-RQ (PS3.7 E.1); the library's CommandFieldType.CStoreRequest. */
+export const C_STORE_RQ = 0x0001;
+/** PDU type of P-DATA-TF (PS3.8 9.3.1); the library's RawPduType.PDataTF. */
+export const P_DATA_TF = 0x04;

@@ -24,6 +24,7 @@ import {
 } from './dimse.js';
 import { internalsOf } from './network-internals.js';
 import { wireSocket } from './socket-wiring.js';
+import { takeStoreDataPdu } from './store-data-fast-path.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
 
 /** What every association of the receiver shares. */
@@ -75,10 +76,12 @@ export class StoreScp extends Scp {
   /**
    * Replaces the library's private `Network#_wrapSocket` (its base constructor calls it, so this runs
    * before our fields are initialised and must not use them): same socket handling, but PDUs are framed
-   * without the library's per-chunk concatenation. See {@link wireSocket}.
+   * without the library's per-chunk concatenation ({@link wireSocket}), and the dataset fragments of a
+   * C-STORE go straight to its spool stream ({@link takeStoreDataPdu}).
    */
   protected _wrapSocket(): void {
-    wireSocket(internalsOf(this));
+    const network = internalsOf(this);
+    wireSocket(network, (pdu) => takeStoreDataPdu(network, pdu));
   }
 
   override associationRequested(association: Association): void {

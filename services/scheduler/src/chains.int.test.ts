@@ -57,6 +57,12 @@ describe('scheduler: chains of models', () => {
         }) as unknown,
       },
     ]);
+    // The 'dispatched' mark follows the publisher confirm, so it may trail the message the test received.
+    await waitFor(
+      async () =>
+        [...(await recordedDispatches(bus.isolation)).values()].every((state) => state === 'dispatched'),
+      'the dispatch marks',
+    );
     expect(await recordedDispatches(bus.isolation)).toEqual(
       new Map([
         [`${run.runId}:job:0`, 'dispatched'],

@@ -23,6 +23,9 @@ import {
 
 describe('scheduler: failures and repeats', () => {
   let isolation: Isolation;
+  /** True once every recorded dispatch of this test's world is marked as published. */
+  const allMarkedDispatched = async (): Promise<boolean> =>
+    [...(await recordedDispatches(isolation)).values()].every((state) => state === 'dispatched');
   let bus: TestBus;
   let scheduler: InProcessScheduler | undefined;
 
@@ -84,6 +87,8 @@ describe('scheduler: failures and repeats', () => {
         }) as unknown,
       },
     ]);
+    // The 'dispatched' mark follows the publisher confirm, so it may trail the message the test received.
+    await waitFor(allMarkedDispatched, 'the dispatch marks');
     expect(await recordedDispatches(isolation)).toEqual(
       new Map([
         [`${run.runId}:job:0`, 'dispatched'],
@@ -174,6 +179,7 @@ describe('scheduler: failures and repeats', () => {
     const job = await takeJob();
     expect(job.messageId).toBe(`${run.runId}:job:0`);
     expect(await metric('dicomflow_scheduler_republished_total', {})).toBe(1);
+    await waitFor(allMarkedDispatched, 'the dispatch marks');
     expect(await recordedDispatches(isolation)).toEqual(new Map([[`${run.runId}:job:0`, 'dispatched']]));
   });
 });

@@ -1,6 +1,15 @@
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
-import type { CStoreRequest, DatasetType, PresentationContext } from './dimse.js';
+import {
+  Scp,
+  type CStoreRequest,
+  type CStoreResponseType,
+  type DatasetType,
+  type PresentationContext,
+} from './dimse.js';
+
+/** A DIMSE request or response as the library's sending path sees it. */
+export type DimseMessage = Pick<CStoreResponseType, 'getDataset' | 'getCommandDataset' | 'toString'>;
 
 /**
  * The members of dcmjs-dimse 0.3.3's `Network` (the base of `Scp`) that our socket wiring reads and
@@ -14,11 +23,13 @@ export interface NetworkInternals {
   readonly pduTimeout: number;
   /** Prefix of the library's log lines (the peer's AE title once associated). */
   readonly logId: string;
+  readonly logCommandDatasets: boolean;
+  readonly logDatasets: boolean;
   connected: boolean;
   connectedTime: number | undefined;
   lastPduTime: number | undefined;
   timeoutIntervalId: NodeJS.Timeout | undefined;
-  readonly statistics: { addBytesReceived(bytes: number): void };
+  readonly statistics: { addBytesReceived(bytes: number): void; addBytesSent(bytes: number): void };
   readonly association: { getPresentationContext(id: number): PresentationContext | undefined } | undefined;
   /** The command being received or performed; a C-STORE-RQ once its command set arrived. */
   dimse: (CStoreRequest & { getCommandFieldType(): number; hasDataset(): boolean }) | undefined;
@@ -39,9 +50,14 @@ export interface NetworkInternals {
   /** Parses one whole PDU (header included) and acts on it. Never rejects: it reports via 'networkError'. */
   _processPdu(pdu: Buffer): Promise<void>;
   _performDimse(context: PresentationContext, command: CStoreRequest): void;
+  /** Sends a request or response (command set, then dataset if any) in P-DATA-TF PDUs. */
+  _sendPDataTF(message: DimseMessage, contextId: number, maxPduLength: number): void;
 }
 
 /** The library's internals of `network` (an `Scp` or another `Network`). */
 export function internalsOf(network: object): NetworkInternals {
   return network as NetworkInternals;
 }
+
+/** The library's own implementations of the internals we override, for falling back to them. */
+export const libraryNetwork = Scp.prototype as unknown as Pick<NetworkInternals, '_sendPDataTF'>;

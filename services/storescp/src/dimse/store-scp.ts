@@ -22,7 +22,8 @@ import {
   type PresentationContext,
   type StoreStatusCode,
 } from './dimse.js';
-import { internalsOf } from './network-internals.js';
+import { sendCommandWithoutDataset } from './command-sender.js';
+import { internalsOf, libraryNetwork, type DimseMessage } from './network-internals.js';
 import { wireSocket } from './socket-wiring.js';
 import { takeStoreDataPdu } from './store-data-fast-path.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
@@ -82,6 +83,16 @@ export class StoreScp extends Scp {
   protected _wrapSocket(): void {
     const network = internalsOf(this);
     wireSocket(network, (pdu) => takeStoreDataPdu(network, pdu));
+  }
+
+  /**
+   * Replaces the library's private `Network#_sendPDataTF` for messages without a dataset (all our
+   * responses), which it encodes through dcmjs at the cost of 512 KiB of zero-filled buffers each; see
+   * {@link sendCommandWithoutDataset}. Anything else still goes through the library.
+   */
+  protected _sendPDataTF(message: DimseMessage, contextId: number, maxPduLength: number): void {
+    if (sendCommandWithoutDataset(internalsOf(this), message, contextId)) return;
+    libraryNetwork._sendPDataTF.call(this, message, contextId, maxPduLength);
   }
 
   override associationRequested(association: Association): void {

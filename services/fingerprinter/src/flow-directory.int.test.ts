@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeBucketAndObjects, uniqueBucketName } from '@dicomflow/storage/testing';
+import { waitFor } from '@dicomflow/test-helpers';
 import { testStorage } from './testing/environment.js';
 import { readyz, startFingerprinter, type RunningFingerprinter } from './testing/fingerprinter-harness.js';
-import { RabbitBus, waitFor, type FlowMatchedCollector } from './testing/rabbit-bus.js';
+import { RabbitBus, type FlowMatchedCollector } from './testing/rabbit-bus.js';
 import { fixtureInstance, putReceipt } from './testing/receipts.js';
 
 const storage = testStorage();

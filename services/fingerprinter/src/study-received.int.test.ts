@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadQueueName, ERROR_HEADER } from '@dicomflow/broker';
 import { removeBucketAndObjects, uniqueBucketName } from '@dicomflow/storage/testing';
-import { generateCtSeries, newUid } from '@dicomflow/test-helpers';
+import { generateCtSeries, newUid, waitFor } from '@dicomflow/test-helpers';
 import { flowMatchedMessageIdFor, runIdFor } from './matching/run-identity.js';
 import { testStorage } from './testing/environment.js';
 import { readyz, startFingerprinter, type RunningFingerprinter } from './testing/fingerprinter-harness.js';
-import { RabbitBus, waitFor, type FlowMatchedCollector } from './testing/rabbit-bus.js';
+import { RabbitBus, type FlowMatchedCollector } from './testing/rabbit-bus.js';
 import { fixtureInstance, indexOfFiles, putReceipt, studyReceivedFor } from './testing/receipts.js';
 
 const RETRY_DELAYS_MS = [200];

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '@dicomflow/test-helpers';
 import { flowMatched } from './testing/fixtures.js';
 import {
   metricValue,
@@ -7,7 +8,6 @@ import {
   recordedDispatches,
   startScheduler,
   TestBus,
-  waitFor,
   type InProcessScheduler,
 } from './testing/scheduler-harness.js';
 

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowFinishedMessageId, jobMessageId } from '@dicomflow/messages';
+import { waitFor } from '@dicomflow/test-helpers';
 import { flowMatched } from './testing/fixtures.js';
 import {
   newIsolation,
   recordedDispatches,
-  testEnvironment,
+  schedulerEnvironment,
   TestBus,
-  waitFor,
   type Isolation,
 } from './testing/scheduler-harness.js';
 
@@ -43,7 +43,7 @@ describe('scheduler killed with SIGKILL while runs are in progress', () => {
 
   function startScheduler(): ChildProcess {
     const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, ...testEnvironment(isolation), CONF_DIR: work, LOG_LEVEL: 'warn' },
+      env: { ...process.env, ...schedulerEnvironment(isolation), CONF_DIR: work, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.add(child);

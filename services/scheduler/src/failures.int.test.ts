@@ -4,6 +4,7 @@ import { deadQueueName } from '@dicomflow/broker';
 import { loadConfig } from '@dicomflow/config';
 import type { Job } from '@dicomflow/messages';
 import { createLogger } from '@dicomflow/runtime';
+import { waitFor } from '@dicomflow/test-helpers';
 import { migrate } from './db/migrations.js';
 import { createPool } from './db/pool.js';
 import { RunStore } from './db/run-store.js';
@@ -14,9 +15,8 @@ import {
   readMetrics,
   recordedDispatches,
   startScheduler,
-  testEnvironment,
+  schedulerEnvironment,
   TestBus,
-  waitFor,
   type InProcessScheduler,
   type Isolation,
 } from './testing/scheduler-harness.js';
@@ -163,7 +163,7 @@ describe('scheduler: failures and repeats', () => {
 
   it('publishes, when it starts, a dispatch that was recorded but not published before a crash', async () => {
     // What a scheduler killed between recording a run's first job and publishing it leaves behind.
-    const config = loadConfig('scheduler', { confDir: '/nonexistent', env: testEnvironment(isolation) });
+    const config = loadConfig('scheduler', { confDir: '/nonexistent', env: schedulerEnvironment(isolation) });
     const logger = createLogger({ service: 'scheduler-test', level: 'silent' });
     const pool = createPool(config, logger);
     const run = flowMatched({ models: 1 });

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '@dicomflow/test-helpers';
 import { flowMatched } from './testing/fixtures.js';
 import {
   newIsolation,
   startScheduler,
   TestBus,
-  waitFor,
   type InProcessScheduler,
 } from './testing/scheduler-harness.js';
 

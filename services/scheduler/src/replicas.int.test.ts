@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobMessageId } from '@dicomflow/messages';
+import { waitFor } from '@dicomflow/test-helpers';
 import { flowMatched } from './testing/fixtures.js';
 import {
   metricValue,
@@ -7,7 +8,6 @@ import {
   readMetrics,
   startScheduler,
   TestBus,
-  waitFor,
   type InProcessScheduler,
   type Isolation,
 } from './testing/scheduler-harness.js';

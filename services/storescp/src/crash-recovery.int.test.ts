@@ -6,8 +6,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectPart10Buffer } from '@dicomflow/dicom';
-import { freePort, generateCtSeries, newUid, waitForPort } from '@dicomflow/test-helpers';
-import { ReceiptCollector, readReceipt, testEnvironment } from './testing/receiver-harness.js';
+import {
+  freePort,
+  generateCtSeries,
+  newUid,
+  testEnvironment,
+  testStorageConfig,
+  waitForPort,
+} from '@dicomflow/test-helpers';
+import { ReceiptCollector, readReceipt } from './testing/receiver-harness.js';
 import { createStorage } from '@dicomflow/storage';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -81,14 +88,7 @@ describe('storescp killed mid-association', () => {
       receiver = startProcess(env);
       const [message] = await receipts.waitFor(1, 30_000);
       if (!message) throw new Error('no receipt after restart');
-      const storage = createStorage({
-        endPoint: env.S3_ENDPOINT ?? '127.0.0.1',
-        port: Number(env.S3_PORT),
-        useSSL: false,
-        accessKey: env.S3_ACCESS_KEY ?? '',
-        secretKey: env.S3_SECRET_KEY ?? '',
-        partSize: Number(env.S3_PART_SIZE),
-      });
+      const storage = createStorage(testStorageConfig());
       const { index } = await readReceipt(storage, message);
       const published = new Set(index.instances.map((i) => i.sopInstanceUid));
       for (const path of acknowledged) {

@@ -18,3 +18,6 @@ export type { FileMeta } from './part10-meta.js';
 export { nodelayShimPath, NODELAY_SOURCE } from './nodelay-shim.js';
 export { runCommand, runChecked } from './run-command.js';
 export type { CommandResult, RunOptions } from './run-command.js';
+export { testBrokerConfig, testEnvironment, testStorageConfig } from './test-environment.js';
+export type { TestBrokerConfig } from './test-environment.js';
+export { waitFor } from './wait-for.js';

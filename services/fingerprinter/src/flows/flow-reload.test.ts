@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@dicomflow/runtime';
-import { waitFor } from '../testing/rabbit-bus.js';
+import { waitFor } from '@dicomflow/test-helpers';
 import { DirectoryWatcher } from './directory-watcher.js';
 import { FlowCatalog } from './flow-catalog.js';
 import { reportOf, type FlowSnapshot } from './flow-snapshot.js';

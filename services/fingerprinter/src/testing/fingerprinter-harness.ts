@@ -5,8 +5,7 @@ import { loadConfig } from '@dicomflow/config';
 import { createLogger } from '@dicomflow/runtime';
 import { createService, type FingerprinterOptions, type FingerprinterService } from '../service.js';
 import type { FlowReport } from '../flows/flow-snapshot.js';
-import { testEnvironment } from './environment.js';
-import { waitFor } from './rabbit-bus.js';
+import { testEnvironment, waitFor } from '@dicomflow/test-helpers';
 
 /** What `/readyz` answers. */
 export interface ReadyzBody {

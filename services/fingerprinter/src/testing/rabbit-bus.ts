@@ -4,7 +4,7 @@ import amqp from 'amqplib';
 import { connectBroker, deadQueueName, retryQueueName, type Broker } from '@dicomflow/broker';
 import type { FlowMatched, StudyReceived } from '@dicomflow/messages';
 import { createLogger } from '@dicomflow/runtime';
-import { testEnvironment } from './environment.js';
+import { testBrokerConfig, waitFor } from '@dicomflow/test-helpers';
 
 /** A `flow.matched` as it arrived, with the properties the assertions need. */
 export interface ObservedFlowMatched {
@@ -13,19 +13,6 @@ export interface ObservedFlowMatched {
   readonly correlationId: unknown;
   readonly priority: unknown;
   readonly type: unknown;
-}
-
-/** Polls `predicate` until it holds; fails naming `what` after `timeoutMs` (a bound, not an assertion). */
-export async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** A name no other test run uses. */
@@ -50,15 +37,9 @@ export class RabbitBus {
   ) {}
 
   static async open(shared?: { exchange: string; deadExchange: string }): Promise<RabbitBus> {
-    const env = testEnvironment();
     const exchange = shared?.exchange ?? uniqueName('test.fingerprinter');
     const deadExchange = shared?.deadExchange ?? `${exchange}.dead`;
-    const config = {
-      hostname: env.RABBIT_HOSTNAME ?? '127.0.0.1',
-      port: Number(env.RABBIT_PORT ?? 5672),
-      username: env.RABBIT_USERNAME ?? 'guest',
-      password: env.RABBIT_PASSWORD ?? 'guest',
-    };
+    const config = testBrokerConfig();
     const connection = await amqp.connect(config);
     const channel = await connection.createChannel();
     await channel.assertExchange(exchange, 'topic', { durable: true });

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import pg from 'pg';
 import {
@@ -24,24 +23,12 @@ import {
   type JobRoutingKey,
 } from '@dicomflow/messages';
 import { createLogger } from '@dicomflow/runtime';
+import { testBrokerConfig, testEnvironment } from '@dicomflow/test-helpers';
 import { schedulerQueues, SCHEDULER_RETRY_DELAYS_MS, type SchedulerQueues } from '../queues.js';
 import { createService, type SchedulerConfig, type SchedulerService } from '../service.js';
 
 /** Retry delays of the test's own consumers (their retry queues are deleted with the rest). */
 const TEST_RETRY_DELAYS_MS: readonly number[] = [200];
-
-/** Polls `predicate` until it holds; fails naming `what` after `timeoutMs` (a bound, not an assertion). */
-export async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** Names of one test's isolated world: its exchange, queue prefix and database schema. */
 export interface Isolation {
@@ -62,18 +49,10 @@ export function newIsolation(): Isolation {
   };
 }
 
-/** Environment for a scheduler against the real RabbitMQ and PostgreSQL (set by scripts/test.sh). */
-export function testEnvironment(isolation: Isolation): Record<string, string> {
+/** Environment for a scheduler in `isolation` against the real RabbitMQ and PostgreSQL of the tests. */
+export function schedulerEnvironment(isolation: Isolation): Record<string, string> {
   return {
-    RABBIT_HOSTNAME: process.env.RABBIT_HOSTNAME ?? '127.0.0.1',
-    RABBIT_PORT: process.env.RABBIT_PORT ?? '5672',
-    RABBIT_USERNAME: process.env.RABBIT_USERNAME ?? 'guest',
-    RABBIT_PASSWORD: process.env.RABBIT_PASSWORD ?? 'guest',
-    DB_HOST: process.env.DB_HOST ?? '127.0.0.1',
-    DB_PORT: process.env.DB_PORT ?? '5432',
-    DB_NAME: process.env.DB_NAME ?? 'dicomflow_test',
-    DB_USER: process.env.DB_USER ?? 'postgres',
-    DB_PASS: process.env.DB_PASS ?? '',
+    ...testEnvironment(),
     S3_BUCKET_RUNS: 'runs',
     HTTP_PORT: '0',
     HTTP_HOST: '127.0.0.1',
@@ -96,7 +75,10 @@ export async function startScheduler(
   overrides: Record<string, string> = {},
 ): Promise<InProcessScheduler> {
   const confDir = await mkdtemp(join(tmpdir(), 'scheduler-conf-'));
-  const config = loadConfig('scheduler', { confDir, env: { ...testEnvironment(isolation), ...overrides } });
+  const config = loadConfig('scheduler', {
+    confDir,
+    env: { ...schedulerEnvironment(isolation), ...overrides },
+  });
   const service = createService(config, createLogger({ service: 'scheduler-test', level: config.LOG_LEVEL }));
   await service.start();
   return {
@@ -148,13 +130,7 @@ export class TestBus {
   ) {}
 
   static async open(isolation: Isolation): Promise<TestBus> {
-    const env = testEnvironment(isolation);
-    const rabbit = {
-      hostname: env.RABBIT_HOSTNAME ?? '127.0.0.1',
-      port: Number(env.RABBIT_PORT),
-      username: env.RABBIT_USERNAME ?? 'guest',
-      password: env.RABBIT_PASSWORD ?? 'guest',
-    };
+    const rabbit = testBrokerConfig();
     const broker = await connectBroker({
       config: rabbit,
       logger: createLogger({ service: 'scheduler-test-bus', level: 'silent' }),
@@ -304,7 +280,7 @@ export async function withDatabase<T>(
   isolation: Isolation,
   work: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
-  const env = testEnvironment(isolation);
+  const env = schedulerEnvironment(isolation);
   const client = new pg.Client({
     host: env.DB_HOST,
     port: Number(env.DB_PORT),

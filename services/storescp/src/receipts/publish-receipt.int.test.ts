@@ -7,20 +7,12 @@ import { connectBroker, type Broker } from '@dicomflow/broker';
 import { inspectPart10File } from '@dicomflow/dicom';
 import { createLogger } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
-import { generateCtSeries, newUid } from '@dicomflow/test-helpers';
+import { generateCtSeries, newUid, testBrokerConfig, testStorageConfig } from '@dicomflow/test-helpers';
 import { Spool } from '../spool/spool.js';
-import { ReceiptCollector, readReceipt, testEnvironment } from '../testing/receiver-harness.js';
+import { ReceiptCollector, readReceipt } from '../testing/receiver-harness.js';
 import { execPublishReceipt } from './publish-receipt.js';
 
-const env = testEnvironment();
-const storage = createStorage({
-  endPoint: env.S3_ENDPOINT ?? '127.0.0.1',
-  port: Number(env.S3_PORT),
-  useSSL: false,
-  accessKey: env.S3_ACCESS_KEY ?? '',
-  secretKey: env.S3_SECRET_KEY ?? '',
-  partSize: Number(env.S3_PART_SIZE),
-});
+const storage = createStorage(testStorageConfig());
 const bucket = `incoming-${randomUUID().slice(0, 8)}`;
 let work: string;
 let broker: Broker;
@@ -30,12 +22,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'storescp-publish-'));
   await storage.ensureBucket(bucket);
   broker = await connectBroker({
-    config: {
-      hostname: env.RABBIT_HOSTNAME ?? '127.0.0.1',
-      port: Number(env.RABBIT_PORT),
-      username: env.RABBIT_USERNAME ?? 'guest',
-      password: env.RABBIT_PASSWORD ?? 'guest',
-    },
+    config: testBrokerConfig(),
     logger: createLogger({ service: 'publish-test', level: 'silent' }),
   });
   receipts = await ReceiptCollector.open(bucket);

@@ -10,23 +10,8 @@ import { loadConfig } from '@dicomflow/config';
 import type { ReceiptIndex, StudyReceived } from '@dicomflow/messages';
 import { createLogger } from '@dicomflow/runtime';
 import { createStorage, type Storage } from '@dicomflow/storage';
+import { testBrokerConfig, testEnvironment } from '@dicomflow/test-helpers';
 import { createService, type StorescpConfig, type StorescpService } from '../service.js';
-
-/** Environment for the real RabbitMQ and S3 the tests run against (set by scripts/test.sh). */
-export function testEnvironment(): NodeJS.ProcessEnv {
-  return {
-    RABBIT_HOSTNAME: process.env.RABBIT_HOSTNAME ?? '127.0.0.1',
-    RABBIT_PORT: process.env.RABBIT_PORT ?? '5672',
-    RABBIT_USERNAME: process.env.RABBIT_USERNAME ?? 'guest',
-    RABBIT_PASSWORD: process.env.RABBIT_PASSWORD ?? 'guest',
-    S3_ENDPOINT: process.env.S3_ENDPOINT ?? '127.0.0.1',
-    S3_PORT: process.env.S3_PORT ?? '9000',
-    S3_ACCESS_KEY: process.env.S3_ACCESS_KEY ?? 'S3RVER',
-    S3_SECRET_KEY: process.env.S3_SECRET_KEY ?? 'S3RVER',
-    S3_USE_SSL: process.env.S3_USE_SSL ?? 'false',
-    S3_PART_SIZE: process.env.S3_PART_SIZE ?? '5368709120',
-  };
-}
 
 /** Collects `study.received` messages for one bucket from a private queue bound to the real exchange. */
 export class ReceiptCollector {
@@ -36,13 +21,8 @@ export class ReceiptCollector {
     private readonly bucket: string,
   ) {}
 
-  static async open(bucket: string, env: NodeJS.ProcessEnv = testEnvironment()): Promise<ReceiptCollector> {
-    const connection = await amqp.connect({
-      hostname: env.RABBIT_HOSTNAME,
-      port: Number(env.RABBIT_PORT),
-      username: env.RABBIT_USERNAME,
-      password: env.RABBIT_PASSWORD,
-    });
+  static async open(bucket: string): Promise<ReceiptCollector> {
+    const connection = await amqp.connect(testBrokerConfig());
     const collector = new ReceiptCollector(connection, bucket);
     const channel = await connection.createChannel();
     await channel.assertExchange('dicomflow', 'topic', { durable: true });

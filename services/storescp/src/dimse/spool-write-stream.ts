@@ -55,7 +55,11 @@ export class SpoolWriteStream extends Writable {
     if (!this.framer || !this.headerComplete) return inspectPart10File(this.path);
     const size = this.prefix.length + this.framer.bytesSeen;
     const cut = this.framer.pixelDataOffset ?? this.headerBytes;
-    const header = Buffer.concat([this.prefix, ...this.header]).subarray(0, this.prefix.length + cut);
+    // Only the bytes before Pixel Data are copied, not the rest of the kept chunks.
+    const header = Buffer.concat(
+      [this.prefix, ...this.header],
+      this.prefix.length + Math.min(cut, this.headerBytes),
+    );
     return { ...inspectPart10Buffer(header, { validate: false }), size };
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { finished } from 'node:stream/promises';
-import { DicomParseError, MissingTagError, buildPart10Prefix, type InstanceInfo } from '@dicomflow/dicom';
+import { DicomParseError, MissingTagError, type InstanceInfo } from '@dicomflow/dicom';
 import type { Logger } from '@dicomflow/runtime';
 import type { Grouper, InstanceOrigin } from '../spool/grouper.js';
 import type { Spool } from '../spool/spool.js';
@@ -24,6 +24,7 @@ import {
 } from './dimse.js';
 import { sendCommandWithoutDataset } from './command-sender.js';
 import { internalsOf, libraryNetwork, type DimseMessage } from './network-internals.js';
+import { part10Prefix } from './part10-prefix.js';
 import { wireSocket } from './socket-wiring.js';
 import { takeStoreDataPdu } from './store-data-fast-path.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
@@ -155,7 +156,7 @@ export class StoreScp extends Scp {
 
   override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): SpoolWriteStream {
     const transferSyntaxUid = context.getAcceptedTransferSyntaxUid() ?? '';
-    const prefix = buildPart10Prefix({
+    const prefix = part10Prefix({
       sopClassUid: request.getAffectedSopClassUid(),
       sopInstanceUid: request.getAffectedSopInstanceUid(),
       transferSyntaxUid,

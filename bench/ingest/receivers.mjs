@@ -1,6 +1,6 @@
 // Starting and stopping the two receivers the bench compares: dcmtk's storescp ("peer") and ours.
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, startDcmtkStorescp, startListeningProcess } from '@dicomflow/test-helpers';
 import process from 'node:process';
@@ -31,6 +31,16 @@ export async function startPeer({ work, shim, fork = false }) {
       await rm(outDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The Node flags our storescp runs with, taken from its `npm start` script so the bench measures the
+ * service as it is started (the flags keep its young generation small, which bounds memory).
+ */
+async function oursNodeFlags(root) {
+  const pkg = JSON.parse(await readFile(join(root, 'services/storescp/package.json'), 'utf8'));
+  const words = String(pkg.scripts?.start ?? '').split(/\s+/);
+  return words.filter((word) => word.startsWith('--'));
 }
 
 /** The environment our storescp reads (see DESIGN.md "Configuration"), pointed at throwaway dirs. */
@@ -78,7 +88,7 @@ export async function startOurs({ work, root, shim, fork = false, fsync = false 
   const confDir = join(work, `ours-conf-${port}`);
   await mkdir(spoolDir, { recursive: true });
   await mkdir(confDir, { recursive: true });
-  const running = await startListeningProcess(process.execPath, [entry], {
+  const running = await startListeningProcess(process.execPath, [...(await oursNodeFlags(root)), entry], {
     port,
     cwd: root,
     env: oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }),

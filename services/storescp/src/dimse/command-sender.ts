@@ -1,4 +1,4 @@
-import { encodeCommandSet } from './command-set-encoder.js';
+import { encodeCommandSet } from './command-set.js';
 import { dimseLog, P_DATA_TF } from './dimse.js';
 import type { DimseMessage, NetworkInternals } from './network-internals.js';
 

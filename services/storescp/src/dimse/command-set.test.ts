@@ -1,6 +1,6 @@
 import dimse from 'dcmjs-dimse';
 import { describe, expect, it } from 'vitest';
-import { encodeCommandSet } from './command-set-encoder.js';
+import { decodeCommandSet, encodeCommandSet } from './command-set.js';
 
 const { Dataset } = dimse;
 const { CStoreRequest, CEchoRequest } = dimse.requests;
@@ -70,5 +70,106 @@ describe('encodeCommandSet', () => {
     expect(encodeCommandSet({ ...base, Status: null })).toBeUndefined();
     // unset elements are left out, as dcmjs does
     expect(encodeCommandSet({ ...base, ErrorComment: undefined })).toEqual(encodeCommandSet(base));
+  });
+});
+
+function element(tagElement: number, value: Buffer): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt16LE(0x0000, 0);
+  header.writeUInt16LE(tagElement, 2);
+  header.writeUInt32LE(value.length, 4);
+  return Buffer.concat([header, value]);
+}
+const us = (v: number): Buffer => Buffer.from([v & 0xff, v >> 8]);
+const text = (v: string, pad: string): Buffer => Buffer.from(v.length % 2 ? v + pad : v, 'latin1');
+const withGroupLength = (body: Buffer): Buffer => {
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(body.length);
+  return Buffer.concat([element(0x0000, length), body]);
+};
+
+describe('decodeCommandSet', () => {
+  const commands: Record<string, Buffer> = {
+    'a C-STORE-RQ as dcmtk sends it': withGroupLength(
+      Buffer.concat([
+        element(0x0002, text(CT, '\0')),
+        element(0x0100, us(0x0001)),
+        element(0x0110, us(17)),
+        element(0x0700, us(0)),
+        element(0x0800, us(0x0000)),
+        element(0x1000, text('1.2.826.0.1.3680043.9.1', '\0')),
+      ]),
+    ),
+    'a C-STORE-RQ on behalf of a C-MOVE': withGroupLength(
+      Buffer.concat([
+        element(0x0002, text(CT, '\0')),
+        element(0x0100, us(0x0001)),
+        element(0x0110, us(65535)),
+        element(0x0700, us(2)),
+        element(0x0800, us(0x0102)),
+        element(0x1000, text('1.2.3.44', '\0')),
+        element(0x1030, text('MOVE SCU', ' ')),
+        element(0x1031, us(3)),
+      ]),
+    ),
+    'every element the table knows': Buffer.concat([
+      element(0x0002, text('1.2.3', '\0')),
+      element(0x0003, text('1.2.34', '\0')),
+      element(0x0100, us(0x8001)),
+      element(0x0110, us(1)),
+      element(0x0120, us(2)),
+      element(0x0600, text('DEST', ' ')),
+      element(0x0700, us(1)),
+      element(0x0800, us(0x0101)),
+      element(0x0900, us(0xa700)),
+      element(0x0902, text('out of resources', ' ')),
+      element(0x0903, us(4)),
+      element(0x1000, text('1.2.3.4', '\0')),
+      element(0x1001, text('1.2.3.45', '\0')),
+      element(0x1002, us(5)),
+      element(0x1008, us(6)),
+      element(0x1020, us(7)),
+      element(0x1021, us(8)),
+      element(0x1022, us(9)),
+      element(0x1023, us(10)),
+      element(0x1030, text('ORIG', ' ')),
+      element(0x1031, us(11)),
+    ]),
+  };
+
+  for (const [name, bytes] of Object.entries(commands)) {
+    it(`reads what the library reads: ${name}`, () => {
+      expect(decodeCommandSet(bytes)).toStrictEqual(new Dataset(bytes).getElements());
+    });
+  }
+
+  it('reads back what encodeCommandSet writes', () => {
+    const elements = {
+      CommandField: 0x8001,
+      MessageIDBeingRespondedTo: 9,
+      Status: 0,
+      AffectedSOPInstanceUID: '1.2.3',
+    };
+    const bytes = encodeCommandSet(elements);
+    expect(bytes && decodeCommandSet(bytes)).toStrictEqual({
+      _vrMap: {},
+      CommandGroupLength: (bytes?.length ?? 0) - 12,
+      ...elements,
+    });
+  });
+
+  it('leaves encodings dcmjs rewrites to the library', () => {
+    const cases = [
+      element(0x1000, Buffer.from('1.2.3 ')), // space-padded UID
+      element(0x1000, Buffer.from('1.2.3x')), // not a UID
+      element(0x1030, Buffer.from(' AE ')), // leading space
+      element(0x0902, Buffer.from('a\\b ')), // two values
+      element(0x0110, Buffer.alloc(0)), // empty
+      element(0x0110, Buffer.from([1, 0, 2, 0])), // two US values
+      element(0x0901, Buffer.from([0x10, 0, 0x10, 0])), // AT, not in the table
+      element(0x0000, Buffer.alloc(2)), // short group length
+      Buffer.concat([element(0x0110, us(1)), Buffer.from([0, 0, 0x10])]), // cut short
+    ];
+    for (const bytes of cases) expect(decodeCommandSet(bytes)).toBeUndefined();
   });
 });

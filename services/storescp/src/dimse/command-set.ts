@@ -23,6 +23,14 @@ const COMMAND_ELEMENTS: Readonly<Record<string, readonly [element: number, vr: s
   MoveOriginatorMessageID: [0x1031, 'US'],
 };
 
+const BY_ELEMENT = new Map(
+  Object.entries(COMMAND_ELEMENTS).map(([keyword, [element, vr]]) => [element, { keyword, vr }]),
+);
+
+function isEmptyObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && Object.keys(value).length === 0;
+}
+
 /** Value bytes of one element, padded to even length; undefined for a value this encoder does not write. */
 function valueBytes(vr: string, value: unknown): Buffer | undefined {
   const values: unknown[] = Array.isArray(value) ? value : [value];
@@ -55,6 +63,7 @@ export function encodeCommandSet(elements: Readonly<Record<string, unknown>>): B
   const encoded: { element: number; bytes: Buffer }[] = [];
   for (const [keyword, value] of Object.entries(elements)) {
     if (value === undefined) continue; // dcmjs leaves unset elements out too (e.g. no ErrorComment)
+    if (keyword === '_vrMap' && isEmptyObject(value)) continue; // dcmjs's (empty) VR overrides
     const known = COMMAND_ELEMENTS[keyword];
     if (!known) return undefined;
     const [element, vr] = known;
@@ -76,4 +85,48 @@ export function encodeCommandSet(elements: Readonly<Record<string, unknown>>): B
     at += 8 + bytes.length;
   }
   return out;
+}
+
+/** A UID padded to even length with at most one NUL. */
+const CLEAN_UID = /^[0-9.]+\0?$/;
+/** Text without backslash, control characters or leading space, padded with at most one space. */
+const CLEAN_TEXT = /^[\x21-\x5b\x5d-\x7e]([\x20-\x5b\x5d-\x7e]*[\x21-\x5b\x5d-\x7e])? ?$/;
+
+/** The value dcmjs reads for one element, for the plain encodings it reads unchanged; else undefined. */
+function decodeValue(vr: string, value: Buffer): string | number | undefined {
+  if (vr === 'US') return value.length === 2 ? value.readUInt16LE(0) : undefined;
+  const text = value.toString('latin1');
+  if (vr === 'UI') return CLEAN_UID.test(text) ? text.replace(/\0$/, '') : undefined;
+  return CLEAN_TEXT.test(text) ? text.trimEnd() : undefined;
+}
+
+/**
+ * Reads a command set (implicit VR little endian, group 0000) into the naturalized elements dcmjs-dimse's
+ * `new Dataset(bytes)` produces for it (keyword keys, numbers and trimmed strings, the empty `_vrMap`
+ * dcmjs adds), without dcmjs's parser. Returns undefined for anything it does not read exactly as dcmjs
+ * would (unknown elements, multiple values, empty values, padding or characters dcmjs rewrites), so the
+ * caller can leave the command to the library.
+ */
+export function decodeCommandSet(bytes: Buffer): Record<string, unknown> | undefined {
+  const elements: Record<string, unknown> = { _vrMap: {} };
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + 8 > bytes.length || bytes.readUInt16LE(at) !== 0x0000) return undefined;
+    const element = bytes.readUInt16LE(at + 2);
+    const length = bytes.readUInt32LE(at + 4);
+    const end = at + 8 + length;
+    if (length === 0 || end > bytes.length) return undefined;
+    const value = bytes.subarray(at + 8, end);
+    if (element === 0x0000) {
+      if (length !== 4) return undefined;
+      elements.CommandGroupLength = value.readUInt32LE(0);
+    } else {
+      const known = BY_ELEMENT.get(element);
+      const decoded = known && decodeValue(known.vr, value);
+      if (!known || decoded === undefined) return undefined;
+      elements[known.keyword] = decoded;
+    }
+    at = end;
+  }
+  return elements;
 }

@@ -3,6 +3,8 @@ import dimse from 'dcmjs-dimse';
 
 export const { Scp, Dataset, Implementation, log: dimseLog } = dimse;
 export const { CEchoResponse, CStoreResponse } = dimse.responses;
+/** The library's C-STORE-RQ class (its instance type is {@link CStoreRequest}). */
+export const { CStoreRequest: CStoreRequestClass } = dimse.requests;
 export type Association = InstanceType<typeof dimse.association.Association>;
 export type PresentationContext = InstanceType<typeof dimse.association.PresentationContext>;
 export type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;

@@ -32,7 +32,7 @@ export interface NetworkInternals {
   readonly statistics: { addBytesReceived(bytes: number): void; addBytesSent(bytes: number): void };
   readonly association: { getPresentationContext(id: number): PresentationContext | undefined } | undefined;
   /** The command being received or performed; a C-STORE-RQ once its command set arrived. */
-  dimse: (CStoreRequest & { getCommandFieldType(): number; hasDataset(): boolean }) | undefined;
+  dimse: CStoreRequest | undefined;
   /** Where the dataset of a non-C-STORE command is collected (a memory stream). */
   dimseStream: Writable | undefined;
   /** Where the dataset of the C-STORE being received goes (from `createStoreWritableStream`). */

@@ -26,7 +26,7 @@ import { sendCommandWithoutDataset } from './command-sender.js';
 import { internalsOf, libraryNetwork, type DimseMessage } from './network-internals.js';
 import { part10Prefix } from './part10-prefix.js';
 import { wireSocket } from './socket-wiring.js';
-import { takeStoreDataPdu } from './store-data-fast-path.js';
+import { takePDataPdu } from './p-data-fast-path.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
 
 /** What every association of the receiver shares. */
@@ -78,12 +78,13 @@ export class StoreScp extends Scp {
   /**
    * Replaces the library's private `Network#_wrapSocket` (its base constructor calls it, so this runs
    * before our fields are initialised and must not use them): same socket handling, but PDUs are framed
-   * without the library's per-chunk concatenation ({@link wireSocket}), and the dataset fragments of a
-   * C-STORE go straight to its spool stream ({@link takeStoreDataPdu}).
+   * without the library's per-chunk concatenation ({@link wireSocket}), and the P-DATA-TF PDUs of a
+   * C-STORE (its command, its dataset fragments straight into the spool stream) are handled by
+   * {@link takePDataPdu}.
    */
   protected _wrapSocket(): void {
     const network = internalsOf(this);
-    wireSocket(network, (pdu) => takeStoreDataPdu(network, pdu));
+    wireSocket(network, (pdu) => takePDataPdu(network, pdu));
   }
 
   /**

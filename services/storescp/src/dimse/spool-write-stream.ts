@@ -32,13 +32,16 @@ export class SpoolWriteStream extends Writable {
   private headerBytes = 0;
   private headerComplete = false;
 
+  /** `fd`: the file at `path`, already created and open for writing (else it is created here). */
   constructor(
     readonly path: string,
     private readonly prefix: Buffer,
     transferSyntaxUid: string,
     private readonly fsync: boolean,
+    fd?: number,
   ) {
     super({ highWaterMark: 1024 * 1024 });
+    this.fd = fd;
     // Deflated data would need inflating first; that rare case is checked from the file instead.
     this.framer =
       transferSyntaxUid === TransferSyntax.DeflatedExplicitVRLittleEndian
@@ -81,7 +84,7 @@ export class SpoolWriteStream extends Writable {
 
   override _construct(callback: (error?: Error | null) => void): void {
     try {
-      this.fd = openSync(this.path, 'wx');
+      this.fd ??= openSync(this.path, 'wx');
       writeAll(this.fd, [this.prefix]);
       callback();
     } catch (err) {

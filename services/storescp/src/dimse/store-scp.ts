@@ -27,6 +27,7 @@ import { internalsOf, libraryNetwork, type DimseMessage } from './network-intern
 import { part10Prefix } from './part10-prefix.js';
 import { wireSocket } from './socket-wiring.js';
 import { takePDataPdu } from './p-data-fast-path.js';
+import { SpoolFileReserve } from './spool-file-reserve.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
 
 /** What every association of the receiver shares. */
@@ -59,6 +60,7 @@ export class StoreScp extends Scp {
   private origin: InstanceOrigin | undefined;
   private current: SpoolWriteStream | undefined;
   private readonly received = new WeakMap<object, Received>();
+  private reserve: SpoolFileReserve | undefined;
   private ended = false;
 
   constructor(
@@ -136,6 +138,9 @@ export class StoreScp extends Scp {
     // requestor, and larger PDUs cost far less per byte.
     association.setMaxPduLength(this.ctx.maxPduLength);
     this.sendAssociationAccept();
+    const { spool } = this.ctx;
+    this.reserve = new SpoolFileReserve(() => spool.newIncomingPath());
+    this.reserve.prepareSoon();
   }
 
   override associationReleaseRequested(): void {
@@ -163,11 +168,13 @@ export class StoreScp extends Scp {
       transferSyntaxUid,
       sourceAeTitle: this.origin?.callingAeTitle ?? '',
     });
+    const spare = this.reserve?.takeSpare();
     const stream = new SpoolWriteStream(
-      this.ctx.spool.newIncomingPath(),
+      spare?.path ?? this.ctx.spool.newIncomingPath(),
       prefix,
       transferSyntaxUid,
       this.ctx.fsync,
+      spare?.fd,
     );
     stream.on('error', () => undefined); // reported through `finished` below
     this.current = stream;
@@ -193,6 +200,8 @@ export class StoreScp extends Scp {
       response.setStatus(status);
       if (comment) response.setErrorComment(comment.slice(0, 64));
       callback(response);
+      // The sender now works out its next instance; meanwhile that instance's file is created.
+      this.reserve?.prepareSoon();
     });
   }
 
@@ -262,6 +271,7 @@ export class StoreScp extends Scp {
   private async end(how: 'released' | 'aborted' | 'closed'): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.reserve?.close();
     const partial = this.current;
     if (partial && !partial.writableFinished) {
       partial.destroy();

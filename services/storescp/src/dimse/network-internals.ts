@@ -31,9 +31,12 @@ export interface NetworkInternals {
   timeoutIntervalId: NodeJS.Timeout | undefined;
   readonly statistics: { addBytesReceived(bytes: number): void; addBytesSent(bytes: number): void };
   readonly association: { getPresentationContext(id: number): PresentationContext | undefined } | undefined;
-  /** The command being received or performed; a C-STORE-RQ once its command set arrived. */
+  /**
+   * The message whose dataset is awaited: any request the library parsed (typed as the C-STORE-RQ it is
+   * for us; check `getCommandFieldType()` before relying on that), undefined between messages.
+   */
   dimse: CStoreRequest | undefined;
-  /** Where the dataset of a non-C-STORE command is collected (a memory stream). */
+  /** Where a command set, or the dataset of a non-C-STORE message, is collected (a memory stream). */
   dimseStream: Writable | undefined;
   /** Where the dataset of the C-STORE being received goes (from `createStoreWritableStream`). */
   dimseStoreStream: Writable | undefined;

@@ -24,7 +24,7 @@ export class UnknownPduTypeError extends Error {
 /**
  * Cuts a socket's byte stream into PDUs without copying: chunks are kept as received and each PDU is
  * handed out as slices of them. Replaces the library's accumulator, which concatenates every chunk onto
- * the partial PDU (several copies and short-lived buffers per PDU, most of the receiver's GC work).
+ * the partial PDU: several copies and short-lived buffers per PDU.
  */
 export class PduFramer {
   private readonly chunks: Buffer[] = [];

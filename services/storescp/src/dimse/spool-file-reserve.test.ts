@@ -1,4 +1,4 @@
-import { fstatSync } from 'node:fs';
+import { fstatSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,8 @@ describe('SpoolFileReserve', () => {
   it('creates one empty spare file after the current events, and hands it out once', async () => {
     reserve.prepareSoon();
     reserve.prepareSoon();
-    expect(await readdir(dir)).toEqual([]); // not before the events already due
+    // Checked synchronously: an async readdir would itself let the scheduled creation run first.
+    expect(readdirSync(dir)).toEqual([]); // not before the events already due
     await tick();
     expect(await readdir(dir)).toEqual(['0.part']);
     const spare = reserve.takeSpare();

@@ -11,4 +11,6 @@ export { DEFAULT_CHECK_TIMEOUT_MS } from './readiness.js';
 export { createHttpServer } from './http-server.js';
 export type { HttpServer, HttpServerOptions } from './http-server.js';
 export { runService, DEFAULT_GRACE_MS } from './run-service.js';
+export { shutdownStep } from './shutdown-step.js';
+export type { ShutdownStep } from './shutdown-step.js';
 export type { ServiceHandle, RunServiceOptions } from './run-service.js';

@@ -4,6 +4,7 @@ import {
   computeBackoff,
   createHttpServer,
   createMetricsRegistry,
+  shutdownStep,
   sleep,
   type HttpServer,
   type Logger,
@@ -168,13 +169,7 @@ export function createService(
     close() {
       closing ??= (async () => {
         if (!started) return;
-        const step = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
-          try {
-            await fn();
-          } catch (err) {
-            logger.error({ err, step: name }, 'shutdown step failed');
-          }
-        };
+        const step = shutdownStep(logger);
         stopping.abort();
         await step('connect', () => consuming);
         await step('consumer', async () => {

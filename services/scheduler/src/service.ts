@@ -4,6 +4,7 @@ import {
   computeBackoff,
   createHttpServer,
   createMetricsRegistry,
+  shutdownStep,
   sleep,
   type HttpServer,
   type Logger,
@@ -159,13 +160,7 @@ export function createService(config: SchedulerConfig, logger: Logger): Schedule
       closing ??= (async () => {
         stopping.abort();
         if (!started) return;
-        const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
-          try {
-            await fn();
-          } catch (err) {
-            logger.error({ err, step: name }, 'shutdown step failed');
-          }
-        };
+        const step = shutdownStep(logger);
         clearInterval(sweepTimer);
         consuming = false;
         await step('consumers', async () => {

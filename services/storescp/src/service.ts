@@ -5,6 +5,7 @@ import {
   createHttpServer,
   createMetricsRegistry,
   computeBackoff,
+  shutdownStep,
   sleep,
   type HttpServer,
   type Logger,
@@ -177,13 +178,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
     close() {
       closing ??= (async () => {
         if (!started) return;
-        const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
-          try {
-            await fn();
-          } catch (err) {
-            logger.error({ err, step: name }, 'shutdown step failed');
-          }
-        };
+        const step = shutdownStep(logger);
         await step('dicom', () => dicom.close(DRAIN_MS));
         await step('grouper', () => grouper.close());
         await step('receipts', async () => {

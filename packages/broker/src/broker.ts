@@ -5,6 +5,7 @@ import { ConnectionKeeper, type BrokerConfig } from './connection.js';
 import { Consumer, type ConsumeSpec, type MessageHandler } from './consumer.js';
 import { errorText, TransientError } from './errors.js';
 import { Publisher, type PublishOptions } from './publisher.js';
+import { suiteQueues } from './suite-queues.js';
 import { assertWorkQueue, DEAD_EXCHANGE, EXCHANGE, type ExchangeNames } from './topology.js';
 
 /** How to reach RabbitMQ and how patient to be with it. */
@@ -58,6 +59,11 @@ export interface Broker {
   ): Promise<Subscription>;
   /** Declares a work queue and its dead-letter queue without consuming (for publish-only services, tests). */
   assertWorkQueue(queue: string, bindings: readonly string[]): Promise<void>;
+  /**
+   * Declares every work queue of the suite ({@link suiteQueues} with `prefix`), so that nothing published is
+   * unroutable whichever service starts first. Each service calls it once connected.
+   */
+  assertSuiteQueues(prefix: string): Promise<void>;
   /** Readiness: resolves when connected with an open publisher channel, throws a TransientError otherwise. */
   check(): Promise<void>;
   /**
@@ -157,6 +163,18 @@ class AmqpBroker implements Broker {
     const channel = await connection.createChannel();
     try {
       await assertWorkQueue(channel, this.#names, queue, bindings);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  async assertSuiteQueues(prefix: string): Promise<void> {
+    const connection = await this.#keeper.waitForConnection(this.#waitTimeoutMs);
+    const channel = await connection.createChannel();
+    try {
+      for (const queue of Object.values(suiteQueues(prefix))) {
+        await assertWorkQueue(channel, this.#names, queue.name, queue.bindings);
+      }
     } finally {
       await channel.close().catch(() => undefined);
     }

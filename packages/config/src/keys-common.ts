@@ -1,6 +1,12 @@
 import { key } from './key-spec.js';
 import type { KeySpec } from './key-spec.js';
-import { flag, integer, oneOf, port, text } from './value-kinds.js';
+import { flag, integer, oneOf, port, text, type ItemRule } from './value-kinds.js';
+
+/** An AMQP exchange or queue name part (RabbitMQ allows up to 255 bytes; we keep it readable). */
+const amqpNameRule: ItemRule = {
+  expects: 'letters, digits, ".", "_" or "-" (at most 200)',
+  accepts: (item) => /^[A-Za-z0-9._-]{0,200}$/.test(item),
+};
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -14,6 +20,16 @@ export const commonKeys = {
   RABBIT_PORT: key(port, 5672, 'RabbitMQ AMQP port.'),
   RABBIT_USERNAME: key(text(), 'guest', 'RabbitMQ user name.'),
   RABBIT_PASSWORD: key(text(), 'guest', 'RabbitMQ password.', { sensitive: true }),
+  RABBIT_EXCHANGE: key(
+    text({ ...amqpNameRule, accepts: (item) => item !== '' && amqpNameRule.accepts(item) }),
+    'dicomflow',
+    'Topic exchange every service publishes to and consumes from; dead letters go to "<name>.dead". Change it only to run an isolated copy beside another (tests).',
+  ),
+  RABBIT_QUEUE_PREFIX: key(
+    text(amqpNameRule),
+    '',
+    'Prepended to the name of every work queue (fingerprinter.*, scheduler.*, jobs.*, sender.*, flow-tracker.*), to run an isolated copy beside another (tests); every service must use the same prefix.',
+  ),
   DB_HOST: key(text(), 'localhost', 'PostgreSQL host name.'),
   DB_PORT: key(port, 5432, 'PostgreSQL port.'),
   DB_NAME: key(text(), 'dicomflow', 'PostgreSQL database name.'),

@@ -31,6 +31,7 @@ export {
   JobFailed,
   JobFinished,
   JobInput,
+  JobStarted,
   ObjectLocation,
   ReceiptJobInput,
   StepIndex,
@@ -52,4 +53,20 @@ export {
   jobFailedMessageId,
   jobFinishedMessageId,
   jobMessageId,
+  jobStartedMessageId,
+  sendFailedMessageId,
+  sendFinishedMessageId,
+  sendStartedMessageId,
 } from './message-ids.js';
+export {
+  SEND_FAILURE_REASONS,
+  SEND_TARGET_KINDS,
+  SendFailed,
+  SendFinished,
+  SendInstanceFailure,
+  SendStarted,
+  SendTarget,
+  SendTargetOutcome,
+  type SendFailureReason,
+  type SendTargetKind,
+} from './send-outcome.js';

@@ -92,6 +92,25 @@ const runFacts = {
   worker: Type.Optional(Type.String({ maxLength: 256 })),
 };
 
+/**
+ * `job.started`: a consumer created and started the container of step `step`. Informational (the tracker
+ * shows it); a redelivered job publishes it again with the same message id `<runId>:job.started:<step>`.
+ */
+export const JobStarted = Type.Object(
+  {
+    runId: Uuid,
+    step: StepIndex,
+    startedAt: DateTime,
+    /** The image the container runs. */
+    image: Type.String({ maxLength: 1024 }),
+    worker: Type.Optional(Type.String({ maxLength: 256 })),
+    /** The GPU id of the slot that runs it, for GPU jobs. */
+    gpu: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type JobStarted = Static<typeof JobStarted>;
+
 /** `job.finished`: the model of step `step` exited 0 and its output tar is stored at `output`. */
 export const JobFinished = Type.Object(
   {

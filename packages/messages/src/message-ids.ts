@@ -28,3 +28,23 @@ export function flowFinishedMessageId(runId: string): string {
 export function flowFailedMessageId(runId: string): string {
   return `${runId}:flow.failed`;
 }
+
+/** `job.started` of step `step`: `<runId>:job.started:<step>`. */
+export function jobStartedMessageId(runId: string, step: number): string {
+  return `${runId}:job.started:${step}`;
+}
+
+/** `send.started` of a run: `<runId>:send.started`. */
+export function sendStartedMessageId(runId: string): string {
+  return `${runId}:send.started`;
+}
+
+/** `send.finished` of a run: `<runId>:send.finished`. */
+export function sendFinishedMessageId(runId: string): string {
+  return `${runId}:send.finished`;
+}
+
+/** `send.failed` of a run: `<runId>:send.failed`. */
+export function sendFailedMessageId(runId: string): string {
+  return `${runId}:send.failed`;
+}

@@ -2,20 +2,25 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type { RoutingKey } from './routing-keys.js';
 import { FlowMatched } from './flow-matched.js';
 import { FlowFailed, FlowFinished } from './flow-outcome.js';
-import { Job, JobFailed, JobFinished } from './jobs.js';
+import { Job, JobFailed, JobFinished, JobStarted } from './jobs.js';
+import { SendFailed, SendFinished, SendStarted } from './send-outcome.js';
 import { StudyReceived } from './study-received.js';
 
-/** The body schema of every routing key that has one so far (more are added as services land). */
+/** The body schema of every routing key. */
 export const MESSAGE_SCHEMAS = {
   'study.received': StudyReceived,
   'flow.matched': FlowMatched,
   'job.cpu': Job,
   'job.gpu': Job,
+  'job.started': JobStarted,
   'job.finished': JobFinished,
   'job.failed': JobFailed,
   'flow.finished': FlowFinished,
   'flow.failed': FlowFailed,
-} as const satisfies Partial<Record<RoutingKey, TSchema>>;
+  'send.started': SendStarted,
+  'send.finished': SendFinished,
+  'send.failed': SendFailed,
+} as const satisfies Record<RoutingKey, TSchema>;
 
 /** A routing key whose body has a schema in {@link MESSAGE_SCHEMAS}. */
 export type SchemaRoutingKey = keyof typeof MESSAGE_SCHEMAS;

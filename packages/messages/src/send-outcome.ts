@@ -1,0 +1,117 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { AeTitle, HostName, StringEnum } from './schema-parts.js';
+
+const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
+const DateTime = Type.String({ format: 'date-time', maxLength: 64 });
+
+/** What identifies a run in every send event. */
+const sendRun = {
+  runId: Uuid,
+  receiptId: Uuid,
+  flowName: Type.String({ maxLength: 256 }),
+  flowVersion: Type.String({ maxLength: 64 }),
+  flowFile: Type.String({ minLength: 1, maxLength: 1024 }),
+};
+
+/** Where results go: a flow destination, or the sender of the study on one of `return_to_sender_on_ports`. */
+export const SEND_TARGET_KINDS = ['destination', 'return-to-sender'] as const;
+export type SendTargetKind = (typeof SEND_TARGET_KINDS)[number];
+
+/** One DICOM node the sender delivers a run's results to. */
+export const SendTarget = Type.Object(
+  {
+    kind: StringEnum(SEND_TARGET_KINDS),
+    host: HostName,
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    aeTitle: AeTitle,
+  },
+  { additionalProperties: false },
+);
+export type SendTarget = Static<typeof SendTarget>;
+
+/** Why delivery to a target ended without every instance acknowledged. */
+export const SEND_FAILURE_REASONS = [
+  /** The association was rejected for good (called AE not recognised, permanent rejection). */
+  'rejected',
+  /** The node could not be reached, or kept failing transiently until the retries ran out. */
+  'unreachable',
+  /** Some instances were refused by the node (e.g. SOP class or transfer syntax not accepted). */
+  'instances-refused',
+  /** Anything else (see `message`). */
+  'error',
+] as const;
+export type SendFailureReason = (typeof SEND_FAILURE_REASONS)[number];
+
+/** One instance a target did not accept (capped list; counts are exact). */
+export const SendInstanceFailure = Type.Object(
+  {
+    /** Tar member name of the file in the output tar. */
+    member: Type.String({ maxLength: 1024 }),
+    sopInstanceUid: Type.Optional(Type.String({ maxLength: 64 })),
+    /** The DICOM status the node answered (0xA700 ...), when it answered one. */
+    status: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffff })),
+    message: Type.String({ maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+export type SendInstanceFailure = Static<typeof SendInstanceFailure>;
+
+/** The outcome of delivering a run's results to one target. */
+export const SendTargetOutcome = Type.Object(
+  {
+    target: SendTarget,
+    /** Instances the node acknowledged with success or warning (counting earlier attempts of the same run). */
+    sent: Type.Integer({ minimum: 0 }),
+    /** Instances the node did not acknowledge. */
+    failed: Type.Integer({ minimum: 0 }),
+    /** Attempts (associations) made. */
+    attempts: Type.Integer({ minimum: 0 }),
+    reason: Type.Optional(StringEnum(SEND_FAILURE_REASONS)),
+    message: Type.Optional(Type.String({ maxLength: 4096 })),
+    failures: Type.Array(SendInstanceFailure, { maxItems: 100 }),
+  },
+  { additionalProperties: false },
+);
+export type SendTargetOutcome = Static<typeof SendTargetOutcome>;
+
+/** `send.started`: the sender began delivering a run's results. Message id `<runId>:send.started`. */
+export const SendStarted = Type.Object(
+  {
+    ...sendRun,
+    startedAt: DateTime,
+    targets: Type.Array(SendTarget),
+    /** DICOM files found in the output tar (non-DICOM files are skipped and counted in `skipped`). */
+    instanceCount: Type.Integer({ minimum: 0 }),
+    skipped: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type SendStarted = Static<typeof SendStarted>;
+
+/** `send.finished`: every target acknowledged every instance. Message id `<runId>:send.finished`. */
+export const SendFinished = Type.Object(
+  {
+    ...sendRun,
+    finishedAt: DateTime,
+    instanceCount: Type.Integer({ minimum: 0 }),
+    skipped: Type.Integer({ minimum: 0 }),
+    outcomes: Type.Array(SendTargetOutcome),
+  },
+  { additionalProperties: false },
+);
+export type SendFinished = Static<typeof SendFinished>;
+
+/** `send.failed`: at least one target did not get every instance. Message id `<runId>:send.failed`. */
+export const SendFailed = Type.Object(
+  {
+    ...sendRun,
+    failedAt: DateTime,
+    instanceCount: Type.Integer({ minimum: 0 }),
+    skipped: Type.Integer({ minimum: 0 }),
+    outcomes: Type.Array(SendTargetOutcome),
+    /** Summary for people (no patient data). */
+    message: Type.String({ maxLength: 4096 }),
+  },
+  { additionalProperties: false },
+);
+export type SendFailed = Static<typeof SendFailed>;

@@ -1,4 +1,5 @@
 import { key } from './key-spec.js';
+import { sqlIdentifierRule } from './keys-scheduler.js';
 import {
   aeTitleRule,
   dicomKeywordRule,
@@ -103,5 +104,16 @@ export const flowTrackerKeys = {
     oneOf(['none', 'pseudonym', 'initials']),
     'none',
     'What the tracker stores to identify the patient: nothing, a pseudonym, or initials.',
+  ),
+  PATIENT_PSEUDONYM_KEY: key(
+    text(),
+    '',
+    'Secret key of the keyed hash (HMAC-SHA256) that makes the patient pseudonym; required when PATIENT_COLUMN is pseudonym.',
+    { sensitive: true },
+  ),
+  TRACKER_DB_SCHEMA: key(
+    text(sqlIdentifierRule),
+    'tracker',
+    'PostgreSQL schema holding the tracker tables (created with them by its migrations at start); the Grafana dashboard reads it.',
   ),
 };

@@ -5,7 +5,7 @@ import { ConnectionKeeper, type BrokerConfig } from './connection.js';
 import { Consumer, type ConsumeSpec, type MessageHandler } from './consumer.js';
 import { errorText, TransientError } from './errors.js';
 import { Publisher, type PublishOptions } from './publisher.js';
-import { suiteQueues } from './suite-queues.js';
+import { suiteQueueList } from './suite-queues.js';
 import { assertWorkQueue, DEAD_EXCHANGE, EXCHANGE, type ExchangeNames } from './topology.js';
 
 /** How to reach RabbitMQ and how patient to be with it. */
@@ -172,7 +172,7 @@ class AmqpBroker implements Broker {
     const connection = await this.#keeper.waitForConnection(this.#waitTimeoutMs);
     const channel = await connection.createChannel();
     try {
-      for (const queue of Object.values(suiteQueues(prefix))) {
+      for (const queue of suiteQueueList(prefix)) {
         await assertWorkQueue(channel, this.#names, queue.name, queue.bindings);
       }
     } finally {

@@ -17,4 +17,10 @@ export {
 export { GoneError, PermanentError, TransientError, errorKind, type ErrorKind } from './errors.js';
 export { UnroutableError, type PublishOptions } from './publisher.js';
 export { DEAD_EXCHANGE, EXCHANGE, MAX_PRIORITY, deadQueueName, retryQueueName } from './topology.js';
-export { suiteQueues, type SuiteQueue, type SuiteQueues } from './suite-queues.js';
+export {
+  deleteSuiteQueues,
+  suiteQueueList,
+  suiteQueues,
+  type SuiteQueue,
+  type SuiteQueues,
+} from './suite-queues.js';

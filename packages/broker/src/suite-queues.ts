@@ -1,4 +1,6 @@
+import type { Channel } from 'amqplib';
 import type { RoutingKey } from '@dicomflow/messages';
+import { deadQueueName, retryQueueName } from './topology.js';
 
 /** One work queue of the suite and the routing keys bound to it. */
 export interface SuiteQueue {
@@ -42,4 +44,27 @@ export function suiteQueues(prefix = ''): SuiteQueues {
     // Every event, for the run table and the manifest.
     flowTracker: q('flow-tracker.events', ['#']),
   };
+}
+
+/** Every suite queue of `prefix`, as a list. */
+export function suiteQueueList(prefix = ''): SuiteQueue[] {
+  return Object.values<SuiteQueue>({ ...suiteQueues(prefix) });
+}
+
+/**
+ * Deletes every suite queue of `prefix` with its dead-letter queue and the retry queues of
+ * `retryDelaysMs`: the clean-up of a test that ran services under a prefix of its own. Never call it with
+ * the production prefix.
+ */
+export async function deleteSuiteQueues(
+  channel: Pick<Channel, 'deleteQueue'>,
+  prefix: string,
+  retryDelaysMs: readonly number[] = [],
+): Promise<void> {
+  if (prefix === '') throw new Error('refusing to delete the unprefixed (production) suite queues');
+  for (const queue of suiteQueueList(prefix)) {
+    await channel.deleteQueue(queue.name);
+    await channel.deleteQueue(deadQueueName(queue.name));
+    for (const delay of retryDelaysMs) await channel.deleteQueue(retryQueueName(queue.name, delay));
+  }
 }

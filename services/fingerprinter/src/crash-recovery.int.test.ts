@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEAD_EXCHANGE, deadQueueName, DEFAULT_RETRY_DELAYS_MS, EXCHANGE } from '@dicomflow/broker';
+import { deadQueueName, DEFAULT_RETRY_DELAYS_MS, suiteQueueList, suiteQueues } from '@dicomflow/broker';
 import { removeBucketAndObjects, uniqueBucketName } from '@dicomflow/storage/testing';
 import { freePort, testEnvironment } from '@dicomflow/test-helpers';
 import { flowMatchedMessageIdFor, runIdFor } from './matching/run-identity.js';
-import { STUDY_RECEIVED_QUEUE } from './service.js';
 import { testStorage } from './testing/environment.js';
 import { waitForReadyz } from './testing/fingerprinter-harness.js';
 import { RabbitBus, type FlowMatchedCollector, type ObservedFlowMatched } from './testing/rabbit-bus.js';
@@ -32,6 +31,8 @@ const DUPLICATED_RUNS = Math.ceil(RECEIPTS / DUPLICATE_EVERY) * Object.keys(FLOW
 
 const storage = testStorage();
 const bucket = uniqueBucketName('fp-crash');
+const QUEUE_PREFIX = `test.fp-crash-${randomUUID().slice(0, 8)}.`;
+const STUDY_RECEIVED_QUEUE_NAME = suiteQueues(QUEUE_PREFIX).fingerprinter.name;
 let work: string;
 let bus: RabbitBus;
 let collector: FlowMatchedCollector;
@@ -44,9 +45,9 @@ beforeAll(async () => {
   await mkdir(join(work, 'conf.d'));
   for (const [file, { yaml }] of Object.entries(FLOWS)) await writeFile(join(work, 'flows', file), yaml);
   await storage.ensureBucket(bucket);
-  // The real exchanges and the production queue name: the process is started as in production.
-  bus = await RabbitBus.open({ exchange: EXCHANGE, deadExchange: DEAD_EXCHANGE });
-  bus.forget(STUDY_RECEIVED_QUEUE, DEFAULT_RETRY_DELAYS_MS);
+  // The process is started as in production, on exchanges and queue names of the test's own.
+  bus = await RabbitBus.open();
+  for (const queue of suiteQueueList(QUEUE_PREFIX)) bus.forget(queue.name, DEFAULT_RETRY_DELAYS_MS);
   collector = await bus.collectFlowMatched(bucket);
 });
 
@@ -67,6 +68,8 @@ function startProcess(httpPort: number): ChildProcess {
       HTTP_PORT: String(httpPort),
       HTTP_HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
+      RABBIT_EXCHANGE: bus.exchange,
+      RABBIT_QUEUE_PREFIX: QUEUE_PREFIX,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -88,7 +91,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 
 describe('fingerprinter killed (SIGKILL) mid-run', () => {
   it('yields every run after a restart, each duplicate with the same run id and message id', async () => {
-    await bus.assertStudyReceivedQueue(STUDY_RECEIVED_QUEUE);
+    await bus.assertStudyReceivedQueue(STUDY_RECEIVED_QUEUE_NAME);
     const receiptIds: string[] = [];
     for (let r = 0; r < RECEIPTS; r++) {
       const index = {
@@ -154,7 +157,7 @@ describe('fingerprinter killed (SIGKILL) mid-run', () => {
     }
     const duplicated = [...byRun.values()].filter((copies) => copies.length > 1).length;
     expect(duplicated).toBeGreaterThanOrEqual(DUPLICATED_RUNS);
-    expect(await bus.messageCount(deadQueueName(STUDY_RECEIVED_QUEUE))).toBe(0);
-    expect(await bus.messageCount(STUDY_RECEIVED_QUEUE)).toBe(0);
+    expect(await bus.messageCount(deadQueueName(STUDY_RECEIVED_QUEUE_NAME))).toBe(0);
+    expect(await bus.messageCount(STUDY_RECEIVED_QUEUE_NAME)).toBe(0);
   });
 });

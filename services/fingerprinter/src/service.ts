@@ -1,4 +1,4 @@
-import { connectBroker, type Broker, type Subscription } from '@dicomflow/broker';
+import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
 import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
 import {
   computeBackoff,
@@ -18,14 +18,17 @@ import { createFingerprinterMetrics } from './metrics.js';
 
 export type FingerprinterConfig = ConfigOf<'fingerprinter'>;
 
-/** The work queue of `study.received`, shared by every fingerprinter replica. */
-export const STUDY_RECEIVED_QUEUE = 'fingerprinter.study-received';
+/** The work queue of `study.received` (without prefix), shared by every fingerprinter replica. */
+export const STUDY_RECEIVED_QUEUE = suiteQueues().fingerprinter.name;
 
 /** Tuning that is not configuration (tests change it). */
 export interface FingerprinterOptions {
-  /** Work queue to consume (default {@link STUDY_RECEIVED_QUEUE}). */
+  /**
+   * Work queue to consume, for tests that run the fingerprinter alone (default: the suite's, with
+   * RABBIT_QUEUE_PREFIX). With it set, the service declares only this queue, not the suite's.
+   */
   readonly queue?: string;
-  /** Message and dead-letter exchanges (default the broker's; tests use their own). */
+  /** Message and dead-letter exchanges (default RABBIT_EXCHANGE and `<it>.dead`). */
   readonly exchanges?: { readonly exchange: string; readonly deadExchange: string };
   /** Receipts handled at once (default 4). */
   readonly prefetch?: number;
@@ -56,7 +59,11 @@ export function createService(
   logger: Logger,
   options: FingerprinterOptions = {},
 ): FingerprinterService {
-  const queue = options.queue ?? STUDY_RECEIVED_QUEUE;
+  const queue = options.queue ?? suiteQueues(config.RABBIT_QUEUE_PREFIX).fingerprinter.name;
+  const exchanges = options.exchanges ?? {
+    exchange: config.RABBIT_EXCHANGE,
+    deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
+  };
   const registry = createMetricsRegistry('fingerprinter');
   const metrics = createFingerprinterMetrics(registry);
   const storage = createStorage(storageConfigFrom(config));
@@ -125,7 +132,7 @@ export function createService(
         appId: 'fingerprinter',
         connectionName: `fingerprinter-${process.pid}`,
         signal: stopping.signal,
-        ...options.exchanges,
+        ...exchanges,
       });
     } catch (err) {
       if (!stopping.signal.aborted) logger.error({ err }, 'cannot connect to RabbitMQ');
@@ -133,6 +140,8 @@ export function createService(
     }
     for (let attempt = 1; !stopping.signal.aborted; attempt++) {
       try {
+        // Every queue of the suite, so that no flow.matched is unroutable before the scheduler first starts.
+        if (options.queue === undefined) await broker.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX);
         subscription = await broker.consume(
           {
             queue,

@@ -1,23 +1,23 @@
-import { JOB_QUEUES, JOB_ROUTING_KEYS, type JobRoutingKey } from '@dicomflow/messages';
+import { suiteQueues } from '@dicomflow/broker';
+import type { JobRoutingKey } from '@dicomflow/messages';
 
-/** The queues the scheduler declares, with the configured prefix (RABBIT_QUEUE_PREFIX). */
+/** The queues the scheduler consumes and publishes to, with the configured prefix (RABBIT_QUEUE_PREFIX). */
 export interface SchedulerQueues {
   readonly flowMatched: string;
   readonly jobFinished: string;
   readonly jobFailed: string;
-  /** The job work queues, consumed by consumers; declared here so that no job is ever unroutable. */
+  /** The job work queues, consumed by consumers. */
   readonly jobs: Readonly<Record<JobRoutingKey, string>>;
 }
 
+/** The scheduler's queues, by their names in the suite's queue list ({@link suiteQueues}). */
 export function schedulerQueues(prefix: string): SchedulerQueues {
+  const suite = suiteQueues(prefix);
   return {
-    flowMatched: `${prefix}scheduler.flow-matched`,
-    jobFinished: `${prefix}scheduler.job-finished`,
-    jobFailed: `${prefix}scheduler.job-failed`,
-    jobs: Object.fromEntries(JOB_ROUTING_KEYS.map((key) => [key, `${prefix}${JOB_QUEUES[key]}`])) as Record<
-      JobRoutingKey,
-      string
-    >,
+    flowMatched: suite.schedulerFlowMatched.name,
+    jobFinished: suite.schedulerJobFinished.name,
+    jobFailed: suite.schedulerJobFailed.name,
+    jobs: { 'job.cpu': suite.jobsCpu.name, 'job.gpu': suite.jobsGpu.name },
   };
 }
 

@@ -26,7 +26,7 @@ export type SchedulerConfig = ConfigOf<'scheduler'>;
 export interface SchedulerService {
   /**
    * Serves HTTP, connects to RabbitMQ and PostgreSQL (waiting for them), applies the database migrations,
-   * declares the job queues, publishes dispatches a crash left pending, then consumes.
+   * declares the suite's queues, publishes dispatches a crash left pending, then consumes.
    */
   start(): Promise<void>;
   /** Stops consuming, lets running handlers finish (bounded), then disconnects. Idempotent. */
@@ -123,9 +123,8 @@ export function createService(config: SchedulerConfig, logger: Logger): Schedule
     await untilDone('preparing the database', () =>
       migrate(pool, config.SCHEDULER_DB_SCHEMA, logger.child({ component: 'db' })),
     );
-    await untilDone('declaring the job queues', async () => {
-      for (const [key, queue] of Object.entries(queues.jobs)) await connected.assertWorkQueue(queue, [key]);
-    });
+    // Every queue of the suite, so that no job or outcome is unroutable before its consumer first starts.
+    await untilDone('declaring the queues', () => connected.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX));
     await sweep();
     subscriptions.push(await consumeFlowMatched(connected, queues.flowMatched, deps));
     subscriptions.push(await consumeJobFinished(connected, queues.jobFinished, deps));

@@ -14,7 +14,7 @@ import {
   testStorageConfig,
   waitForPort,
 } from '@dicomflow/test-helpers';
-import { ReceiptCollector, readReceipt } from './testing/receiver-harness.js';
+import { deleteQueuesWithPrefix, readReceipt, ReceiptCollector } from './testing/receiver-harness.js';
 import { createStorage } from '@dicomflow/storage';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -47,6 +47,7 @@ describe('storescp killed mid-association', () => {
       SPOOL_DIR: join(work, 'spool'),
       S3_BUCKET_INCOMING: bucket,
       LOG_LEVEL: 'warn',
+      RABBIT_QUEUE_PREFIX: `test.storescp-crash-${randomUUID().slice(0, 8)}.`,
     };
     const files = await generateCtSeries(join(work, 'series'), 120, { studyInstanceUid: newUid() });
     const receipts = await ReceiptCollector.open(bucket);
@@ -99,6 +100,7 @@ describe('storescp killed mid-association', () => {
     } finally {
       receiver.kill('SIGTERM');
       await receipts.close();
+      await deleteQueuesWithPrefix(env.RABBIT_QUEUE_PREFIX ?? '');
     }
   });
 });

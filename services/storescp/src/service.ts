@@ -146,6 +146,25 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
     }
   };
 
+  /**
+   * Declares the suite's queues so that a receipt published before the fingerprinter ever started waits in
+   * its queue. Not needed to publish (an unroutable receipt stays in the spool and is retried), so a
+   * failure is only logged and retried in the background.
+   */
+  const declareSuiteQueues = async (b: Broker): Promise<void> => {
+    for (let attempt = 1; !stopping.signal.aborted; attempt++) {
+      try {
+        await b.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX);
+        return;
+      } catch (err) {
+        logger.warn({ err, attempt }, 'cannot declare the queues yet; retrying');
+        await sleep(computeBackoff(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal).catch(
+          () => undefined,
+        );
+      }
+    }
+  };
+
   return {
     async start() {
       started = true;
@@ -159,12 +178,15 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       connectBroker({
         config: brokerConfigFrom(config),
         logger: logger.child({ component: 'broker' }),
+        exchange: config.RABBIT_EXCHANGE,
+        deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
         appId: 'storescp',
         connectionName: `storescp-${process.pid}`,
         signal: stopping.signal,
       }).then((b) => {
         broker = b;
         resolveBroker(b);
+        void declareSuiteQueues(b);
       }, rejectBroker);
       const dicomPort = await dicom.listen(config.AE_PORT, config.AE_HOSTNAME);
       const { port: httpPort } = await http.listen();

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import pg from 'pg';
 import {
+  type Broker,
   connectBroker,
   deadQueueName,
-  retryQueueName,
-  type Broker,
+  deleteSuiteQueues,
   type DeliveryContext,
+  retryQueueName,
 } from '@dicomflow/broker';
 import { loadConfig } from '@dicomflow/config';
 import {
@@ -244,6 +245,8 @@ export class TestBus {
       for (const delay of SCHEDULER_RETRY_DELAYS_MS) await channel.deleteQueue(retryQueueName(queue, delay));
     for (const queue of mine)
       for (const delay of TEST_RETRY_DELAYS_MS) await channel.deleteQueue(retryQueueName(queue, delay));
+    // The rest of the suite's queues, which the scheduler declares too.
+    await deleteSuiteQueues(channel, queuePrefix);
     await channel.deleteExchange(exchange);
     await channel.deleteExchange(`${exchange}.dead`);
     await this.connection.close();

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import amqp from 'amqplib';
 import tar from 'tar-stream';
+import { deleteSuiteQueues } from '@dicomflow/broker';
 import { loadConfig } from '@dicomflow/config';
 import type { ReceiptIndex, StudyReceived } from '@dicomflow/messages';
 import { createLogger } from '@dicomflow/runtime';
@@ -98,6 +99,16 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
+/** Deletes the suite queues a receiver declared under its test prefix. */
+export async function deleteQueuesWithPrefix(prefix: string): Promise<void> {
+  const connection = await amqp.connect(testBrokerConfig());
+  try {
+    await deleteSuiteQueues(await connection.createChannel(), prefix);
+  } finally {
+    await connection.close();
+  }
+}
+
 export async function startReceiver(overrides: Record<string, string> = {}): Promise<Receiver> {
   const spoolDir = overrides.SPOOL_DIR ?? (await mkdtemp(join(tmpdir(), 'storescp-spool-')));
   const confDir = await mkdtemp(join(tmpdir(), 'storescp-conf-'));
@@ -111,6 +122,8 @@ export async function startReceiver(overrides: Record<string, string> = {}): Pro
     SPOOL_DIR: spoolDir,
     S3_BUCKET_INCOMING: bucket,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Suite queues of the test's own, deleted by close().
+    RABBIT_QUEUE_PREFIX: `test.storescp-${randomUUID().slice(0, 8)}.`,
     ...overrides,
   };
   const config = loadConfig('storescp', { confDir, env });
@@ -136,6 +149,7 @@ export async function startReceiver(overrides: Record<string, string> = {}): Pro
     async close() {
       await service.close();
       await receipts.close();
+      await deleteQueuesWithPrefix(config.RABBIT_QUEUE_PREFIX);
       await rm(confDir, { recursive: true, force: true });
       if (!overrides.SPOOL_DIR) await rm(spoolDir, { recursive: true, force: true });
     },

@@ -2,6 +2,12 @@ export { ConfigError } from './config-error.js';
 export { loadConfig, DEFAULT_CONF_DIR } from './load-config.js';
 export type { LoadConfigOptions } from './load-config.js';
 export { describeConfig } from './describe-config.js';
+export {
+  CONFIG_REFERENCE_END,
+  CONFIG_REFERENCE_START,
+  renderConfigReference,
+  withConfigReference,
+} from './config-reference.js';
 export type { ConfigKeyDescription } from './describe-config.js';
 export { brokerConfigFrom, storageConfigFrom } from './client-options.js';
 export type { BrokerConnectionConfig, StorageConnectionConfig } from './client-options.js';

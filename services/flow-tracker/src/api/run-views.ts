@@ -1,0 +1,68 @@
+import type { RunRow, StepRow } from '../db/entities.js';
+import { statusName } from './schemas.js';
+
+/** A run as the API shows it. */
+export function runView(run: RunRow): Record<string, unknown> {
+  return {
+    id: run.id,
+    ts: iso(run.ts),
+    uid: run.uid,
+    name: run.name,
+    version: run.version,
+    patient: run.patient,
+    priority: run.priority,
+    sender: run.sender,
+    destinations: run.destinations === '' ? [] : run.destinations.split(', '),
+    received: iso(run.received),
+    dispatched: iso(run.dispatched),
+    finished: iso(run.finished),
+    sent: iso(run.sent),
+    status: run.status,
+    statusName: statusName(run.status),
+    failure: run.failureReason === null ? null : { reason: run.failureReason, message: run.failureMessage },
+    receiptId: run.receiptId,
+    flowFile: run.flowFile,
+    stepCount: run.stepCount,
+  };
+}
+
+/** A run with its steps and the time each stage took (null while a stage's ends are unknown). */
+export function runDetailView(run: RunRow, steps: readonly StepRow[]): Record<string, unknown> {
+  const lastStepEnd = steps.reduce<Date | null>(
+    (last, s) => (s.ended && (!last || s.ended > last) ? s.ended : last),
+    null,
+  );
+  return {
+    ...runView(run),
+    timings: {
+      receivedToDispatchedMs: span(run.received, run.dispatched),
+      runningMs: span(run.dispatched, run.finished),
+      sendingMs: span(run.finished, run.sent),
+      totalMs: span(run.received, run.sent ?? run.finished ?? lastStepEnd),
+    },
+    steps: steps.map((s) => ({
+      step: s.step,
+      state: s.state,
+      image: s.image,
+      queue: s.queue,
+      worker: s.worker,
+      gpu: s.gpu,
+      dispatched: iso(s.dispatched),
+      start: iso(s.started),
+      end: iso(s.ended),
+      waitingMs: span(s.dispatched, s.started),
+      runningMs: span(s.started, s.ended),
+      exitCode: s.exitCode,
+      log: s.log,
+      failure: s.failureReason === null ? null : { reason: s.failureReason, message: s.failureMessage },
+    })),
+  };
+}
+
+function iso(d: Date | null): string | null {
+  return d ? d.toISOString() : null;
+}
+
+function span(from: Date | null, to: Date | null): number | null {
+  return from && to ? to.getTime() - from.getTime() : null;
+}

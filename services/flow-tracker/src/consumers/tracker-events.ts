@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import type { Broker, Subscription, SuiteQueue } from '@dicomflow/broker';
+import { MESSAGE_SCHEMAS, isSchemaRoutingKey, type SchemaRoutingKey } from '@dicomflow/messages';
+import { PermanentError, type Logger } from '@dicomflow/runtime';
+import type { Storage } from '@dicomflow/storage';
+import type { EventStore } from '../events/event-store.js';
+import type { TrackedEvent } from '../events/tracked-event.js';
+import type { TrackerMetrics } from '../metrics.js';
+import type { PatientColumnMode } from '../patient/patient-column.js';
+import { readPatientColumn } from '../patient/read-patient.js';
+
+/** Every routing key with a schema: the tracker records them all. */
+export const TRACKED_ROUTING_KEYS = Object.keys(MESSAGE_SCHEMAS) as SchemaRoutingKey[];
+
+/** Unacked events held at once: rows of different runs are built in parallel, one run at a time. */
+export const TRACKER_PREFETCH = 8;
+
+/** What the event handler needs. */
+export interface TrackerDeps {
+  readonly store: EventStore;
+  readonly storage: Pick<Storage, 'getBuffer'>;
+  readonly patient: { readonly mode: PatientColumnMode; readonly pseudonymKey: string };
+  readonly metrics: TrackerMetrics;
+  readonly logger: Logger;
+}
+
+/**
+ * Consumes the tracker's queue (bound to `#`). The broker validates each message against the schema of its
+ * routing key; bindings name every key so that it does, and the `#` binding of the suite queue adds
+ * nothing else a schema knows.
+ */
+export async function consumeTrackerEvents(
+  broker: Broker,
+  queue: SuiteQueue,
+  deps: TrackerDeps,
+): Promise<Subscription> {
+  return broker.consume(
+    { queue: queue.name, bindings: TRACKED_ROUTING_KEYS, prefetch: TRACKER_PREFETCH },
+    async (body, ctx) => {
+      if (!isSchemaRoutingKey(ctx.routingKey))
+        throw new PermanentError(`unknown routing key ${ctx.routingKey}`);
+      // The broker validated `body` against the schema of exactly this routing key.
+      const event = { routingKey: ctx.routingKey, body } as TrackedEvent;
+      await execTrackEvent(event, eventKeyOf(event, ctx.messageId), { ...deps, logger: ctx.logger });
+    },
+  );
+}
+
+/**
+ * Records one event (what the consumer does per message; tests call it directly). Idempotent: an event
+ * key seen before changes nothing.
+ */
+export async function execTrackEvent(
+  event: TrackedEvent,
+  eventKey: string,
+  deps: TrackerDeps,
+): Promise<void> {
+  const patient =
+    event.routingKey === 'study.received'
+      ? await readPatientColumn(deps.storage, event.body, { ...deps.patient, logger: deps.logger })
+      : '';
+  const result = await deps.store.record(eventKey, event, patient);
+  deps.metrics.events.inc({ routing_key: event.routingKey, result });
+  deps.logger.debug({ result }, 'event tracked');
+}
+
+/**
+ * The key an event is deduplicated by: its routing key and message id (deterministic for every run event),
+ * or a hash of its body when a publisher sent no id.
+ */
+export function eventKeyOf(event: TrackedEvent, messageId: string): string {
+  const id =
+    messageId !== '' ? messageId : createHash('sha256').update(JSON.stringify(event.body)).digest('hex');
+  return `${event.routingKey}|${id}`;
+}

@@ -1,0 +1,301 @@
+import type { SendTarget } from '@dicomflow/messages';
+import { RUN_STATUS, type RunRow, type RunStatus, type StepRow } from '../db/entities.js';
+import type { TrackedEvent } from './tracked-event.js';
+
+/** Longest container log kept per step (its end: that is where errors are). */
+export const LOG_CAP_CHARS = 16_384;
+
+/** The receipt facts a run row shows. */
+export interface ReceiptFacts {
+  readonly receivedAt: Date;
+  readonly callingAeTitle: string;
+  readonly callingHost: string;
+  readonly patient: string;
+  readonly studyUids: string;
+}
+
+export type FoldedRun = Omit<RunRow, 'updatedAt'>;
+export type FoldedStep = StepRow;
+
+/**
+ * Rebuilds a run's row and steps from the set of its events. The result depends only on which events
+ * arrived, never on their order or on repeats: every field is a merge that is commutative and idempotent
+ * (first/last by time, maximum of state, set union), which is what makes the tracker order-tolerant.
+ */
+export function foldRun(
+  runId: string,
+  events: readonly TrackedEvent[],
+  receipt: ReceiptFacts | undefined,
+): { run: FoldedRun; steps: FoldedStep[] } {
+  const f = new RunFacts();
+  // A canonical order first, so that even "first one wins" merges cannot depend on arrival order.
+  for (const event of canonicalOrder(events)) f.add(event);
+  const steps = [...f.steps.values()].sort((a, b) => a.step - b.step);
+  const run: FoldedRun = {
+    id: runId,
+    ts: f.matchedAt ?? f.earliest ?? new Date(0),
+    uid: receipt?.studyUids ?? '',
+    name: f.name,
+    version: f.version,
+    patient: receipt?.patient ?? '',
+    priority: f.priority,
+    sender: f.sender || (receipt ? `${receipt.callingAeTitle}@${receipt.callingHost}` : ''),
+    destinations: [...f.destinations].sort().join(', '),
+    received: receipt?.receivedAt ?? null,
+    dispatched: f.dispatched,
+    finished: f.finished,
+    sent: f.sent,
+    status: f.status(steps),
+    failureReason: f.failure?.reason ?? null,
+    failureMessage: f.failure?.message ?? null,
+    receiptId: f.receiptId,
+    flowFile: f.flowFile,
+    stepCount: f.stepCount,
+  };
+  return { run, steps };
+}
+
+/** Ranks of failures: which one a run shows when several arrived (flow.failed says it best). */
+const FAILURE_RANK = { 'flow.failed': 0, 'job.failed': 1, 'send.failed': 2 } as const;
+
+interface Failure {
+  readonly rank: number;
+  readonly step: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
+const STEP_STATE_RANK: Record<StepRow['state'], number> = {
+  dispatched: 0,
+  running: 1,
+  finished: 2,
+  failed: 3,
+};
+
+class RunFacts {
+  matchedAt: Date | null = null;
+  earliest: Date | null = null;
+  name = '';
+  version = '';
+  flowFile = '';
+  priority: number | null = null;
+  stepCount: number | null = null;
+  receiptId: string | null = null;
+  sender = '';
+  readonly destinations = new Set<string>();
+  dispatched: Date | null = null;
+  finished: Date | null = null;
+  sent: Date | null = null;
+  failure: Failure | undefined;
+  readonly seen = new Set<TrackedEvent['routingKey']>();
+  readonly steps = new Map<number, FoldedStep>();
+
+  add(event: TrackedEvent): void {
+    this.seen.add(event.routingKey);
+    switch (event.routingKey) {
+      case 'study.received':
+        return;
+      case 'flow.matched': {
+        const b = event.body;
+        this.#time(b.matchedAt);
+        this.matchedAt = earlier(this.matchedAt, date(b.matchedAt));
+        this.#flow(b.flow.name, b.flow.version, b.flowFile, b.receiptId);
+        this.priority = b.priority;
+        this.stepCount = b.flow.models.length;
+        this.sender = `${b.callingAeTitle}@${b.callingHost}`;
+        for (const d of b.flow.destinations) this.destinations.add(`${d.ae_title}@${d.host}:${d.port}`);
+        return;
+      }
+      case 'job.cpu':
+      case 'job.gpu': {
+        const b = event.body;
+        this.#time(b.dispatchedAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        this.stepCount ??= b.stepCount;
+        this.dispatched = earlier(this.dispatched, date(b.dispatchedAt));
+        const step = this.#step(b.step, 'dispatched');
+        step.queue = event.routingKey;
+        step.image ||= b.model.docker_kwargs.image;
+        step.dispatched = earlier(step.dispatched, date(b.dispatchedAt));
+        return;
+      }
+      case 'job.started': {
+        const b = event.body;
+        this.#time(b.startedAt);
+        const step = this.#step(b.step, 'running');
+        step.image ||= b.image;
+        step.worker ||= b.worker ?? '';
+        step.gpu ||= b.gpu ?? '';
+        step.started = earlier(step.started, date(b.startedAt));
+        return;
+      }
+      case 'job.finished':
+      case 'job.failed': {
+        const b = event.body;
+        this.#time(b.startedAt);
+        this.#time(b.finishedAt);
+        const step = this.#step(b.step, event.routingKey === 'job.finished' ? 'finished' : 'failed');
+        step.worker ||= b.worker ?? '';
+        step.started = earlier(step.started, date(b.startedAt));
+        step.ended = later(step.ended, date(b.finishedAt));
+        if (b.exitCode !== undefined) step.exitCode ??= b.exitCode;
+        if (b.logExcerpt !== undefined) step.log ??= capLog(b.logExcerpt);
+        if (event.routingKey === 'job.failed') {
+          step.failureReason = event.body.reason;
+          step.failureMessage = event.body.message;
+          this.#fail({ ...event.body, rank: FAILURE_RANK['job.failed'] });
+        }
+        return;
+      }
+      case 'flow.finished': {
+        const b = event.body;
+        this.#time(b.finishedAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        this.stepCount ??= b.stepCount;
+        this.finished = later(this.finished, date(b.finishedAt));
+        for (const d of b.destinations) this.destinations.add(`${d.ae_title}@${d.host}:${d.port}`);
+        return;
+      }
+      case 'flow.failed': {
+        const b = event.body;
+        this.#time(b.failedAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        this.finished = later(this.finished, date(b.failedAt));
+        this.#fail({ ...b, rank: FAILURE_RANK['flow.failed'], step: b.step ?? -1 });
+        return;
+      }
+      case 'send.started': {
+        const b = event.body;
+        this.#time(b.startedAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        for (const t of b.targets) this.destinations.add(targetText(t));
+        return;
+      }
+      case 'send.finished': {
+        const b = event.body;
+        this.#time(b.finishedAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        this.sent = later(this.sent, date(b.finishedAt));
+        for (const o of b.outcomes) this.destinations.add(targetText(o.target));
+        return;
+      }
+      case 'send.failed': {
+        const b = event.body;
+        this.#time(b.failedAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        for (const o of b.outcomes) this.destinations.add(targetText(o.target));
+        const failed = b.outcomes
+          .filter((o) => o.failed > 0 || o.reason !== undefined)
+          .map((o) => o.reason ?? 'error')
+          .sort();
+        this.#fail({
+          rank: FAILURE_RANK['send.failed'],
+          step: -1,
+          reason: `send-${failed[0] ?? 'error'}`,
+          message: b.message,
+        });
+        return;
+      }
+    }
+  }
+
+  status(steps: readonly FoldedStep[]): RunStatus {
+    const s = this.seen;
+    if (this.failure || s.has('job.failed') || s.has('flow.failed') || s.has('send.failed'))
+      return RUN_STATUS.failed;
+    if (s.has('send.finished')) return RUN_STATUS.sent;
+    if (s.has('send.started')) return RUN_STATUS.sending;
+    if (s.has('flow.finished')) return RUN_STATUS.finished;
+    if (steps.some((step) => step.state !== 'dispatched')) return RUN_STATUS.running;
+    return RUN_STATUS.pending;
+  }
+
+  /** Name, version and file are the flow's at match time; every event carries the same, so any will do. */
+  #flow(name: string, version: string, flowFile: string, receiptId: string): void {
+    this.name ||= name;
+    this.version ||= version;
+    this.flowFile ||= flowFile;
+    this.receiptId ??= receiptId;
+  }
+
+  #time(value: string | undefined): void {
+    this.earliest = earlier(this.earliest, date(value));
+  }
+
+  #step(index: number, state: StepRow['state']): FoldedStep {
+    let step = this.steps.get(index);
+    if (!step) {
+      step = {
+        runId: '',
+        step: index,
+        state,
+        image: '',
+        queue: '',
+        worker: '',
+        gpu: '',
+        dispatched: null,
+        started: null,
+        ended: null,
+        exitCode: null,
+        log: null,
+        failureReason: null,
+        failureMessage: null,
+      };
+      this.steps.set(index, step);
+    }
+    if (STEP_STATE_RANK[state] > STEP_STATE_RANK[step.state]) step.state = state;
+    return step;
+  }
+
+  #fail(candidate: Failure): void {
+    const current = this.failure;
+    if (
+      !current ||
+      candidate.rank < current.rank ||
+      (candidate.rank === current.rank &&
+        (candidate.step < current.step ||
+          (candidate.step === current.step &&
+            candidate.reason + candidate.message < current.reason + current.message)))
+    )
+      this.failure = {
+        rank: candidate.rank,
+        step: candidate.step,
+        reason: candidate.reason,
+        message: candidate.message,
+      };
+  }
+}
+
+function canonicalOrder(events: readonly TrackedEvent[]): TrackedEvent[] {
+  return events
+    .map((event) => ({ event, key: `${event.routingKey}\u0000${JSON.stringify(event.body)}` }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(({ event }) => event);
+}
+
+function targetText(target: SendTarget): string {
+  return `${target.aeTitle}@${target.host}:${target.port}`;
+}
+
+function date(value: string | undefined): Date | null {
+  if (value === undefined) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+function earlier(a: Date | null, b: Date | null): Date | null {
+  if (!a) return b;
+  if (!b) return a;
+  return b < a ? b : a;
+}
+
+function later(a: Date | null, b: Date | null): Date | null {
+  if (!a) return b;
+  if (!b) return a;
+  return b > a ? b : a;
+}
+
+/** The end of `log`, at most {@link LOG_CAP_CHARS} characters. */
+export function capLog(log: string): string {
+  return log.length <= LOG_CAP_CHARS ? log : `…${log.slice(log.length - LOG_CAP_CHARS + 1)}`;
+}

@@ -8,6 +8,7 @@ import {
   storescpKeys,
 } from './keys-services.js';
 import { schedulerKeys } from './keys-scheduler.js';
+import { senderKeys } from './keys-sender.js';
 
 /** The services of DicomFlow; each reads the common keys plus its own. */
 export type ServiceName =
@@ -40,7 +41,7 @@ export const SERVICE_KEYS = {
   fingerprinter: withCommon('fingerprinter', fingerprinterKeys),
   scheduler: withCommon('scheduler', schedulerKeys),
   consumer: withCommon('consumer', consumerKeys),
-  sender: withCommon('sender', {}),
+  sender: withCommon('sender', senderKeys),
   'static-storage': withCommon('static-storage', staticStorageKeys),
   'flow-tracker': withCommon('flow-tracker', flowTrackerKeys),
 } satisfies Record<ServiceName, KeyGroup>;

@@ -23,3 +23,19 @@ export {
 } from './uids.js';
 export type { SopClassKind } from './uids.js';
 export type { DicomJsonDataset, DicomJsonElement } from './model.js';
+export {
+  convertLittleEndian,
+  isStoredStatus,
+  isTransientStatus,
+  NotAnInstanceError,
+  readInstanceFile,
+  StoreAssociation,
+  StoreScuError,
+} from './store-scu/index.js';
+export type {
+  CStoreResponse,
+  InstanceFile,
+  OpenAssociationOptions,
+  ProposedContext,
+  StoreScuErrorCode,
+} from './store-scu/index.js';

@@ -67,6 +67,7 @@ export {
   SendStarted,
   SendTarget,
   SendTargetOutcome,
+  SkippedMembers,
   type SendFailureReason,
   type SendTargetKind,
 } from './send-outcome.js';

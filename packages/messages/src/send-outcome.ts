@@ -74,6 +74,16 @@ export const SendTargetOutcome = Type.Object(
 );
 export type SendTargetOutcome = Static<typeof SendTargetOutcome>;
 
+/** Tar members of the output that are not DICOM files and were not sent, with why (capped list). */
+export const SkippedMembers = Type.Array(
+  Type.Object(
+    { member: Type.String({ maxLength: 1024 }), reason: Type.String({ maxLength: 1024 }) },
+    { additionalProperties: false },
+  ),
+  { maxItems: 100 },
+);
+export type SkippedMembers = Static<typeof SkippedMembers>;
+
 /** `send.started`: the sender began delivering a run's results. Message id `<runId>:send.started`. */
 export const SendStarted = Type.Object(
   {
@@ -83,6 +93,7 @@ export const SendStarted = Type.Object(
     /** DICOM files found in the output tar (non-DICOM files are skipped and counted in `skipped`). */
     instanceCount: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    skippedMembers: Type.Optional(SkippedMembers),
   },
   { additionalProperties: false },
 );
@@ -95,6 +106,7 @@ export const SendFinished = Type.Object(
     finishedAt: DateTime,
     instanceCount: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    skippedMembers: Type.Optional(SkippedMembers),
     outcomes: Type.Array(SendTargetOutcome),
   },
   { additionalProperties: false },
@@ -108,6 +120,7 @@ export const SendFailed = Type.Object(
     failedAt: DateTime,
     instanceCount: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    skippedMembers: Type.Optional(SkippedMembers),
     outcomes: Type.Array(SendTargetOutcome),
     /** Summary for people (no patient data). */
     message: Type.String({ maxLength: 4096 }),

@@ -16,8 +16,18 @@ export type { DcmtkStorescpOptions, RunningProcess } from './storescp-process.js
 export { datasetDigest, readFileMeta, sha256File } from './part10-meta.js';
 export type { FileMeta } from './part10-meta.js';
 export { nodelayShimPath, NODELAY_SOURCE } from './nodelay-shim.js';
+export { startOrthanc } from './orthanc-process.js';
+export type { OrthancInstance, OrthancModality, OrthancOptions, RunningOrthanc } from './orthanc-process.js';
 export { runCommand, runChecked } from './run-command.js';
 export type { CommandResult, RunOptions } from './run-command.js';
 export { testBrokerConfig, testEnvironment, testStorageConfig } from './test-environment.js';
 export type { TestBrokerConfig } from './test-environment.js';
 export { waitFor } from './wait-for.js';
+export {
+  buildTestModelImage,
+  COPY_MODEL,
+  dockerImageExists,
+  ensureTestBaseImage,
+  TEST_BASE_IMAGE,
+} from './docker-images.js';
+export type { TestModelImage } from './docker-images.js';

@@ -1,0 +1,93 @@
+import { quoteIdentifier, type Pool } from './pool.js';
+
+/** One acknowledged instance. */
+export interface Ack {
+  readonly member: string;
+  readonly sopInstanceUid: string;
+  readonly status: number;
+}
+
+/** Which instances each target acknowledged per run, durably (PostgreSQL). */
+export class AckStore {
+  readonly #pool: Pool;
+  readonly #table: string;
+
+  constructor(pool: Pool, schema: string) {
+    this.#pool = pool;
+    this.#table = `${quoteIdentifier(schema)}.acks`;
+  }
+
+  /** Tar members `target` already acknowledged for `runId`. */
+  async acked(runId: string, target: string): Promise<Set<string>> {
+    const { rows } = await this.#pool.query<{ member: string }>(
+      `SELECT member FROM ${this.#table} WHERE run_id = $1 AND target = $2`,
+      [runId, target],
+    );
+    return new Set(rows.map((row) => row.member));
+  }
+
+  /** Records acknowledgements (a repeated one is kept as first recorded). */
+  async record(runId: string, target: string, acks: readonly Ack[]): Promise<void> {
+    if (acks.length === 0) return;
+    await this.#pool.query(
+      `INSERT INTO ${this.#table} (run_id, target, member, sop_instance_uid, status)
+       SELECT $1, $2, m, u, s FROM unnest($3::text[], $4::text[], $5::int[]) AS t(m, u, s)
+       ON CONFLICT DO NOTHING`,
+      [
+        runId,
+        target,
+        acks.map((a) => a.member),
+        acks.map((a) => a.sopInstanceUid),
+        acks.map((a) => a.status),
+      ],
+    );
+  }
+
+  /** Readiness: the database answers. */
+  async check(): Promise<void> {
+    await this.#pool.query('SELECT 1');
+  }
+}
+
+/**
+ * Collects acknowledgements while instances are being sent and writes them in batches: one INSERT is in
+ * flight at a time and takes everything acknowledged meanwhile, so sending never waits for the database
+ * per instance. `flush()` resolves once every ack added so far is durable.
+ */
+export class AckBatcher {
+  readonly #store: AckStore;
+  readonly #runId: string;
+  readonly #target: string;
+  #queued: Ack[] = [];
+  #writing: Promise<void> = Promise.resolve();
+  #error: Error | undefined;
+
+  constructor(store: AckStore, runId: string, target: string) {
+    this.#store = store;
+    this.#runId = runId;
+    this.#target = target;
+  }
+
+  add(ack: Ack): void {
+    this.#queued.push(ack);
+    if (this.#queued.length === 1) this.#writing = this.#writing.then(() => this.#writeQueued());
+  }
+
+  /** Resolves when every added ack is stored; rejects with the first write failure. */
+  async flush(): Promise<void> {
+    await this.#writing;
+    if (this.#queued.length > 0) await this.#writeQueued();
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  async #writeQueued(): Promise<void> {
+    const batch = this.#queued;
+    this.#queued = [];
+    if (batch.length === 0) return;
+    try {
+      await this.#store.record(this.#runId, this.#target, batch);
+    } catch (err) {
+      this.#error ??= err instanceof Error ? err : new Error(String(err));
+    }
+  }
+}

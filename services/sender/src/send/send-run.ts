@@ -1,0 +1,201 @@
+import { join } from 'node:path';
+import { PermanentError, TransientError, type Broker } from '@dicomflow/broker';
+import {
+  sendFailedMessageId,
+  sendFinishedMessageId,
+  sendStartedMessageId,
+  type FlowFinished,
+  type SendTarget,
+  type SendTargetOutcome,
+} from '@dicomflow/messages';
+import type { Logger } from '@dicomflow/runtime';
+import { StorageError, type Storage } from '@dicomflow/storage';
+import type { AckStore } from '../db/ack-store.js';
+import { deliverToTarget, targetKey, type RetryPolicy } from './deliver.js';
+import { BadOutputTarError, spoolOutput, type SkippedMember, type SpooledOutput } from './spool-output.js';
+
+/** The queue the sender consumes: `flow.finished` (see suiteQueues().sender). */
+export const SENDER_QUEUE_ROLE = 'sender';
+
+/** Data of one send job: the `flow.finished` of a run. */
+export type SendJobData = Readonly<FlowFinished>;
+
+/** What a send job needs. */
+export interface SendJobDeps {
+  readonly broker: Broker;
+  readonly storage: Storage;
+  readonly acks: AckStore;
+  readonly callingAeTitle: string;
+  readonly spoolDir: string;
+  readonly retry: RetryPolicy;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  /** Delivery attempt of the message (1 first); an unreadable tar is retried until `maxAttempts`. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly onStored?: () => void;
+}
+
+const MAX_LISTED_SKIPPED = 100;
+
+/** Every target of a run, without duplicates: the flow's destinations, then the sender on each port. */
+export function targetsOf(finished: SendJobData): SendTarget[] {
+  const targets: SendTarget[] = [
+    ...finished.destinations.map((d) => ({
+      kind: 'destination' as const,
+      host: d.host,
+      port: d.port,
+      aeTitle: d.ae_title,
+    })),
+    ...finished.returnToSender.ports.map((port) => ({
+      kind: 'return-to-sender' as const,
+      host: finished.returnToSender.host,
+      port,
+      aeTitle: finished.returnToSender.aeTitle,
+    })),
+  ];
+  const seen = new Set<string>();
+  return targets.filter((target) => {
+    const key = targetKey(target);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Sends a finished run's output to every target and publishes `send.started`, then `send.finished` or
+ * `send.failed` (deterministic message ids, so a redelivery publishes the same messages again, never new
+ * ones). Instances a target acknowledged before (an earlier delivery of the same message) are not sent
+ * again. Throws a TransientError when S3 or the database fail, so the message is retried.
+ */
+export async function execSendJob(finished: SendJobData, deps: SendJobDeps): Promise<void> {
+  const log = deps.logger.child({ runId: finished.runId });
+  const targets = targetsOf(finished);
+  const dir = join(deps.spoolDir, finished.runId);
+  let output: SpooledOutput;
+  try {
+    const stream = await deps.storage.getStream(finished.output.bucket, finished.output.key);
+    output = await spoolOutput(stream, dir);
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    if (err instanceof StorageError && err.kind === 'gone') {
+      await publishFailed(finished, deps, { message: `the output tar is gone: ${text}`, targets });
+      return;
+    }
+    if (err instanceof BadOutputTarError && deps.attempt >= deps.maxAttempts) {
+      await publishFailed(finished, deps, { message: text, targets });
+      return;
+    }
+    if (err instanceof StorageError && err.kind === 'permanent')
+      throw new PermanentError(text, { cause: err });
+    throw new TransientError(`cannot read the output tar: ${text}`, { cause: err });
+  }
+  try {
+    const skipped = output.skipped;
+    if (skipped.length > 0)
+      log.warn(
+        { skipped: skipped.slice(0, MAX_LISTED_SKIPPED) },
+        'output files that are not DICOM are not sent',
+      );
+    const common = {
+      runId: finished.runId,
+      receiptId: finished.receiptId,
+      flowName: finished.flowName,
+      flowVersion: finished.flowVersion,
+      flowFile: finished.flowFile,
+      instanceCount: output.instances.length,
+      skipped: skipped.length,
+      ...skippedList(skipped),
+    };
+    await deps.broker.publish(
+      'send.started',
+      { ...common, startedAt: new Date().toISOString(), targets },
+      { messageId: sendStartedMessageId(finished.runId), correlationId: finished.runId },
+    );
+    log.info({ instances: output.instances.length, targets: targets.length }, 'sending');
+    const outcomes = await Promise.all(
+      targets.map((target) =>
+        deliverToTarget(finished.runId, target, output.instances, {
+          acks: deps.acks,
+          callingAeTitle: deps.callingAeTitle,
+          retry: deps.retry,
+          scratchDir: output.dir,
+          logger: log,
+          signal: deps.signal,
+          ...(deps.onStored ? { onStored: deps.onStored } : {}),
+        }),
+      ),
+    );
+    const incomplete = outcomes.filter((o) => o.failed > 0);
+    if (incomplete.length === 0) {
+      await deps.broker.publish(
+        'send.finished',
+        { ...common, finishedAt: new Date().toISOString(), outcomes },
+        { messageId: sendFinishedMessageId(finished.runId), correlationId: finished.runId },
+      );
+      log.info({ instances: output.instances.length, targets: targets.length }, 'sent');
+    } else {
+      await deps.broker.publish(
+        'send.failed',
+        { ...common, failedAt: new Date().toISOString(), outcomes, message: summary(incomplete) },
+        { messageId: sendFailedMessageId(finished.runId), correlationId: finished.runId },
+      );
+      log.warn({ failedTargets: incomplete.length }, 'send failed');
+    }
+  } finally {
+    await output.remove();
+  }
+}
+
+function skippedList(skipped: readonly SkippedMember[]): { skippedMembers?: SkippedMember[] } {
+  if (skipped.length === 0) return {};
+  return {
+    skippedMembers: skipped
+      .slice(0, MAX_LISTED_SKIPPED)
+      .map((s) => ({ member: s.member.slice(0, 1024), reason: s.reason.slice(0, 1024) })),
+  };
+}
+
+function summary(incomplete: readonly SendTargetOutcome[]): string {
+  return incomplete
+    .map(
+      (o) =>
+        `${o.target.aeTitle}@${o.target.host}:${o.target.port}: ${o.failed} not delivered (${o.reason ?? 'error'}${o.message ? `: ${o.message}` : ''})`,
+    )
+    .join('; ')
+    .slice(0, 4096);
+}
+
+/** `send.failed` without sending anything (the output cannot be read). */
+async function publishFailed(
+  finished: SendJobData,
+  deps: SendJobDeps,
+  why: { message: string; targets: SendTarget[] },
+): Promise<void> {
+  deps.logger.error({ runId: finished.runId, err: why.message }, 'cannot send the output');
+  await deps.broker.publish(
+    'send.failed',
+    {
+      runId: finished.runId,
+      receiptId: finished.receiptId,
+      flowName: finished.flowName,
+      flowVersion: finished.flowVersion,
+      flowFile: finished.flowFile,
+      failedAt: new Date().toISOString(),
+      instanceCount: 0,
+      skipped: 0,
+      outcomes: why.targets.map((target) => ({
+        target,
+        sent: 0,
+        failed: 0,
+        attempts: 0,
+        reason: 'error' as const,
+        message: why.message.slice(0, 4096),
+        failures: [],
+      })),
+      message: why.message.slice(0, 4096),
+    },
+    { messageId: sendFailedMessageId(finished.runId), correlationId: finished.runId },
+  );
+}

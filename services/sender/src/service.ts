@@ -1,0 +1,155 @@
+import { mkdir } from 'node:fs/promises';
+import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
+import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
+import {
+  computeBackoff,
+  createHttpServer,
+  createMetricsRegistry,
+  shutdownStep,
+  sleep,
+  type HttpServer,
+  type Logger,
+} from '@dicomflow/runtime';
+import { createStorage } from '@dicomflow/storage';
+import { consumeFlowFinished } from './consumers/flow-finished.js';
+import { AckStore } from './db/ack-store.js';
+import { migrate } from './db/migrations.js';
+import { createPool } from './db/pool.js';
+import { createSenderMetrics } from './metrics.js';
+
+export type SenderConfig = ConfigOf<'sender'>;
+
+/** The sender, started and stopped as one. */
+export interface SenderService {
+  /** Serves HTTP, connects to RabbitMQ and PostgreSQL (waiting for them), migrates, then consumes. */
+  start(): Promise<void>;
+  /** Stops consuming, lets running sends finish (bounded), then disconnects. Idempotent. */
+  close(): Promise<void>;
+  /** The bound HTTP port, once started (useful when configured as 0). */
+  httpPort(): number;
+}
+
+/** Builds the sender from its configuration. Nothing is opened until `start()`. */
+export function createService(config: SenderConfig, logger: Logger): SenderService {
+  const registry = createMetricsRegistry('sender');
+  const metrics = createSenderMetrics(registry);
+  const pool = createPool(config, logger.child({ component: 'db' }));
+  const acks = new AckStore(pool, config.SENDER_DB_SCHEMA);
+  const storage = createStorage(storageConfigFrom(config));
+  const queue = suiteQueues(config.RABBIT_QUEUE_PREFIX).sender.name;
+  const stopping = new AbortController();
+  let broker: Broker | undefined;
+  let subscription: Subscription | undefined;
+  const http: HttpServer = createHttpServer({
+    logger,
+    port: config.HTTP_PORT,
+    host: config.HTTP_HOST,
+    registry,
+    checks: [
+      {
+        name: 'broker',
+        check: async () => (broker ? broker.check() : Promise.reject(new Error('not connected yet'))),
+      },
+      { name: 'db', check: () => acks.check() },
+      { name: 's3', check: () => storage.check() },
+    ],
+    details: () => ({ consuming: subscription !== undefined, queue }),
+  });
+  let port = 0;
+  let started = false;
+  let closing: Promise<void> | undefined;
+
+  /** Runs `attempt` until it succeeds, with capped backoff; rejects once the service is stopping. */
+  const untilDone = async (what: string, attempt: () => Promise<void>): Promise<void> => {
+    for (let n = 1; ; n++) {
+      try {
+        await attempt();
+        return;
+      } catch (err) {
+        if (stopping.signal.aborted) throw err;
+        logger.warn({ err, attempt: n }, `${what} failed; retrying`);
+        await sleep(computeBackoff(n, { initialMs: 500, maxMs: 30_000, jitter: true }), stopping.signal);
+      }
+    }
+  };
+
+  const startInOrder = async (): Promise<void> => {
+    ({ port } = await http.listen());
+    await mkdir(config.SENDER_SPOOL_DIR, { recursive: true });
+    broker = await connectBroker({
+      config: brokerConfigFrom(config),
+      logger: logger.child({ component: 'broker' }),
+      exchange: config.RABBIT_EXCHANGE,
+      deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
+      appId: 'sender',
+      connectionName: `sender-${process.pid}`,
+      signal: stopping.signal,
+    });
+    const connected = broker;
+    await untilDone('declaring the suite queues', () =>
+      connected.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX),
+    );
+    await untilDone('preparing the database', () =>
+      migrate(pool, config.SENDER_DB_SCHEMA, logger.child({ component: 'db' })),
+    );
+    subscription = await consumeFlowFinished(connected, queue, {
+      storage,
+      acks,
+      callingAeTitle: config.SENDER_AE_TITLE,
+      spoolDir: config.SENDER_SPOOL_DIR,
+      retry: {
+        maxAttempts: config.SEND_MAX_ATTEMPTS,
+        initialMs: config.SEND_RETRY_INITIAL_MS,
+        maxMs: config.SEND_RETRY_MAX_MS,
+        timeoutMs: config.SEND_TIMEOUT_MS,
+      },
+      signal: stopping.signal,
+      onStored: () => {
+        metrics.instancesStored.inc();
+      },
+    });
+    logger.info(
+      { httpPort: port, schema: config.SENDER_DB_SCHEMA, exchange: config.RABBIT_EXCHANGE, queue },
+      'sender started',
+    );
+  };
+
+  return {
+    async start() {
+      started = true;
+      try {
+        await startInOrder();
+      } catch (err) {
+        // Stopped while starting: close() releases what was opened; nothing failed.
+        if (stopping.signal.aborted) return;
+        throw err;
+      }
+    },
+
+    close() {
+      closing ??= (async () => {
+        if (!started) {
+          stopping.abort();
+          return;
+        }
+        const step = shutdownStep(logger);
+        // Sends in progress finish their current instance; a backoff wait ends at once (the message is
+        // retried, and acknowledged instances are not sent again).
+        stopping.abort();
+        await step('consumer', async () => {
+          await subscription?.cancel();
+          subscription = undefined;
+        });
+        await step('broker', async () => {
+          await broker?.close();
+        });
+        await step('database', () => pool.end());
+        await step('http', () => http.close());
+        logger.info('sender stopped');
+      })();
+      return closing;
+    },
+
+    httpPort: () => port,
+  };
+}

@@ -1,6 +1,6 @@
 import { And, Equal, LessThan, MoreThanOrEqual, type DataSource, type FindOptionsWhere } from 'typeorm';
-import type { FastifyInstance } from 'fastify';
-import { GoneError } from '@dicomflow/runtime';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { GoneError, PermanentError } from '@dicomflow/runtime';
 import { RunEntity, StepEntity, type RunRow } from '../db/entities.js';
 import { runDetailView, runView } from './run-views.js';
 import { RunParams, RunsQuery, statusCode } from './schemas.js';
@@ -10,31 +10,37 @@ import { RunParams, RunsQuery, statusCode } from './schemas.js';
  * `GET /runs/:id` (with steps, timings and errors; 404 when unknown).
  */
 export function registerRunRoutes(app: FastifyInstance, dataSource: DataSource): void {
-  app.get<{ Querystring: RunsQuery }>('/runs', { schema: { querystring: RunsQuery } }, async (request) => {
-    const q = request.query;
-    const base: FindOptionsWhere<RunRow> = {};
-    if (q.status !== undefined) base.status = Equal(statusCode(q.status)) as never;
-    const from = q.from === undefined ? undefined : new Date(q.from);
-    const to = q.to === undefined ? undefined : new Date(q.to);
-    if (from && to) base.ts = And(MoreThanOrEqual(from), LessThan(to));
-    else if (from) base.ts = MoreThanOrEqual(from);
-    else if (to) base.ts = LessThan(to);
-    // A flow is known by its name or, when it has none, its file.
-    const where =
-      q.flow === undefined
-        ? base
-        : [
-            { ...base, name: q.flow },
-            { ...base, flowFile: q.flow },
-          ];
-    const [rows, total] = await dataSource.getRepository(RunEntity).findAndCount({
-      where,
-      order: { ts: 'DESC', id: 'DESC' },
-      skip: q.offset,
-      take: q.limit,
-    });
-    return { runs: rows.map(runView), total, limit: q.limit, offset: q.offset };
-  });
+  app.get<{ Querystring: RunsQuery }>(
+    '/runs',
+    // Checked before validation: fastify's validator drops unknown parameters, and a misspelt filter
+    // (`stauts=4`) silently returning every run would mislead.
+    { schema: { querystring: RunsQuery }, preValidation: rejectUnknownParameters },
+    async (request) => {
+      const q = request.query;
+      const base: FindOptionsWhere<RunRow> = {};
+      if (q.status !== undefined) base.status = Equal(statusCode(q.status)) as never;
+      const from = q.from === undefined ? undefined : new Date(q.from);
+      const to = q.to === undefined ? undefined : new Date(q.to);
+      if (from && to) base.ts = And(MoreThanOrEqual(from), LessThan(to));
+      else if (from) base.ts = MoreThanOrEqual(from);
+      else if (to) base.ts = LessThan(to);
+      // A flow is known by its name or, when it has none, its file.
+      const where =
+        q.flow === undefined
+          ? base
+          : [
+              { ...base, name: q.flow },
+              { ...base, flowFile: q.flow },
+            ];
+      const [rows, total] = await dataSource.getRepository(RunEntity).findAndCount({
+        where,
+        order: { ts: 'DESC', id: 'DESC' },
+        skip: q.offset,
+        take: q.limit,
+      });
+      return { runs: rows.map(runView), total, limit: q.limit, offset: q.offset };
+    },
+  );
 
   app.get<{ Params: RunParams }>('/runs/:id', { schema: { params: RunParams } }, async (request) => {
     const { id } = request.params;
@@ -45,4 +51,24 @@ export function registerRunRoutes(app: FastifyInstance, dataSource: DataSource):
       .find({ where: { runId: id }, order: { step: 'ASC' } });
     return runDetailView(run, steps);
   });
+}
+
+const KNOWN_PARAMETERS = Object.keys(RunsQuery.properties);
+
+function rejectUnknownParameters(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  const query = request.query as Record<string, unknown>;
+  const unknown = Object.keys(query).filter((name) => !KNOWN_PARAMETERS.includes(name));
+  if (unknown.length === 0) {
+    done();
+    return;
+  }
+  done(
+    new PermanentError(
+      `unknown query parameter ${unknown.map((name) => `"${name}"`).join(', ')}; known: ${KNOWN_PARAMETERS.join(', ')}`,
+    ),
+  );
 }

@@ -85,6 +85,16 @@ export const consumerKeys = {
     'GPU ids this consumer runs GPU jobs on, one job per GPU (empty = take no GPU jobs).',
   ),
   DOCKER_HOST: key(text(), '', 'Docker daemon address (empty = the default local socket).'),
+  CONSUMER_ID: key(
+    text(),
+    '',
+    'Id of this consumer on its Docker engine, stable across restarts (empty = the host name); each consumer sharing an engine needs its own, since a consumer removes the containers of its id left behind at start.',
+  ),
+  MAX_OUTPUT_BYTES: key(
+    integer(0),
+    10 * 1024 * 1024 * 1024,
+    'Largest model output accepted (sum of its file sizes, bytes); a larger one fails the job (reason output).',
+  ),
 };
 
 /** Static content (model weights) service. */

@@ -1,2 +1,7 @@
-// Placeholder until the service lands (see its issue).
-export {};
+import { loadConfig } from '@dicomflow/config';
+import { createLogger, runService } from '@dicomflow/runtime';
+import { createService } from './service.js';
+
+const config = loadConfig('consumer');
+const logger = createLogger({ service: 'consumer', level: config.LOG_LEVEL });
+await runService({ name: 'consumer', logger, service: createService(config, logger) });

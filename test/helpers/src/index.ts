@@ -23,3 +23,11 @@ export type { CommandResult, RunOptions } from './run-command.js';
 export { testBrokerConfig, testEnvironment, testStorageConfig } from './test-environment.js';
 export type { TestBrokerConfig } from './test-environment.js';
 export { waitFor } from './wait-for.js';
+export {
+  buildTestModelImage,
+  COPY_MODEL,
+  dockerImageExists,
+  ensureTestBaseImage,
+  TEST_BASE_IMAGE,
+} from './docker-images.js';
+export type { TestModelImage } from './docker-images.js';

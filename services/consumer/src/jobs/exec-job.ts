@@ -1,0 +1,231 @@
+import type Docker from 'dockerode';
+import { errorKind, TransientError, type Logger } from '@dicomflow/runtime';
+import type { Job, JobFailed, JobFinished, JobStarted } from '@dicomflow/messages';
+import type { Storage } from '@dicomflow/storage';
+import { buildCreateOptions, checkDockerKwargs, containerName, type Slot } from '../docker/create-options.js';
+import { lastLines, readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
+import { asTransientDockerError, dockerMessage, dockerStatus } from '../docker/docker-errors.js';
+import { ensureImage } from '../docker/images.js';
+import { createJobFolders, stageInput } from '../staging/input-tar.js';
+import { collectOutput } from '../staging/output-tar.js';
+import type { StaticVolumes } from '../staging/static-volumes.js';
+import { JobFailure } from './job-failure.js';
+
+/** Lines of the container log kept in `logExcerpt`, and its size cap in characters. */
+export const LOG_TAIL_LINES = 200;
+export const LOG_EXCERPT_MAX_CHARS = 16_384;
+/** Log lines quoted in the failure message of a non-zero exit. */
+const MESSAGE_LOG_LINES = 10;
+const MESSAGE_MAX_CHARS = 4000;
+
+/** What running a job needs. */
+export interface JobDeps {
+  readonly docker: Docker;
+  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putFile'>;
+  readonly staticVolumes: StaticVolumes;
+  readonly consumerId: string;
+  /** Shown as `worker` in the job messages (host and consumer id). */
+  readonly worker: string;
+  readonly maxOutputBytes: number;
+  /** Containers this process runs right now, by name (a second delivery of the same job must wait). */
+  readonly running: Set<string>;
+  /** Publishes `job.started` (confirmed). */
+  readonly publishStarted: (body: JobStarted) => Promise<void>;
+  /** Aborted when the consumer stops: a running container is killed and the job retried later. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+/** When each phase of a job ended (epoch ms), for the overhead metrics. */
+export interface JobTimings {
+  readonly takenAt: number;
+  containerStartedAt?: number;
+  containerExitedAt?: number;
+  outputStoredAt?: number;
+}
+
+/** How a job ended, as the message to publish. */
+export type JobOutcome =
+  | { readonly kind: 'finished'; readonly body: JobFinished; readonly timings: JobTimings }
+  | { readonly kind: 'failed'; readonly body: JobFailed; readonly timings: JobTimings };
+
+/**
+ * Runs one job's model to its outcome: checks its `docker_kwargs`, makes sure the image and static volumes
+ * are there, creates the container (removing one an earlier attempt of the same job left), streams the input
+ * in, starts it, publishes `job.started`, waits for it (at most `timeout`), keeps the end of its log, then
+ * stores its checked output. The container is always removed. Failures that retrying cannot mend resolve as
+ * a `failed` outcome; transient ones (S3, Docker or RabbitMQ away) reject so the job is retried.
+ */
+export async function execJob(deps: JobDeps, job: Job, slot: Slot): Promise<JobOutcome> {
+  const timings: JobTimings = { takenAt: Date.now() };
+  const name = containerName(job.runId, job.step);
+  const facts = { worker: deps.worker };
+  if (deps.running.has(name)) {
+    throw new TransientError(
+      `job ${name} is running in this consumer already (delivered again); retrying later`,
+    );
+  }
+  deps.running.add(name);
+  try {
+    const { exitCode, logExcerpt, startedAt, finishedAt } = await runContainer(
+      deps,
+      job,
+      slot,
+      name,
+      timings,
+    );
+    await collectOutput(
+      { storage: deps.storage, maxOutputBytes: deps.maxOutputBytes },
+      deps.docker.getContainer(name),
+      job,
+    ).catch((err: unknown) => {
+      if (err instanceof JobFailure) throw new JobFailure(err.reason, err.message, { exitCode, logExcerpt });
+      throw err;
+    });
+    timings.outputStoredAt = Date.now();
+    return {
+      kind: 'finished',
+      timings,
+      body: {
+        runId: job.runId,
+        step: job.step,
+        output: job.output,
+        exitCode,
+        startedAt,
+        finishedAt,
+        logExcerpt,
+        ...facts,
+      },
+    };
+  } catch (err) {
+    const failure = asJobFailure(err);
+    if (!failure) throw err;
+    return {
+      kind: 'failed',
+      timings,
+      body: {
+        runId: job.runId,
+        step: job.step,
+        reason: failure.reason,
+        message: failure.message.slice(0, MESSAGE_MAX_CHARS),
+        ...(failure.facts.exitCode === undefined ? {} : { exitCode: failure.facts.exitCode }),
+        ...(failure.facts.logExcerpt === undefined ? {} : { logExcerpt: failure.facts.logExcerpt }),
+        ...facts,
+      },
+    };
+  } finally {
+    try {
+      await removeContainer(deps.docker, name);
+    } catch (err) {
+      deps.logger.warn(
+        { container: name, err: dockerMessage(err) },
+        'cannot remove the container; the next start removes it',
+      );
+    } finally {
+      deps.running.delete(name);
+    }
+  }
+}
+
+/** Creates, fills, starts and waits for the container; resolves once it exited 0. */
+async function runContainer(
+  deps: JobDeps,
+  job: Job,
+  slot: Slot,
+  name: string,
+  timings: JobTimings,
+): Promise<{ exitCode: number; logExcerpt: string; startedAt: string; finishedAt: string }> {
+  const { docker, logger } = deps;
+  const image = job.model.docker_kwargs.image;
+  checkDockerKwargs(job.model.docker_kwargs);
+  // An earlier attempt of this job (its consumer was killed) may have left its container.
+  if (
+    await removeContainer(docker, name).catch((err: unknown) => {
+      throw asTransientDockerError(err, 'removing an old container');
+    })
+  ) {
+    logger.info({ container: name }, 'removed the container of an earlier attempt of this job');
+  }
+  await ensureImage(docker, image, job.model.pull_before_exec, logger);
+  const staticMounts = await deps.staticVolumes.prepare(job.model.static_mounts, image);
+  const options = buildCreateOptions({ job, slot, consumerId: deps.consumerId, staticMounts });
+  let container: Docker.Container;
+  try {
+    container = await docker.createContainer(options);
+  } catch (err) {
+    const status = dockerStatus(err);
+    if (status === 409)
+      throw new TransientError(`container ${name} exists already (another attempt is creating it)`);
+    if (status !== undefined && status < 500)
+      throw new JobFailure('error', `the container cannot be created: ${dockerMessage(err)}`);
+    throw asTransientDockerError(err, 'creating the container');
+  }
+  await createJobFolders(container, job);
+  const input = await stageInput({ storage: deps.storage }, container, job);
+  try {
+    await container.start();
+  } catch (err) {
+    const status = dockerStatus(err);
+    if (status !== undefined && status < 500)
+      throw new JobFailure('error', `the container cannot start: ${dockerMessage(err)}`);
+    throw asTransientDockerError(err, 'starting the container');
+  }
+  timings.containerStartedAt = Date.now();
+  const startedAt = new Date(timings.containerStartedAt).toISOString();
+  logger.info(
+    { container: name, image, inputFiles: input.files, inputBytes: input.bytes },
+    'container started',
+  );
+  await deps.publishStarted({
+    runId: job.runId,
+    step: job.step,
+    startedAt,
+    image,
+    worker: deps.worker,
+    ...(slot.kind === 'gpu' ? { gpu: slot.gpuId } : {}),
+  });
+  let result;
+  try {
+    result = await waitForExit(container, job.model.timeout * 1000, deps.signal);
+  } catch (err) {
+    if (deps.signal.aborted)
+      throw new TransientError('the consumer is stopping; the job will run again', { cause: err });
+    throw asTransientDockerError(err, 'waiting for the container');
+  }
+  timings.containerExitedAt = Date.now();
+  const finishedAt = new Date(timings.containerExitedAt).toISOString();
+  const logExcerpt = await readLogTail(container, LOG_TAIL_LINES, LOG_EXCERPT_MAX_CHARS).catch(
+    (err: unknown) => {
+      logger.warn({ err: dockerMessage(err) }, 'cannot read the container log');
+      return '';
+    },
+  );
+  if (result.kind === 'timeout') {
+    throw new JobFailure(
+      'timeout',
+      `the model ran longer than its timeout of ${job.model.timeout} s and was stopped`,
+      {
+        logExcerpt,
+      },
+    );
+  }
+  if (result.exitCode !== 0) {
+    const tail = lastLines(logExcerpt, MESSAGE_LOG_LINES);
+    throw new JobFailure(
+      'exit-code',
+      `the model exited with code ${result.exitCode}${tail ? `; last log lines:\n${tail}` : ''}`,
+      {
+        exitCode: result.exitCode,
+        logExcerpt,
+      },
+    );
+  }
+  return { exitCode: 0, logExcerpt, startedAt, finishedAt };
+}
+
+/** A failure retrying cannot mend as a {@link JobFailure}; undefined for a transient one (retried). */
+function asJobFailure(err: unknown): JobFailure | undefined {
+  if (err instanceof JobFailure) return err;
+  if (errorKind(err) === 'transient') return undefined;
+  return new JobFailure('error', err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,206 @@
+import { posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import tar from 'tar-stream';
+import { tarMemberName } from '@dicomflow/dicom';
+import { validateReceiptIndex, type Job, type ReceiptJobInput } from '@dicomflow/messages';
+import type { Storage } from '@dicomflow/storage';
+import { JobFailure } from '../jobs/job-failure.js';
+import { asTransientDockerError, dockerMessage, dockerStatus } from '../docker/docker-errors.js';
+
+/** What staging the input needs. */
+export interface InputDeps {
+  readonly storage: Pick<Storage, 'getStream' | 'getBuffer'>;
+}
+
+/** What was put into the container. */
+export interface StagedInput {
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/** A container path without its trailing slash ("/input/" -> "/input"). */
+export function containerDir(path: string): string {
+  const normal = posix.normalize(path);
+  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+}
+
+/**
+ * Creates the input and output folders in a created (not started) container: the output folder is
+ * writable by any user, since a model need not run as root.
+ */
+export async function createJobFolders(container: Docker.Container, job: Job): Promise<void> {
+  const pack = tar.pack();
+  for (const [dir, mode] of [
+    [job.model.input_dir, 0o755],
+    [job.model.output_dir, 0o777],
+  ] as const) {
+    pack.entry({ name: `${containerDir(dir).slice(1)}/`, type: 'directory', mode, mtime: new Date(0) });
+  }
+  pack.finalize();
+  await putArchive(container, asNodeStream(pack), '/', 'creating the input and output folders');
+}
+
+/**
+ * Streams the job's input into the container at `input_dir`: for a receipt, only the run's members, laid
+ * out by `tarSubdir` (tag keywords, values from the receipt index); for a later step, the previous output
+ * tar as it is. Nothing is held whole in memory: S3 -> tar extract -> tar pack -> Engine API.
+ */
+export async function stageInput(
+  deps: InputDeps,
+  container: Docker.Container,
+  job: Job,
+): Promise<StagedInput> {
+  const target = containerDir(job.model.input_dir);
+  if (job.input.kind === 'step') {
+    const source = await openInput(deps, job.input.bucket, job.input.key);
+    const counted = countBytes(source);
+    await putArchive(container, counted.stream, target, 'copying the input');
+    return { files: -1, bytes: counted.bytes() };
+  }
+  const names = await receiptLayout(deps, job.input);
+  const source = await openInput(deps, job.input.bucket, job.input.tarKey);
+  const extract = tar.extract();
+  const pack = tar.pack();
+  let files = 0;
+  let bytes = 0;
+  const repack = async (): Promise<void> => {
+    for await (const entry of extract) {
+      const name = entry.header.type === 'file' ? names.get(entry.header.name) : undefined;
+      if (name === undefined) {
+        entry.resume();
+        continue;
+      }
+      names.delete(entry.header.name);
+      const size = entry.header.size;
+      const sink = pack.entry({ name, size, mode: 0o644, mtime: new Date(0) });
+      await pipeline(entry, sink);
+      files++;
+      bytes += size;
+    }
+    if (names.size > 0) {
+      throw new JobFailure('input', `${names.size} selected member(s) are missing from the receipt tar`);
+    }
+    pack.finalize();
+  };
+  const reading = pipeline(source, extract);
+  const repacking = repack().catch((err: unknown) => {
+    pack.destroy(err as Error);
+    throw err;
+  });
+  const putting = putArchive(container, asNodeStream(pack), target, 'copying the input');
+  const results = await Promise.allSettled([repacking, reading, putting]);
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) throw inputError(failure.reason);
+  return { files, bytes };
+}
+
+/** Member name in the receipt tar -> its name in the model input, for the run's members. */
+async function receiptLayout(deps: InputDeps, input: ReceiptJobInput): Promise<Map<string, string>> {
+  let body: Buffer;
+  try {
+    body = await deps.storage.getBuffer(input.bucket, input.indexKey);
+  } catch (err) {
+    throw storageInputError(err, input.indexKey);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new JobFailure('input', `the receipt index ${input.indexKey} is not JSON`);
+  }
+  const index = validateReceiptIndex(data);
+  if (!index.ok)
+    throw new JobFailure('input', `the receipt index ${input.indexKey} is invalid: ${index.error}`);
+  const byMember = new Map(index.value.instances.map((instance) => [instance.member, instance]));
+  const names = new Map<string, string>();
+  const used = new Set<string>();
+  for (const member of input.members) {
+    const instance = byMember.get(member);
+    if (!instance) throw new JobFailure('input', `member ${member} is not in the receipt index`);
+    let name = tarMemberName(input.tarSubdir, instance.elements as never, instance.sopInstanceUid);
+    // Same rule as the receiver: a repeated SOP Instance UID gets a numbered name, never overwrites.
+    for (let n = 1; used.has(name); n++) name = name.replace(/(\.\d+)?\.dcm$/, `.${n}.dcm`);
+    used.add(name);
+    names.set(member, name);
+  }
+  return names;
+}
+
+async function openInput(deps: InputDeps, bucket: string, key: string): Promise<Readable> {
+  try {
+    return await deps.storage.getStream(bucket, key);
+  } catch (err) {
+    throw storageInputError(err, key);
+  }
+}
+
+function storageInputError(err: unknown, key: string): unknown {
+  const kind = (err as { kind?: unknown }).kind;
+  if (kind === 'gone') return new JobFailure('input', `the input object ${key} does not exist`);
+  if (kind === 'permanent')
+    return new JobFailure('input', `the input object ${key} cannot be read: ${String(err)}`);
+  return err;
+}
+
+function inputError(err: unknown): unknown {
+  if (err instanceof JobFailure) return err;
+  const kind = (err as { kind?: unknown }).kind;
+  if (kind === 'transient' || kind === 'gone' || kind === 'permanent') return err;
+  // tar-stream's own errors: the input is not a tar we can read.
+  if (
+    err instanceof Error &&
+    /tar|header|unexpected end/i.test(err.message) &&
+    dockerStatus(err) === undefined
+  )
+    return new JobFailure('input', `the input tar cannot be read: ${err.message}`);
+  return err;
+}
+
+async function putArchive(
+  container: Docker.Container,
+  body: Readable,
+  path: string,
+  what: string,
+): Promise<void> {
+  try {
+    releaseResponse(await container.putArchive(body, { path }));
+  } catch (err) {
+    body.destroy();
+    const status = dockerStatus(err);
+    if (status !== undefined && status >= 400 && status < 500)
+      throw new JobFailure('input', `${what} into the container failed: ${dockerMessage(err)}`);
+    throw asTransientDockerError(err, what);
+  }
+}
+
+function countBytes(source: Readable): { stream: Readable; bytes: () => number } {
+  let total = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      done(null, chunk);
+    },
+  });
+  pipeline(source, counter).catch((err: unknown) => counter.destroy(err as Error));
+  return { stream: counter, bytes: () => total };
+}
+
+/** tar-stream's streamx pack as a Node stream (what the Docker client pipes into its request). */
+export function asNodeStream(pack: tar.Pack): Readable {
+  const out = new PassThrough();
+  pipeline(pack, out).catch((err: unknown) => out.destroy(err as Error));
+  return out;
+}
+
+/** Drains what dockerode resolved an upload with, when that is a response stream, so its socket is freed. */
+export function releaseResponse(response: unknown): void {
+  if (
+    typeof response === 'object' &&
+    response !== null &&
+    'resume' in response &&
+    typeof response.resume === 'function'
+  )
+    (response as Readable).resume();
+}

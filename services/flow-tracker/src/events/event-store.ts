@@ -87,7 +87,11 @@ async function rebuildRun(manager: EntityManager, runId: string): Promise<void> 
     receiptId === undefined
       ? null
       : await manager.getRepository(ReceiptEntity).findOne({ where: { receiptId } });
-  const { run, steps } = foldRun(runId, tracked, receipt ? receiptFacts(receipt) : undefined);
+  const firstRecorded = events.reduce<Date | undefined>(
+    (first, e) => (!first || e.recordedAt < first ? e.recordedAt : first),
+    undefined,
+  );
+  const { run, steps } = foldRun(runId, tracked, receipt ? receiptFacts(receipt) : undefined, firstRecorded);
   await manager.getRepository(RunEntity).upsert({ ...run, updatedAt: new Date() }, ['id']);
   if (steps.length > 0)
     await manager.getRepository(StepEntity).upsert(

@@ -21,11 +21,13 @@ export type FoldedStep = StepRow;
  * Rebuilds a run's row and steps from the set of its events. The result depends only on which events
  * arrived, never on their order or on repeats: every field is a merge that is commutative and idempotent
  * (first/last by time, maximum of state, set union), which is what makes the tracker order-tolerant.
+ * `firstRecorded` (when the first of them arrived) is the run's `ts` only if no event names a time.
  */
 export function foldRun(
   runId: string,
   events: readonly TrackedEvent[],
   receipt: ReceiptFacts | undefined,
+  firstRecorded: Date = new Date(0),
 ): { run: FoldedRun; steps: FoldedStep[] } {
   const f = new RunFacts();
   // A canonical order first, so that even "first one wins" merges cannot depend on arrival order.
@@ -33,7 +35,8 @@ export function foldRun(
   const steps = [...f.steps.values()].sort((a, b) => a.step - b.step);
   const run: FoldedRun = {
     id: runId,
-    ts: f.matchedAt ?? f.earliest ?? new Date(0),
+    // Events without any time of their own (possible only for job outcomes) fall back to when one arrived.
+    ts: f.matchedAt ?? f.earliest ?? firstRecorded,
     uid: receipt?.studyUids ?? '',
     name: f.name,
     version: f.version,

@@ -138,6 +138,27 @@ describe('flow-tracker events (RabbitMQ, PostgreSQL)', () => {
     expect(await runTables(pool, mixed.isolation.schema, ids)).toEqual(expected);
   });
 
+  it('gives the same rows with two replicas sharing the queue (competing consumers)', async () => {
+    const isolation = newIsolation();
+    const publisher = await TestPublisher.open(isolation);
+    const replicas = [await startTracker(isolation), await startTracker(isolation)];
+    try {
+      const all = stories.flatMap((s) => s.events);
+      const order = shuffled([...all, ...all], 3);
+      await publisher.publish(order);
+      const handled = async (): Promise<number> =>
+        (await Promise.all(replicas.map((r) => eventsHandled(r.baseUrl)))).reduce((a, b) => a + b, 0);
+      await waitFor(async () => (await handled()) >= order.length, 'events handled by the replicas');
+      const ids = stories.map((s) => s.runId);
+      expect(await runTables(pool, isolation.schema, ids)).toEqual(
+        await runTables(pool, inOrder.isolation.schema, ids),
+      );
+    } finally {
+      for (const replica of replicas) await replica.close();
+      await publisher.cleanup(pool);
+    }
+  });
+
   it('never moves a status back: a late job.started leaves a sent run at 4', async () => {
     const happy = stories[0] as RunStory;
     const started = happy.events.filter((e) => e.event.routingKey === 'job.started');

@@ -1,4 +1,4 @@
-import { And, Equal, LessThan, MoreThanOrEqual, type DataSource, type FindOptionsWhere } from 'typeorm';
+import { And, LessThan, MoreThanOrEqual, type DataSource, type FindOptionsWhere } from 'typeorm';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { GoneError, PermanentError } from '@dicomflow/runtime';
 import { RunEntity, StepEntity, type RunRow } from '../db/entities.js';
@@ -18,7 +18,7 @@ export function registerRunRoutes(app: FastifyInstance, dataSource: DataSource):
     async (request) => {
       const q = request.query;
       const base: FindOptionsWhere<RunRow> = {};
-      if (q.status !== undefined) base.status = Equal(statusCode(q.status)) as never;
+      if (q.status !== undefined) base.status = statusCode(q.status);
       const from = q.from === undefined ? undefined : new Date(q.from);
       const to = q.to === undefined ? undefined : new Date(q.to);
       if (from && to) base.ts = And(MoreThanOrEqual(from), LessThan(to));

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { RUN_STATUS } from '../db/entities.js';
+import { PermanentError } from '@dicomflow/runtime';
+import { RUN_STATUS, type RunStatus, type RunStatusName } from '../db/entities.js';
 
 /** A status filter: a code (0, 1, 2, 3, 4, 400) or its name (pending ... failed). */
 const STATUS_VALUES = [...Object.values(RUN_STATUS).map(String), ...Object.keys(RUN_STATUS)];
@@ -58,6 +59,10 @@ export function statusName(code: number): string {
 }
 
 /** The code of a status filter value (a code or a name, as {@link RunsQuery} checked). */
-export function statusCode(value: string): number {
-  return Object.hasOwn(RUN_STATUS, value) ? RUN_STATUS[value as keyof typeof RUN_STATUS] : Number(value);
+export function statusCode(value: string): RunStatus {
+  if (Object.hasOwn(RUN_STATUS, value)) return RUN_STATUS[value as RunStatusName];
+  const code = Number(value);
+  const known = Object.values(RUN_STATUS).find((status) => status === code);
+  if (known === undefined) throw new PermanentError(`unknown status ${value}`);
+  return known;
 }

@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import type { ReceiptIndex } from '@dicomflow/messages';
 
 /** What the run table shows about the patient (PATIENT_COLUMN). */
 export type PatientColumnMode = 'none' | 'pseudonym' | 'initials';
@@ -15,7 +14,7 @@ const PATIENT_NAME_TAG = '00100010';
  * keyed hash. The name itself is never stored or logged; distinct results are joined with ", ".
  */
 export function patientColumn(
-  index: Pick<ReceiptIndex, 'instances'>,
+  index: { readonly instances: readonly { readonly elements: Record<string, unknown> }[] },
   mode: PatientColumnMode,
   pseudonymKey: string,
 ): string {

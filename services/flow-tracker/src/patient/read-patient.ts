@@ -59,5 +59,5 @@ export async function readPatientColumn(
       typeof i.elements === 'object' &&
       i.elements !== null,
   );
-  return patientColumn({ instances: usable as never }, options.mode, options.pseudonymKey);
+  return patientColumn({ instances: usable }, options.mode, options.pseudonymKey);
 }

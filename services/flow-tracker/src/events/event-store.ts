@@ -11,7 +11,7 @@ import {
   type StudyReceiptRow,
 } from '../db/entities.js';
 import { foldRun, type ReceiptFacts } from './fold-run.js';
-import { receiptIdOf, runIdOf, type TrackedEvent } from './tracked-event.js';
+import { receiptIdOf, runIdOf, storedBody, type TrackedEvent } from './tracked-event.js';
 
 /** What recording an event did. */
 export type RecordResult = 'recorded' | 'duplicate';
@@ -37,7 +37,7 @@ export class EventStore {
       const inserted: unknown[] = await manager.query(
         `INSERT INTO ${table(manager, EventEntity)} (event_key, routing_key, run_id, receipt_id, body)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING RETURNING event_key`,
-        [eventKey, event.routingKey, runId ?? null, receiptId ?? null, JSON.stringify(event.body)],
+        [eventKey, event.routingKey, runId ?? null, receiptId ?? null, JSON.stringify(storedBody(event))],
       );
       if (inserted.length === 0) return 'duplicate';
       if (event.routingKey === 'study.received') {

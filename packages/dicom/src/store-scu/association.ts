@@ -1,8 +1,9 @@
 import { once } from 'node:events';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../part10.js';
 import { decodeCStoreRsp, encodeCStoreRq, type CStoreResponse } from './command.js';
+import { BlockBuffers, READ_BLOCK, type Block } from './block-buffers.js';
 import type { InstanceFile } from './instance-file.js';
 import {
   decodeAssociateAc,
@@ -21,7 +22,7 @@ import {
 
 /** Our max PDU: large, so responses never fragment and peers may send in big PDUs. */
 const OUR_MAX_PDU = 1024 * 1024;
-/** Largest PDV we write even when the peer accepts anything: bounds memory per write. */
+/** Largest PDV we write even when the peer accepts anything. */
 const MAX_PDV_VALUE = 1024 * 1024;
 
 /** How the association or a store ended without success. */
@@ -93,6 +94,8 @@ export class StoreAssociation {
   readonly #maxValue: number;
   #messageId = 0;
   #pending: (Waiter<CStoreResponse> & { messageId: number }) | undefined;
+  #prefetched: { path: string; position: number; block: Promise<Block> } | undefined;
+  readonly #buffers = new BlockBuffers();
   #releasing: Waiter<void> | undefined;
   #failure: StoreScuError | undefined;
   #command: Buffer[] = [];
@@ -205,7 +208,7 @@ export class StoreAssociation {
    * Sends one instance on context `contextId` (whose transfer syntax must be the file's) and resolves with
    * the C-STORE response; rejects with a {@link StoreScuError} when the association fails meanwhile.
    */
-  async store(instance: InstanceFile, contextId: number): Promise<CStoreResponse> {
+  async store(instance: InstanceFile, contextId: number, next?: InstanceFile): Promise<CStoreResponse> {
     if (this.#failure) throw this.#failure;
     this.#messageId = (this.#messageId % 0xffff) + 1;
     const messageId = this.#messageId;
@@ -217,13 +220,16 @@ export class StoreAssociation {
       sopInstanceUid: instance.sopInstanceUid,
     });
     try {
-      this.#socket.cork();
-      this.#socket.write(pDataHeader(contextId, command.length, true, true));
-      this.#socket.write(command);
-      await this.#writeDataset(instance, contextId);
+      await this.#writeRequest(instance, contextId, command);
+      if (next) this.#prefetch(next);
     } catch (err) {
-      if (err instanceof StoreScuError) this.#fail(err);
-      else this.#fail(new StoreScuError('aborted', true, `sending failed: ${(err as Error).message}`));
+      // A request cut short leaves the association unusable: abort it; what is left goes again later.
+      this.#fail(
+        err instanceof StoreScuError
+          ? err
+          : new StoreScuError('aborted', true, `sending failed: ${(err as Error).message}`),
+      );
+      this.abort();
     }
     return response;
   }
@@ -258,43 +264,108 @@ export class StoreAssociation {
     this.#socket.destroy();
   }
 
-  async #writeDataset(instance: InstanceFile, contextId: number): Promise<void> {
-    const handle = await open(instance.path, 'r');
+  /**
+   * Writes the command PDU, then the dataset in PDVs as large as the peer takes. The file is read in
+   * blocks of {@link READ_BLOCK}; each block goes out in one corked write, and reading the next block
+   * overlaps sending this one.
+   */
+  async #writeRequest(instance: InstanceFile, contextId: number, command: Buffer): Promise<void> {
+    let position = instance.datasetOffset;
+    let remaining = instance.size - instance.datasetOffset;
+    const prefetched = this.#prefetched;
+    this.#prefetched = undefined;
+    let block: Block | undefined;
+    if (prefetched && prefetched.path === instance.path && prefetched.position === position)
+      block = await prefetched.block;
+    else if (prefetched) {
+      // Not the instance it was read for (that one was skipped): let the read finish before its buffer
+      // is reused.
+      const unused = await prefetched.block.catch(() => undefined);
+      unused?.release(Promise.resolve());
+    }
+    let handle: FileHandle | undefined;
     try {
-      let position = instance.datasetOffset;
-      let remaining = instance.size - instance.datasetOffset;
       if (remaining === 0) {
+        this.#socket.cork();
+        this.#socket.write(pDataHeader(contextId, command.length, true, true));
+        this.#socket.write(command);
         this.#socket.write(pDataHeader(contextId, 0, false, true));
-      }
-      while (remaining > 0) {
-        const length = Math.min(this.#maxValue, remaining);
-        const chunk = Buffer.allocUnsafe(length);
-        const { bytesRead } = await handle.read(chunk, 0, length, position);
-        if (bytesRead !== length) throw new Error(`${instance.path} changed while being sent`);
-        if (this.#failure) throw this.#failure;
-        position += length;
-        remaining -= length;
-        this.#socket.write(pDataHeader(contextId, length, false, remaining === 0));
-        const flushed = this.#socket.write(chunk);
-        // Uncork per PDU: the corked header and value leave in one writev; the next read overlaps sending.
         this.#socket.uncork();
+      }
+      let first = true;
+      while (remaining > 0) {
+        if (!block) {
+          handle ??= await open(instance.path, 'r');
+          block = await this.#buffers.read(handle, position, remaining);
+        }
+        const bytes = block.bytes;
+        if (bytes.length === 0 || this.#failure) {
+          block.release(Promise.resolve());
+          throw this.#failure ?? new Error(`${instance.path} changed while being sent`);
+        }
+        let flushed = true;
+        let written: Promise<void> = Promise.resolve();
+        this.#socket.cork();
+        if (first) {
+          this.#socket.write(pDataHeader(contextId, command.length, true, true));
+          this.#socket.write(command);
+          first = false;
+        }
+        for (let at = 0; at < bytes.length; at += this.#maxValue) {
+          const piece = bytes.subarray(at, Math.min(at + this.#maxValue, bytes.length));
+          remaining -= piece.length;
+          this.#socket.write(pDataHeader(contextId, piece.length, false, remaining === 0));
+          if (at + this.#maxValue >= bytes.length) {
+            // Writes complete in order: the last piece's callback frees the whole buffer.
+            written = new Promise<void>((resolve) => {
+              flushed = this.#socket.write(piece, () => {
+                resolve();
+              });
+            });
+          } else flushed = this.#socket.write(piece);
+        }
+        this.#socket.uncork();
+        block.release(written);
+        position += bytes.length;
+        block = undefined;
         if (!flushed && remaining > 0) await this.#drained();
-        if (remaining > 0) this.#socket.cork();
       }
     } finally {
-      this.#socket.uncork();
-      await handle.close();
+      block?.release(Promise.resolve());
+      await handle?.close();
     }
   }
 
+  /** Starts reading the first block of the instance to send next, while this one's response is awaited. */
+  #prefetch(instance: InstanceFile): void {
+    const length = Math.min(READ_BLOCK, instance.size - instance.datasetOffset);
+    if (length <= 0) return;
+    const block = (async () => {
+      const handle = await open(instance.path, 'r');
+      try {
+        return await this.#buffers.read(handle, instance.datasetOffset, length);
+      } finally {
+        await handle.close();
+      }
+    })();
+    block.catch(() => undefined);
+    this.#prefetched = { path: instance.path, position: instance.datasetOffset, block };
+  }
+
   async #drained(): Promise<void> {
-    const failed = new Promise<never>((_, reject) => {
-      this.#socket.once('close', () => {
+    let onClose: (() => void) | undefined;
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => {
         reject(this.#failure ?? new StoreScuError('aborted', true, 'connection closed while sending'));
-      });
+      };
+      this.#socket.once('close', onClose);
     });
-    failed.catch(() => undefined);
-    await Promise.race([once(this.#socket, 'drain'), failed]);
+    closed.catch(() => undefined);
+    try {
+      await Promise.race([once(this.#socket, 'drain'), closed]);
+    } finally {
+      if (onClose) this.#socket.off('close', onClose);
+    }
   }
 
   #awaitResponse(messageId: number): Promise<CStoreResponse> {

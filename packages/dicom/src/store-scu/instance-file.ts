@@ -1,8 +1,9 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 const PREAMBLE = 128;
 const META_START = 132;
 const HEAD_BYTES = 64 * 1024;
+const FIRST_READ_BYTES = 4096;
 const LONG_VRS: ReadonlySet<string> = new Set([
   'OB',
   'OD',
@@ -35,6 +36,21 @@ export class NotAnInstanceError extends Error {
   override readonly name = 'NotAnInstanceError';
 }
 
+async function readHead(handle: FileHandle, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, 0);
+  return buffer.subarray(0, bytesRead);
+}
+
+/** Where the meta group ends, when it ends inside `head` (read from its group length element). */
+function metaEnd(head: Buffer): number | undefined {
+  if (head.length < META_START + 12) return undefined;
+  if (head.readUInt16LE(META_START) !== 0x0002 || head.readUInt16LE(META_START + 2) !== 0x0000)
+    return undefined;
+  const end = META_START + 12 + head.readUInt32LE(META_START + 8);
+  return end <= head.length ? end : undefined;
+}
+
 const uidText = (bytes: Buffer): string => bytes.toString('latin1').replace(/[\0 ]+$/, '');
 
 /**
@@ -48,9 +64,10 @@ export async function readInstanceFile(path: string): Promise<InstanceFile> {
   let size: number;
   try {
     size = (await handle.stat()).size;
-    const buffer = Buffer.alloc(Math.min(HEAD_BYTES, size));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    head = buffer.subarray(0, bytesRead);
+    // A meta group is usually a few hundred bytes: read a little, and more only when it is longer.
+    head = await readHead(handle, Math.min(FIRST_READ_BYTES, size));
+    if (head.length < size && metaEnd(head) === undefined)
+      head = await readHead(handle, Math.min(HEAD_BYTES, size));
   } finally {
     await handle.close();
   }

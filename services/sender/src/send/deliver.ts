@@ -175,7 +175,7 @@ async function sendOnce(
   const again: OutputInstance[] = [];
   let statusText: string | undefined;
   try {
-    for (const instance of instances) {
+    for (const [index, instance] of instances.entries()) {
       const context = association.contextFor(
         instance.file.sopClassUid,
         sendableSyntaxes(instance.file.transferSyntaxUid),
@@ -205,7 +205,7 @@ async function sendOnce(
         }
       }
       try {
-        const response = await association.store(file, context.id);
+        const response = await association.store(file, context.id, instances[index + 1]?.file);
         if (isStoredStatus(response.status)) report.onStored(instance, response.status);
         else if (isTransientStatus(response.status)) {
           again.push(instance);

@@ -1,0 +1,120 @@
+// Send benchmark: our C-STORE SCU (@dicomflow/dicom StoreAssociation, as the sender uses it) vs dcmtk
+// storescu, same files, same receiver (dcmtk storescp, bit-preserving, writing to a temp folder), one
+// association each. Prints what it does and, last, one `RESULT key=value ...` line. Not a test.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import console from 'node:console';
+import process from 'node:process';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const work = join(root, 'bench', '.work');
+const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 200);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+// The packages are TypeScript; the bench uses their build (tsc --build is a no-op when up to date).
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--build', 'test/helpers', 'packages/dicom'],
+  { cwd: root, stdio: 'inherit' },
+);
+const helpers = await import('@dicomflow/test-helpers');
+const dicom = await import('@dicomflow/dicom');
+const log = (message) => console.log(`[bench] ${message}`);
+
+async function series(name, count) {
+  const dir = join(work, name);
+  const marker = join(dir, '.complete');
+  if (existsSync(marker) && Number(await readFile(marker, 'utf8')) === count) {
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.dcm')).sort();
+    return files.map((f) => join(dir, f));
+  }
+  await rm(dir, { recursive: true, force: true });
+  const files = await helpers.generateCtSeries(dir, count, { patientId: 'BENCH', patientName: 'Bench^Send' });
+  await writeFile(marker, String(count));
+  return files;
+}
+
+async function sendOurs(files, port) {
+  const begin = performance.now();
+  const instances = [];
+  for (const file of files) instances.push(await dicom.readInstanceFile(file));
+  const pairs = new Map();
+  for (const i of instances) pairs.set(`${i.sopClassUid}|${i.transferSyntaxUid}`, i);
+  const contexts = [...pairs.values()].map((i, n) => ({
+    id: n * 2 + 1,
+    abstractSyntax: i.sopClassUid,
+    transferSyntaxes: [i.transferSyntaxUid],
+  }));
+  const association = await dicom.StoreAssociation.open({
+    host: '127.0.0.1',
+    port,
+    callingAeTitle: 'BENCH',
+    calledAeTitle: 'STORESCP',
+    contexts,
+    timeoutMs: 60_000,
+  });
+  for (const [index, instance] of instances.entries()) {
+    const context = association.contextFor(instance.sopClassUid, [instance.transferSyntaxUid]);
+    const response = await association.store(instance, context.id, instances[index + 1]);
+    if (!dicom.isStoredStatus(response.status)) throw new Error(`status ${response.status}`);
+  }
+  await association.release();
+  return performance.now() - begin;
+}
+
+async function sendDcmtk(files, port, env) {
+  const begin = performance.now();
+  const result = await helpers.storescu({ port, calledAe: 'STORESCP', files, timeoutMs: 300_000, env });
+  if (result.code !== 0) throw new Error(`storescu failed: ${result.stderr}`);
+  return performance.now() - begin;
+}
+
+/** Empties the receiver's folder (it must stay: storescp writes into it). */
+async function clear(dir) {
+  for (const name of await readdir(dir)) await rm(join(dir, name), { force: true });
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+const files = await series(`send-${INSTANCES}`, INSTANCES);
+let bytes = 0;
+for (const file of files) bytes += (await stat(file)).size;
+log(`${files.length} instances, ${(bytes / 1e6).toFixed(1)} MB, ${ROUNDS} rounds each, alternating`);
+const out = await mkdtemp(join(tmpdir(), 'bench-send-'));
+const port = await helpers.freePort();
+// The receiver and the peer sender get the TCP_NODELAY/QUICKACK shim, so neither side stalls on Nagle.
+const shim = await helpers.nodelayShimPath(work);
+const shimmed = { ...process.env, LD_PRELOAD: shim };
+const peer = await helpers.startDcmtkStorescp({ port, outDir: out, env: shimmed });
+const ours = [];
+const theirs = [];
+const plain = [];
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    theirs.push(await sendDcmtk(files, port, shimmed));
+    await clear(out);
+    plain.push(await sendDcmtk(files, port, process.env));
+    await clear(out);
+    ours.push(await sendOurs(files, port));
+    await clear(out);
+    log(
+      `round ${round + 1}: storescu+nodelay ${theirs.at(-1).toFixed(0)} ms, storescu ${plain.at(-1).toFixed(0)} ms, ours ${ours.at(-1).toFixed(0)} ms`,
+    );
+  }
+} finally {
+  await peer.stop();
+  await rm(out, { recursive: true, force: true });
+}
+const oursMs = median(ours);
+const peerMs = median(theirs);
+log(
+  `median: ours ${oursMs.toFixed(0)} ms, storescu+nodelay ${peerMs.toFixed(0)} ms, plain storescu ${median(plain).toFixed(0)} ms`,
+);
+console.log(
+  `RESULT instances=${files.length} ours_ms=${oursMs.toFixed(0)} peer_ms=${peerMs.toFixed(0)} ratio_speed=${(peerMs / oursMs).toFixed(2)} plain_peer_ms=${median(plain).toFixed(0)} ours_mbps=${(bytes / 1e6 / (oursMs / 1000)).toFixed(0)} peer_mbps=${(bytes / 1e6 / (peerMs / 1000)).toFixed(0)}`,
+);

@@ -65,6 +65,9 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }) {
     RABBIT_PORT: process.env.RABBIT_PORT ?? '5672',
     RABBIT_USERNAME: process.env.RABBIT_USERNAME ?? 'guest',
     RABBIT_PASSWORD: process.env.RABBIT_PASSWORD ?? 'guest',
+    // An exchange and queues of the bench's own: its receipts must not reach a suite running beside it.
+    RABBIT_EXCHANGE: 'bench.ingest',
+    RABBIT_QUEUE_PREFIX: 'bench.ingest.',
   };
 }
 

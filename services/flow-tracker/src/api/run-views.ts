@@ -34,6 +34,7 @@ export function runDetailView(run: RunRow, steps: readonly StepRow[]): Record<st
   );
   return {
     ...runView(run),
+    waitingFor: waitingFor(run, steps),
     timings: {
       receivedToDispatchedMs: span(run.received, run.dispatched),
       runningMs: span(run.dispatched, run.finished),
@@ -57,6 +58,20 @@ export function runDetailView(run: RunRow, steps: readonly StepRow[]): Record<st
       failure: s.failureReason === null ? null : { reason: s.failureReason, message: s.failureMessage },
     })),
   };
+}
+
+/**
+ * Why a run that is not failed or done makes no progress, in words, when the tracker can tell: a job
+ * dispatched and not started waits in its queue for a free slot of its kind (a GPU job for a consumer
+ * with GPUS, which none may have).
+ */
+export function waitingFor(run: RunRow, steps: readonly StepRow[]): string | null {
+  if (run.status !== 0 && run.status !== 1) return null;
+  const queued = steps.find((s) => s.state === 'dispatched');
+  if (!queued) return null;
+  return queued.queue === 'job.gpu'
+    ? `step ${queued.step} is queued on job.gpu: waiting for a consumer with a free GPU slot (a consumer takes GPU jobs only with GPUS set)`
+    : `step ${queued.step} is queued on job.cpu: waiting for a free CPU slot of a consumer`;
 }
 
 function iso(d: Date | null): string | null {

@@ -128,7 +128,8 @@ log "using node $(node --version) at $(command -v node), npm $(npm --version 2>/
 
 # ---------------------------------------------------------------------------------------------------------
 banner "debian packages"
-ensure_debs dcmtk orthanc docker.io busybox-static rabbitmq-server postgresql gcc curl procps iproute2
+# docker-compose (v1): validates compose.yaml in test/compose (nothing is started with it).
+ensure_debs dcmtk orthanc docker.io busybox-static rabbitmq-server postgresql gcc curl procps iproute2 docker-compose
 log "all required Debian packages are installed"
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+// The process stack of `npm run stack` (scripts/stack-lib.mjs), run for real: services started from their
+// builds against the tests' RabbitMQ and S3, each on a free port, then stopped with SIGTERM.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY_DELAYS_MS, deleteSuiteQueues } from '@dicomflow/broker';
+import { createStorage } from '@dicomflow/storage';
+import { removeBucketAndObjects } from '@dicomflow/storage/testing';
+import { testBrokerConfig, testEnvironment, testStorageConfig } from '@dicomflow/test-helpers';
+import { checkBuilt, listeningPort, prettyLogLine, startStack } from '../../scripts/stack-lib.mjs';
+
+const id = randomBytes(4).toString('hex');
+const exchange = `stack-test-${id}`;
+const prefix = `stack-test-${id}.`;
+const buckets = ['incoming', 'runs', 'static'].map((purpose) => `test-stack-${purpose}-${id}`);
+let work: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'stack-test-'));
+});
+
+afterAll(async () => {
+  const storage = createStorage(testStorageConfig());
+  for (const bucket of buckets) await removeBucketAndObjects(storage, bucket);
+  const broker = testBrokerConfig();
+  const connection = await connect({ protocol: 'amqp', ...broker });
+  const channel = await connection.createChannel();
+  await deleteSuiteQueues(channel, prefix, DEFAULT_RETRY_DELAYS_MS);
+  await channel.deleteExchange(exchange);
+  await channel.deleteExchange(`${exchange}.dead`);
+  await connection.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('stack-lib', () => {
+  it('prettifies pino lines into one short line and leaves other lines alone', () => {
+    const line = JSON.stringify({
+      level: 'info',
+      time: '2026-01-02T03:04:05.678Z',
+      service: 'storescp',
+      msg: 'receipt published',
+      receiptId: 'r1',
+      instances: 3,
+    });
+    expect(prettyLogLine(line)).toBe('03:04:05 INFO  receipt published receiptId=r1 instances=3');
+    expect(prettyLogLine('plain text')).toBe('plain text');
+    expect(listeningPort('{"msg":"http server listening","port":4321}')).toBe(4321);
+    expect(listeningPort('{"msg":"other","port":4321}')).toBeUndefined();
+  });
+
+  it('names the services that are not built, and unknown ones', () => {
+    const root = join(work, 'empty-repo');
+    expect(() => checkBuilt(['storescp', 'sender'], root)).toThrow(
+      /not built: services\/storescp\/dist\/main\.js, services\/sender\/dist\/main\.js; run `npm run build`/,
+    );
+    expect(() => checkBuilt(['nope'])).toThrow(/unknown service\(s\): nope/);
+  });
+
+  it('starts services from their builds, reports their ports, and stops them with SIGTERM', async () => {
+    const lines: string[] = [];
+    const stack = await startStack({
+      services: ['static-storage', 'fingerprinter'],
+      httpPorts: { 'static-storage': 0, fingerprinter: 0 },
+      dataDir: join(work, 'data'),
+      env: {
+        ...process.env,
+        ...testEnvironment(),
+        RABBIT_EXCHANGE: exchange,
+        RABBIT_QUEUE_PREFIX: prefix,
+        S3_BUCKET_INCOMING: buckets[0],
+        S3_BUCKET_RUNS: buckets[1],
+        S3_BUCKET_STATIC: buckets[2],
+        STATIC_DIRECTORY: join(work, 'static'),
+        HTTP_HOST: '127.0.0.1',
+      },
+      waitFor: 'readyz',
+      onLine: (service, line) => lines.push(`[${service}] ${line}`),
+    });
+    let stopped = false;
+    try {
+      expect(Object.keys(stack.urls).sort()).toEqual(['fingerprinter', 'static-storage']);
+      expect(lines).toContainEqual(expect.stringMatching(/^\[buckets\] buckets ready/));
+      const listing = await fetch(`${stack.urls['static-storage'] ?? ''}/static`);
+      expect([listing.status, await listing.json()]).toEqual([200, { items: [] }]);
+      const flows = await fetch(`${stack.urls.fingerprinter ?? ''}/readyz`);
+      expect(flows.status).toBe(200);
+
+      expect(await stack.stop()).toEqual({ 'static-storage': 0, fingerprinter: 0 });
+      stopped = true;
+      expect(lines).toContainEqual(expect.stringContaining('"reason":"SIGTERM"'));
+      await expect(fetch(`${stack.urls['static-storage'] ?? ''}/healthz`)).rejects.toThrow();
+    } finally {
+      if (!stopped) await stack.stop();
+    }
+  });
+});

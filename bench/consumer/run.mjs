@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
@@ -241,7 +242,7 @@ try {
       throw new Error(`job ${n} failed: ${JSON.stringify(result.body)}`);
     const output = await storage.stat(job.output.bucket, job.output.key);
     // The log line follows the confirm the bench saw; wait for it briefly.
-    for (let i = 0; i < 100 && !timings.has(runId); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !timings.has(runId); i++) await sleep(20);
     const own = timings.get(runId);
     const engine = engineEvents.get(runId) ?? {};
     const outside =
@@ -253,6 +254,11 @@ try {
       `job ${n}: start_s=${fixed(own.start_s)} run_s=${fixed(own.run_s)} collect_s=${fixed(own.collect_s)} ` +
         `overhead_s=${fixed(own.start_s + own.collect_s)} | outside view (published -> job.finished received, ` +
         `minus the engine's start->die): ${fixed(outside)} s | output ${(output.size / 1e6).toFixed(1)} MB`,
+    );
+    log(
+      `  steps (s): ${Object.entries(own.steps_s ?? {})
+        .map(([step, s]) => `${step}=${fixed(s)}`)
+        .join(' ')}`,
     );
   }
   events.destroy();

@@ -3,7 +3,7 @@ import { jobFailedMessageId, jobFinishedMessageId, jobStartedMessageId, type Job
 import { errorKind } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
 import type { Slot } from '../docker/create-options.js';
-import { execJob, type JobDeps, type JobOutcome } from '../jobs/exec-job.js';
+import { execJob, type JobDeps, type JobOutcome, type JobTimings } from '../jobs/exec-job.js';
 import { readOutcome, writeOutcome, type OutcomeRecord } from '../jobs/outcome-record.js';
 import type { ConsumerMetrics } from '../metrics.js';
 
@@ -97,7 +97,7 @@ export async function execJobMessage(
     const message = `the job failed ${maxAttempts} times on transient errors; last: ${err instanceof Error ? err.message : String(err)}`;
     outcome = {
       kind: 'failed',
-      timings: { takenAt: Date.now() },
+      timings: { takenAt: Date.now(), steps: {} },
       body: {
         runId: job.runId,
         step: job.step,
@@ -113,9 +113,12 @@ export async function execJobMessage(
     outcome.kind === 'finished'
       ? { routingKey: 'job.finished', body: outcome.body }
       : { routingKey: 'job.failed', body: outcome.body };
-  await writeOutcome(deps.storage, job, record);
-  await publishOutcome(deps, job, record);
+  // Recorded and published at once: the job is acked only after both, and a crash between them is covered
+  // either way (a record without its message is republished; a message without its record runs the job
+  // again, whose outcome goes out under the same message id or is ignored as a repeat by the scheduler).
+  await Promise.all([writeOutcome(deps.storage, job, record), publishOutcome(deps, job, record)]);
   const confirmedAt = Date.now();
+  outcome.timings.steps.outcome = confirmedAt;
   deps.metrics.jobs.inc({ outcome: outcome.kind, slot: slot.kind });
   const { takenAt, containerStartedAt, containerExitedAt } = outcome.timings;
   const timings = {
@@ -125,6 +128,7 @@ export async function execJobMessage(
         ? undefined
         : (containerExitedAt - containerStartedAt) / 1000,
     collect_s: containerExitedAt === undefined ? undefined : (confirmedAt - containerExitedAt) / 1000,
+    steps_s: stepDurations(outcome.timings),
   };
   if (timings.start_s !== undefined) deps.metrics.startSeconds.observe(timings.start_s);
   if (outcome.kind === 'finished' && timings.collect_s !== undefined)
@@ -154,4 +158,15 @@ async function publishOutcome(deps: SlotDeps, job: Job, record: OutcomeRecord): 
       messageId: jobFailedMessageId(job.runId, job.step),
     });
   }
+}
+
+/** Seconds each step took, in order (from the end of the step before, or from taking the job). */
+function stepDurations(timings: JobTimings): Record<string, number> {
+  const durations: Record<string, number> = {};
+  let from = timings.takenAt;
+  for (const [name, at] of Object.entries(timings.steps).sort((a, b) => a[1] - b[1])) {
+    durations[name] = (at - from) / 1000;
+    from = at;
+  }
+  return durations;
 }

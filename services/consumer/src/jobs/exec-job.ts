@@ -6,7 +6,7 @@ import { buildCreateOptions, checkDockerKwargs, containerName, type Slot } from 
 import { lastLines, readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
 import { asTransientDockerError, dockerMessage, dockerStatus } from '../docker/docker-errors.js';
 import { ensureImage } from '../docker/images.js';
-import { createJobFolders, stageInput } from '../staging/input-tar.js';
+import { stageInput } from '../staging/input-tar.js';
 import { collectOutput } from '../staging/output-tar.js';
 import type { StaticVolumes } from '../staging/static-volumes.js';
 import { JobFailure } from './job-failure.js';
@@ -21,7 +21,7 @@ const MESSAGE_MAX_CHARS = 4000;
 /** What running a job needs. */
 export interface JobDeps {
   readonly docker: Docker;
-  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putFile'>;
+  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putStream'>;
   readonly staticVolumes: StaticVolumes;
   readonly consumerId: string;
   /** Shown as `worker` in the job messages (host and consumer id). */
@@ -39,6 +39,8 @@ export interface JobDeps {
 /** When each phase of a job ended (epoch ms), for the overhead metrics. */
 export interface JobTimings {
   readonly takenAt: number;
+  /** When each step of the job ended (epoch ms), by name, in order: where the overhead goes. */
+  readonly steps: Record<string, number>;
   containerStartedAt?: number;
   containerExitedAt?: number;
   outputStoredAt?: number;
@@ -57,7 +59,7 @@ export type JobOutcome =
  * a `failed` outcome; transient ones (S3, Docker or RabbitMQ away) reject so the job is retried.
  */
 export async function execJob(deps: JobDeps, job: Job, slot: Slot): Promise<JobOutcome> {
-  const timings: JobTimings = { takenAt: Date.now() };
+  const timings: JobTimings = { takenAt: Date.now(), steps: {} };
   const name = containerName(job.runId, job.step);
   const facts = { worker: deps.worker };
   if (deps.running.has(name)) {
@@ -75,7 +77,13 @@ export async function execJob(deps: JobDeps, job: Job, slot: Slot): Promise<JobO
       timings,
     );
     await collectOutput(
-      { storage: deps.storage, maxOutputBytes: deps.maxOutputBytes },
+      {
+        storage: deps.storage,
+        maxOutputBytes: deps.maxOutputBytes,
+        onMeasured: () => {
+          timings.steps.measure = Date.now();
+        },
+      },
       deps.docker.getContainer(name),
       job,
     ).catch((err: unknown) => {
@@ -83,6 +91,7 @@ export async function execJob(deps: JobDeps, job: Job, slot: Slot): Promise<JobO
       throw err;
     });
     timings.outputStoredAt = Date.now();
+    timings.steps.upload = timings.outputStoredAt;
     return {
       kind: 'finished',
       timings,
@@ -147,7 +156,9 @@ async function runContainer(
     logger.info({ container: name }, 'removed the container of an earlier attempt of this job');
   }
   await ensureImage(docker, image, job.model.pull_before_exec, logger);
+  timings.steps.image = Date.now();
   const staticMounts = await deps.staticVolumes.prepare(job.model.static_mounts, image);
+  timings.steps.static = Date.now();
   const options = buildCreateOptions({ job, slot, consumerId: deps.consumerId, staticMounts });
   let container: Docker.Container;
   try {
@@ -160,8 +171,9 @@ async function runContainer(
       throw new JobFailure('error', `the container cannot be created: ${dockerMessage(err)}`);
     throw asTransientDockerError(err, 'creating the container');
   }
-  await createJobFolders(container, job);
+  timings.steps.create = Date.now();
   const input = await stageInput({ storage: deps.storage }, container, job);
+  timings.steps.input = Date.now();
   try {
     await container.start();
   } catch (err) {
@@ -171,6 +183,7 @@ async function runContainer(
     throw asTransientDockerError(err, 'starting the container');
   }
   timings.containerStartedAt = Date.now();
+  timings.steps.start = timings.containerStartedAt;
   const startedAt = new Date(timings.containerStartedAt).toISOString();
   logger.info(
     { container: name, image, inputFiles: input.files, inputBytes: input.bytes },
@@ -184,6 +197,7 @@ async function runContainer(
     worker: deps.worker,
     ...(slot.kind === 'gpu' ? { gpu: slot.gpuId } : {}),
   });
+  timings.steps['job.started'] = Date.now();
   let result;
   try {
     result = await waitForExit(container, job.model.timeout * 1000, deps.signal);
@@ -193,6 +207,7 @@ async function runContainer(
     throw asTransientDockerError(err, 'waiting for the container');
   }
   timings.containerExitedAt = Date.now();
+  timings.steps.run = timings.containerExitedAt;
   const finishedAt = new Date(timings.containerExitedAt).toISOString();
   const logExcerpt = await readLogTail(container, LOG_TAIL_LINES, LOG_EXCERPT_MAX_CHARS).catch(
     (err: unknown) => {
@@ -200,6 +215,8 @@ async function runContainer(
       return '';
     },
   );
+  timings.steps.logs = Date.now();
+
   if (result.kind === 'timeout') {
     throw new JobFailure(
       'timeout',

@@ -27,17 +27,23 @@ export function containerDir(path: string): string {
 }
 
 /**
- * Creates the input and output folders in a created (not started) container: the output folder is
+ * Adds the input and output folders of a job to a tar put at the container's root: the output folder is
  * writable by any user, since a model need not run as root.
  */
-export async function createJobFolders(container: Docker.Container, job: Job): Promise<void> {
-  const pack = tar.pack();
+function addJobFolders(pack: tar.Pack, job: Job): void {
   for (const [dir, mode] of [
     [job.model.input_dir, 0o755],
     [job.model.output_dir, 0o777],
   ] as const) {
-    pack.entry({ name: `${containerDir(dir).slice(1)}/`, type: 'directory', mode, mtime: new Date(0) });
+    const name = containerDir(dir).slice(1);
+    if (name !== '') pack.entry({ name: `${name}/`, type: 'directory', mode, mtime: new Date(0) });
   }
+}
+
+/** Creates the input and output folders in a created (not started) container. */
+async function createJobFolders(container: Docker.Container, job: Job): Promise<void> {
+  const pack = tar.pack();
+  addJobFolders(pack, job);
   pack.finalize();
   await putArchive(container, asNodeStream(pack), '/', 'creating the input and output folders');
 }
@@ -54,6 +60,7 @@ export async function stageInput(
 ): Promise<StagedInput> {
   const target = containerDir(job.model.input_dir);
   if (job.input.kind === 'step') {
+    await createJobFolders(container, job);
     const source = await openInput(deps, job.input.bucket, job.input.key);
     const counted = countBytes(source);
     await putArchive(container, counted.stream, target, 'copying the input');
@@ -63,6 +70,9 @@ export async function stageInput(
   const source = await openInput(deps, job.input.bucket, job.input.tarKey);
   const extract = tar.extract();
   const pack = tar.pack();
+  // One upload at the root: the folders first, then the files under input_dir.
+  addJobFolders(pack, job);
+  const prefix = target === '/' ? '' : `${target.slice(1)}/`;
   let files = 0;
   let bytes = 0;
   const repack = async (): Promise<void> => {
@@ -74,7 +84,7 @@ export async function stageInput(
       }
       names.delete(entry.header.name);
       const size = entry.header.size;
-      const sink = pack.entry({ name, size, mode: 0o644, mtime: new Date(0) });
+      const sink = pack.entry({ name: `${prefix}${name}`, size, mode: 0o644, mtime: new Date(0) });
       await pipeline(entry, sink);
       files++;
       bytes += size;
@@ -89,7 +99,7 @@ export async function stageInput(
     pack.destroy(err as Error);
     throw err;
   });
-  const putting = putArchive(container, asNodeStream(pack), target, 'copying the input');
+  const putting = putArchive(container, asNodeStream(pack), '/', 'copying the input');
   const results = await Promise.allSettled([repacking, reading, putting]);
   const failure = results.find((result) => result.status === 'rejected');
   if (failure) throw inputError(failure.reason);

@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,10 +48,10 @@ describe('repackChecked (what a model may hand on)', () => {
         { name: 'output/a/', type: 'directory' },
         { name: 'output/a/b.txt', body: 'bee' },
       ]),
-      file,
+      createWriteStream(file),
       100,
     );
-    expect(counts).toEqual({ files: 1, bytes: 3 });
+    expect(counts).toEqual({ files: 1, bytes: 3, tarBytes: (await readFile(file)).length });
     expect(new Map([...(await filesOf(await readFile(file)))].map(([n, b]) => [n, b.toString()]))).toEqual(
       new Map([['a/b.txt', 'bee']]),
     );
@@ -64,7 +65,7 @@ describe('repackChecked (what a model may hand on)', () => {
     ['a fifo', { name: 'output/pipe', type: 'fifo' }, /is a fifo/],
   ])('refuses %s (reason output)', async (_what, entry, message) => {
     await expect(
-      repackChecked(archive([{ name: 'output/', type: 'directory' }, entry]), file, 100),
+      repackChecked(archive([{ name: 'output/', type: 'directory' }, entry]), createWriteStream(file), 100),
     ).rejects.toMatchObject({
       name: 'JobFailure',
       reason: 'output',
@@ -79,7 +80,7 @@ describe('repackChecked (what a model may hand on)', () => {
           { name: 'output/a', body: 'x'.repeat(60) },
           { name: 'output/b', body: 'y'.repeat(60) },
         ]),
-        file,
+        createWriteStream(file),
         100,
       ),
     ).rejects.toMatchObject({

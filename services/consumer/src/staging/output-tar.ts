@@ -1,12 +1,9 @@
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import tar from 'tar-stream';
 import type { Job } from '@dicomflow/messages';
+import { TransientError } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
 import { JobFailure } from '../jobs/job-failure.js';
 import { asTransientDockerError, dockerMessage, isNotFound } from '../docker/docker-errors.js';
@@ -14,17 +11,20 @@ import { containerDir } from './input-tar.js';
 
 /** What collecting the output needs. */
 export interface OutputDeps {
-  readonly storage: Pick<Storage, 'putFile'>;
+  readonly storage: Pick<Storage, 'putStream'>;
   /** Largest output (sum of file sizes) accepted, in bytes. */
   readonly maxOutputBytes: number;
-  /** Folder for the spooled output tar (default: the OS temp folder). */
-  readonly spoolDir?: string;
+  /** Called once the output is checked and measured, before the upload (for the step timings). */
+  readonly onMeasured?: () => void;
 }
 
 /** What was stored. */
 export interface StoredOutput {
   readonly files: number;
+  /** Sum of the file sizes. */
   readonly bytes: number;
+  /** Size of the stored tar. */
+  readonly tarBytes: number;
 }
 
 /**
@@ -41,37 +41,55 @@ export function outputEntryName(archiveName: string): string | undefined {
 }
 
 /**
- * Streams `output_dir` out of the exited container, checks every entry (regular files and folders only, no
- * absolute or `..` names, at most `maxOutputBytes` in all), repacks it to a spool file (the tar's size must
- * be known before the upload and the Engine API does not tell it) and uploads that to `job.output`.
+ * Streams `output_dir` out of the exited container to `job.output`, checking every entry (regular files
+ * and folders only, no absolute or `..` names, at most `maxOutputBytes` in all). The upload needs the tar's
+ * size first and the Engine API does not tell it, so the folder is read twice: once to check and measure
+ * the repacked tar (nothing kept), once to repack it straight into the upload. The container has exited,
+ * so both reads see the same files; nothing is held whole in memory or on disk.
  */
 export async function collectOutput(
   deps: OutputDeps,
   container: Docker.Container,
   job: Job,
 ): Promise<StoredOutput> {
-  const spool = await mkdtemp(join(deps.spoolDir ?? tmpdir(), 'dicomflow-output-'));
-  const file = join(spool, 'output.tar');
-  try {
-    let archive: Readable;
-    try {
-      archive = (await container.getArchive({
-        path: containerDir(job.model.output_dir),
-      })) as unknown as Readable;
-    } catch (err) {
-      if (isNotFound(err))
-        throw new JobFailure(
-          'output',
-          `the output folder ${job.model.output_dir} does not exist: ${dockerMessage(err)}`,
-        );
-      throw asTransientDockerError(err, 'reading the output');
-    }
-    const counts = await repackChecked(archive, file, deps.maxOutputBytes);
-    await deps.storage.putFile(job.output.bucket, job.output.key, file);
-    return counts;
-  } finally {
-    await rm(spool, { recursive: true, force: true });
+  const measured = await repackChecked(await openOutput(container, job), discard(), deps.maxOutputBytes);
+  deps.onMeasured?.();
+  const upload = new PassThrough();
+  const archive = await openOutput(container, job);
+  const [putting, repacking] = await Promise.allSettled([
+    deps.storage.putStream(job.output.bucket, job.output.key, upload, measured.tarBytes),
+    repackChecked(archive, upload, deps.maxOutputBytes),
+  ]);
+  if (repacking.status === 'rejected' && repacking.reason instanceof JobFailure) throw repacking.reason;
+  if (putting.status === 'rejected') throw putting.reason;
+  if (repacking.status === 'rejected') throw repacking.reason;
+  const stored = repacking.value;
+  if (stored.tarBytes !== measured.tarBytes || stored.files !== measured.files) {
+    throw new TransientError('the output changed between its check and its upload');
   }
+  return stored;
+}
+
+async function openOutput(container: Docker.Container, job: Job): Promise<Readable> {
+  try {
+    return (await container.getArchive({ path: containerDir(job.model.output_dir) })) as unknown as Readable;
+  } catch (err) {
+    if (isNotFound(err))
+      throw new JobFailure(
+        'output',
+        `the output folder ${job.model.output_dir} does not exist: ${dockerMessage(err)}`,
+      );
+    throw asTransientDockerError(err, 'reading the output');
+  }
+}
+
+/** A sink that only lets bytes pass (the measuring read). */
+function discard(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
 }
 
 /**
@@ -80,7 +98,7 @@ export async function collectOutput(
  */
 export async function repackChecked(
   archive: Readable,
-  file: string,
+  sink: Writable,
   maxBytes: number,
 ): Promise<StoredOutput> {
   const extract = tar.extract();
@@ -123,7 +141,14 @@ export async function repackChecked(
     throw err;
   });
   const reading = pipeline(archive, extract);
-  const writing = pipeline(pack, createWriteStream(file));
+  let tarBytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      tarBytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const writing = pipeline(pack, counter, sink);
   const results = await Promise.allSettled([checking, reading, writing]);
   const failures = results.flatMap((result) =>
     result.status === 'rejected' ? [result.reason as unknown] : [],
@@ -131,5 +156,5 @@ export async function repackChecked(
   const refusal = failures.find((err) => err instanceof JobFailure);
   if (refusal) throw refusal;
   if (failures.length > 0) throw asTransientDockerError(failures[0], 'reading the output');
-  return { files, bytes };
+  return { files, bytes, tarBytes };
 }

@@ -1,0 +1,292 @@
+// The whole suite for one end-to-end test file: the seven services started from their builds through
+// `npm run stack`'s entry points (scripts/stack-lib.mjs), isolated from everything else on the machine by an
+// exchange, queue prefix, buckets, database schemas and folders of its own, all removed again by close().
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'amqplib';
+import pg from 'pg';
+import { deleteSuiteQueues } from '@dicomflow/broker';
+import { createStorage } from '@dicomflow/storage';
+import { removeBucketAndObjects } from '@dicomflow/storage/testing';
+import {
+  freePort,
+  runCommand,
+  testBrokerConfig,
+  testEnvironment,
+  testStorageConfig,
+  waitFor,
+} from '@dicomflow/test-helpers';
+import { startStack } from '../../../scripts/stack-lib.mjs';
+
+/** The receiver's AE title in every end-to-end test. */
+export const AE_TITLE = 'DICOMFLOW';
+
+type StackHandle = Awaited<ReturnType<typeof startStack>>;
+
+/** A run as `GET /runs` and `GET /runs/:id` of the flow-tracker show it (the fields the tests read). */
+export interface TrackedRun {
+  readonly id: string;
+  readonly name: string;
+  readonly flowFile: string;
+  readonly status: number;
+  readonly statusName: string;
+  readonly priority: number | null;
+  readonly received: string | null;
+  readonly dispatched: string | null;
+  readonly finished: string | null;
+  readonly sent: string | null;
+  readonly failure: { reason: string; message: string | null } | null;
+  readonly destinations: string[];
+}
+
+export interface TrackedStep {
+  readonly step: number;
+  readonly state: string;
+  readonly image: string;
+  readonly queue: string;
+  readonly gpu: string;
+  readonly start: string | null;
+  readonly end: string | null;
+  readonly runningMs: number | null;
+  readonly exitCode: number | null;
+  readonly log: string | null;
+  readonly failure: { reason: string; message: string | null } | null;
+}
+
+export interface TrackedRunDetail extends TrackedRun {
+  readonly waitingFor: string | null;
+  readonly timings: Record<string, number | null>;
+  readonly steps: TrackedStep[];
+}
+
+export interface E2eStackOptions {
+  /** CPU slots of the consumer (default 1). */
+  readonly cpus?: number;
+  /** GPU ids of the consumer (default none). */
+  readonly gpus?: string;
+  /** More environment for every service. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** A running suite and what a test needs to drive and observe it. */
+export interface E2eStack {
+  readonly id: string;
+  /** The environment every service got. */
+  readonly env: Readonly<Record<string, string>>;
+  /** DICOM port of the receiver (AE title {@link AE_TITLE}) on 127.0.0.1. */
+  readonly aePort: number;
+  readonly trackerUrl: string;
+  readonly flowsDir: string;
+  /**
+   * Writes a flow file (JSON is YAML) into the watched flow folder and waits until the fingerprinter has
+   * loaded it.
+   */
+  writeFlow(file: string, flow: Readonly<Record<string, unknown>>): Promise<void>;
+  /** The tracker's runs of a flow (by name or file), newest first. */
+  runs(flow: string): Promise<TrackedRun[]>;
+  run(id: string): Promise<TrackedRunDetail>;
+  /** Waits until the tracker shows `count` runs of `flow` that satisfy `done`; returns them. */
+  waitForRuns(
+    flow: string,
+    count: number,
+    done: (run: TrackedRun) => boolean,
+    timeoutMs?: number,
+  ): Promise<TrackedRun[]>;
+  /** Starts one more consumer process with its own slots (e.g. a GPU consumer); stopped by close(). */
+  addConsumer(env: Readonly<Record<string, string>>): Promise<void>;
+  /** The services' output so far (for failure messages). */
+  logs(): string;
+  close(): Promise<void>;
+}
+
+/** Terminal run states. */
+export const isSent = (run: TrackedRun): boolean => run.status === 4;
+export const isFailed = (run: TrackedRun): boolean => run.status === 400;
+export const isDone = (run: TrackedRun): boolean => isSent(run) || isFailed(run);
+
+/** Starts the suite for one test file. */
+export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eStack> {
+  const id = randomBytes(4).toString('hex');
+  const work = await mkdtemp(join(tmpdir(), `dicomflow-e2e-${id}-`));
+  const flowsDir = join(work, 'flows');
+  await mkdir(flowsDir);
+  await mkdir(join(work, 'static'));
+  const aePort = await freePort();
+  const schemas = {
+    scheduler: `e2e_${id}_scheduler`,
+    tracker: `e2e_${id}_tracker`,
+    sender: `e2e_${id}_sender`,
+  };
+  const buckets = {
+    incoming: `e2e-${id}-incoming`,
+    runs: `e2e-${id}-runs`,
+    static: `e2e-${id}-static`,
+  };
+  const env: Record<string, string> = {
+    ...testEnvironment(),
+    RABBIT_EXCHANGE: `test.e2e-${id}`,
+    RABBIT_QUEUE_PREFIX: `test.e2e-${id}.`,
+    S3_BUCKET_INCOMING: buckets.incoming,
+    S3_BUCKET_RUNS: buckets.runs,
+    S3_BUCKET_STATIC: buckets.static,
+    SCHEDULER_DB_SCHEMA: schemas.scheduler,
+    TRACKER_DB_SCHEMA: schemas.tracker,
+    SENDER_DB_SCHEMA: schemas.sender,
+    AE_TITLE,
+    AE_PORT: String(aePort),
+    AE_HOSTNAME: '127.0.0.1',
+    HTTP_HOST: '127.0.0.1',
+    FLOW_DIRECTORY: flowsDir,
+    STATIC_DIRECTORY: join(work, 'static'),
+    SPOOL_DIR: join(work, 'spool'),
+    SENDER_SPOOL_DIR: join(work, 'sender'),
+    CPUS: String(options.cpus ?? 1),
+    GPUS: options.gpus ?? '',
+    CONSUMER_ID: `e2e-${id}-main`,
+    LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'info',
+    ...options.env,
+  };
+  const output: string[] = [];
+  const onLine = (service: string, line: string): void => {
+    output.push(`[${service}] ${line}`);
+    if (output.length > 5000) output.splice(0, output.length - 5000);
+  };
+  const stacks: StackHandle[] = [];
+  const allPorts = {
+    storescp: 0,
+    fingerprinter: 0,
+    scheduler: 0,
+    consumer: 0,
+    sender: 0,
+    'static-storage': 0,
+    'flow-tracker': 0,
+  };
+  const start = (services: readonly string[], extraEnv: Readonly<Record<string, string>>, dataDir: string) =>
+    startStack({
+      env: { ...process.env, ...env, ...extraEnv },
+      services,
+      httpPorts: allPorts,
+      dataDir,
+      onLine,
+      waitFor: 'readyz',
+      readyTimeoutMs: 90_000,
+    });
+
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    for (const stack of stacks.reverse()) await stack.stop().catch(() => undefined);
+    await cleanUp(env, schemas, Object.values(buckets)).catch((err: unknown) => {
+      console.warn('e2e clean-up failed', err);
+    });
+    await rm(work, { recursive: true, force: true });
+  };
+
+  try {
+    stacks.push(await start(Object.keys(allPorts), {}, join(work, 'stack')));
+  } catch (err) {
+    const tail = output.slice(-80).join('\n');
+    await close();
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- service output ---\n${tail}`);
+  }
+  const main = stacks[0] as StackHandle;
+  const trackerUrl = main.urls['flow-tracker'] ?? '';
+  const fingerprinterUrl = main.urls.fingerprinter ?? '';
+
+  const getJson = async <T>(url: string): Promise<T> => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  };
+  const runs = async (flow: string): Promise<TrackedRun[]> =>
+    (await getJson<{ runs: TrackedRun[] }>(`${trackerUrl}/runs?flow=${encodeURIComponent(flow)}&limit=500`))
+      .runs;
+
+  return {
+    id,
+    env,
+    aePort,
+    trackerUrl,
+    flowsDir,
+    async writeFlow(file, flow) {
+      await writeFile(join(flowsDir, file), `${JSON.stringify(flow, null, 2)}\n`);
+      await waitFor(async () => {
+        const body = await fetch(`${fingerprinterUrl}/readyz`).then(
+          (r) => r.json() as Promise<{ details?: { flows?: { file: string }[] } }>,
+        );
+        return (body.details?.flows ?? []).some((f) => f.file === file);
+      }, `the fingerprinter to load ${file}`);
+    },
+    runs,
+    run: (runId) => getJson<TrackedRunDetail>(`${trackerUrl}/runs/${runId}`),
+    async waitForRuns(flow, count, done, timeoutMs = 120_000) {
+      let last: TrackedRun[] = [];
+      try {
+        await waitFor(
+          async () => {
+            last = await runs(flow);
+            return last.filter(done).length >= count;
+          },
+          `${count} finished runs of ${flow}`,
+          timeoutMs,
+        );
+      } catch (err) {
+        const seen = last.map((r) => `${r.id} ${r.statusName} ${JSON.stringify(r.failure)}`).join('\n');
+        throw new Error(
+          `${(err as Error).message}; runs seen:\n${seen}\n--- service output ---\n${output.slice(-60).join('\n')}`,
+        );
+      }
+      return last.filter(done);
+    },
+    async addConsumer(extraEnv) {
+      const n = stacks.length;
+      stacks.push(
+        await start(['consumer'], { CONSUMER_ID: `e2e-${id}-${n}`, ...extraEnv }, join(work, `stack-${n}`)),
+      );
+    },
+    logs: () => output.join('\n'),
+    close,
+  };
+}
+
+/** Removes what the suite made: queues, exchanges, buckets, database schemas. */
+async function cleanUp(
+  env: Readonly<Record<string, string>>,
+  schemas: Readonly<Record<string, string>>,
+  buckets: readonly string[],
+): Promise<void> {
+  const connection = await connect({ protocol: 'amqp', ...testBrokerConfig() });
+  try {
+    const channel = await connection.createChannel();
+    const prefix = env.RABBIT_QUEUE_PREFIX ?? '';
+    await deleteSuiteQueues(channel, prefix);
+    // Retry queues too, whatever delays each service declared them with.
+    const { stdout } = await runCommand('rabbitmqctl', ['list_queues', '-q', '--no-table-headers', 'name']);
+    for (const name of stdout.split('\n').map((line) => line.trim())) {
+      if (name.startsWith(prefix)) await channel.deleteQueue(name);
+    }
+    await channel.deleteExchange(env.RABBIT_EXCHANGE ?? '');
+    await channel.deleteExchange(`${env.RABBIT_EXCHANGE ?? ''}.dead`);
+  } finally {
+    await connection.close();
+  }
+  const storage = createStorage(testStorageConfig());
+  for (const bucket of buckets) await removeBucketAndObjects(storage, bucket);
+  const client = new pg.Client({
+    host: env.DB_HOST,
+    port: Number(env.DB_PORT),
+    user: env.DB_USER,
+    password: env.DB_PASS,
+    database: env.DB_NAME,
+  });
+  await client.connect();
+  try {
+    for (const schema of Object.values(schemas))
+      await client.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,5 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -187,6 +188,31 @@ describe('sender delivery', () => {
       reason: 'unreachable',
     });
     expect(outcome.body.outcomes[0]?.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it('gives up on a node that accepts the connection but never answers (timeout)', async () => {
+    const silent = createServer((socket) => {
+      socket.on('data', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    stops.push(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const address = silent.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await world.startSender({
+      SEND_MAX_ATTEMPTS: '2',
+      SEND_RETRY_INITIAL_MS: '100',
+      SEND_RETRY_MAX_MS: '200',
+      SEND_TIMEOUT_MS: '500',
+    });
+    const runId = crypto.randomUUID();
+    const output = await world.putOutputTar(runId, members(series));
+    await world.publishFlowFinished(
+      flowFinished({ runId, output, destinations: [{ host: '127.0.0.1', port, ae_title: 'SILENT' }] }),
+    );
+    const outcome = await world.waitForOutcome(runId);
+    expect(outcome.routingKey).toBe('send.failed');
+    expect(outcome.body.outcomes[0]).toMatchObject({ sent: 0, attempts: 2, reason: 'unreachable' });
+    expect(outcome.body.outcomes[0]?.message).toMatch(/no association answer/);
   });
 
   it('reports counts per destination when one of two fails; the good one gets everything', async () => {

@@ -1,4 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
 import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
 import {
@@ -37,6 +39,9 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
   const acks = new AckStore(pool, config.SENDER_DB_SCHEMA);
   const storage = createStorage(storageConfigFrom(config));
   const queue = suiteQueues(config.RABBIT_QUEUE_PREFIX).sender.name;
+  // One folder per host name: replicas sharing a volume (each its own container host name) never clear
+  // each other's files.
+  const spoolDir = join(config.SENDER_SPOOL_DIR, hostname());
   const stopping = new AbortController();
   let broker: Broker | undefined;
   let subscription: Subscription | undefined;
@@ -75,7 +80,9 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
 
   const startInOrder = async (): Promise<void> => {
     ({ port } = await http.listen());
-    await mkdir(config.SENDER_SPOOL_DIR, { recursive: true });
+    // Folders a crashed sender left behind are only copies of S3 objects: this process's folder starts empty.
+    await rm(spoolDir, { recursive: true, force: true });
+    await mkdir(spoolDir, { recursive: true });
     broker = await connectBroker({
       config: brokerConfigFrom(config),
       logger: logger.child({ component: 'broker' }),
@@ -96,7 +103,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
       storage,
       acks,
       callingAeTitle: config.SENDER_AE_TITLE,
-      spoolDir: config.SENDER_SPOOL_DIR,
+      spoolDir,
       retry: {
         maxAttempts: config.SEND_MAX_ATTEMPTS,
         initialMs: config.SEND_RETRY_INITIAL_MS,

@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../part10.js';
 import { decodeCStoreRsp, encodeCStoreRq, type CStoreResponse } from './command.js';
 import { BlockBuffers, READ_BLOCK, type Block } from './block-buffers.js';
+import { rejectText, StoreScuError } from './errors.js';
 import type { InstanceFile } from './instance-file.js';
 import {
   decodeAssociateAc,
@@ -25,30 +26,6 @@ const OUR_MAX_PDU = 1024 * 1024;
 /** Largest PDV we write even when the peer accepts anything. */
 const MAX_PDV_VALUE = 1024 * 1024;
 
-/** How the association or a store ended without success. */
-export type StoreScuErrorCode =
-  /** No TCP connection (refused, unreachable, DNS). */
-  | 'connect'
-  /** No answer in time (association, C-STORE response, release). */
-  | 'timeout'
-  /** The association was rejected: permanent or transient as the peer said. */
-  | 'rejected'
-  /** The peer aborted, or closed the connection in the middle. */
-  | 'aborted';
-
-/** A failure of the association as a whole; `transient` says whether trying again later may succeed. */
-export class StoreScuError extends Error {
-  override readonly name = 'StoreScuError';
-  constructor(
-    readonly code: StoreScuErrorCode,
-    readonly transient: boolean,
-    message: string,
-    readonly reject?: { result: number; source: number; reason: number },
-  ) {
-    super(message);
-  }
-}
-
 export interface OpenAssociationOptions {
   host: string;
   port: number;
@@ -57,23 +34,6 @@ export interface OpenAssociationOptions {
   contexts: readonly ProposedContext[];
   /** Connect, association, response and release timeout in ms. */
   timeoutMs: number;
-}
-
-const REJECT_REASONS: Record<string, string> = {
-  '1:1': 'no reason given',
-  '1:2': 'application context name not supported',
-  '1:3': 'calling AE title not recognised',
-  '1:7': 'called AE title not recognised',
-  '2:1': 'no reason given',
-  '2:2': 'protocol version not supported',
-  '3:1': 'temporary congestion',
-  '3:2': 'local limit exceeded',
-};
-
-function rejectText(rj: { result: number; source: number; reason: number }): string {
-  const kind = rj.result === 1 ? 'permanently' : 'transiently';
-  const why = REJECT_REASONS[`${rj.source}:${rj.reason}`] ?? `source ${rj.source}, reason ${rj.reason}`;
-  return `association rejected ${kind}: ${why}`;
 }
 
 interface Waiter<T> {
@@ -370,25 +330,17 @@ export class StoreAssociation {
 
   #awaitResponse(messageId: number): Promise<CStoreResponse> {
     return new Promise<CStoreResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#fail(new StoreScuError('timeout', true, `no C-STORE response in ${this.#timeoutMs} ms`));
-        this.#socket.destroy();
-      }, this.#timeoutMs);
-      this.#pending = {
-        messageId,
-        resolve: (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
+      this.#pending = { messageId, resolve, reject };
     });
   }
 
   #listen(reader: PduReader): void {
+    // No traffic either way for the timeout (a stalled write, or no response): the association is dead.
+    // Reading and writing both reset it, so a large instance on a slow link never times out while it flows.
+    this.#socket.setTimeout(this.#timeoutMs, () => {
+      this.#fail(new StoreScuError('timeout', true, `no traffic from the peer for ${this.#timeoutMs} ms`));
+      this.#socket.destroy();
+    });
     this.#socket.on('data', (chunk: Buffer) => {
       for (const pdu of reader.push(chunk)) this.#onPdu(pdu);
     });

@@ -1,5 +1,7 @@
-export { StoreAssociation, StoreScuError } from './association.js';
-export type { OpenAssociationOptions, StoreScuErrorCode } from './association.js';
+export { StoreAssociation } from './association.js';
+export type { OpenAssociationOptions } from './association.js';
+export { StoreScuError } from './errors.js';
+export type { StoreScuErrorCode } from './errors.js';
 export { isStoredStatus, isTransientStatus } from './command.js';
 export type { CStoreResponse } from './command.js';
 export { NotAnInstanceError, readInstanceFile } from './instance-file.js';

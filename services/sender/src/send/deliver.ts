@@ -88,50 +88,56 @@ export async function deliverToTarget(
   if (pending.length < instances.length)
     log.info({ alreadyAcked: instances.length - pending.length }, 'skipping instances acknowledged before');
 
-  while (pending.length > 0) {
-    if (attempts > 0) {
-      const delayMs = retryDelay(attempts, deps.retry);
-      log.warn(
-        { attempt: attempts, delayMs, pending: pending.length, err: failure?.message },
-        'retrying target',
-      );
-      await sleep(delayMs, deps.signal);
-    }
-    attempts++;
-    try {
-      const result = await sendOnce(target, pending, deps, {
-        onStored(instance, status) {
-          batcher.add({ member: instance.member, sopInstanceUid: instance.file.sopInstanceUid, status });
-          settled.add(instance.member);
-          stored++;
-          deps.onStored?.();
-        },
-        onRefused(instance, status, message) {
-          settled.add(instance.member);
-          refused.push({
-            member: instance.member,
-            sopInstanceUid: instance.file.sopInstanceUid,
-            ...(status === undefined ? {} : { status }),
-            message,
-          });
-        },
-      });
-      pending = result.again;
-      failure =
-        pending.length > 0
-          ? { reason: 'unreachable', message: result.statusText ?? 'out of resources' }
-          : undefined;
-    } catch (err) {
-      if (!(err instanceof StoreScuError)) throw err;
-      // Instances stored or refused before the failure are settled; the rest go again.
-      pending = pending.filter((instance) => !settled.has(instance.member));
-      if (!err.transient) {
-        failure = { reason: 'rejected', message: err.message };
-        break;
+  try {
+    while (pending.length > 0) {
+      if (attempts > 0) {
+        const delayMs = retryDelay(attempts, deps.retry);
+        log.warn(
+          { attempt: attempts, delayMs, pending: pending.length, err: failure?.message },
+          'retrying target',
+        );
+        await sleep(delayMs, deps.signal);
       }
-      failure = { reason: 'unreachable', message: err.message };
+      attempts++;
+      try {
+        const result = await sendOnce(target, pending, deps, {
+          onStored(instance, status) {
+            batcher.add({ member: instance.member, sopInstanceUid: instance.file.sopInstanceUid, status });
+            settled.add(instance.member);
+            stored++;
+            deps.onStored?.();
+          },
+          onRefused(instance, status, message) {
+            settled.add(instance.member);
+            refused.push({
+              member: instance.member,
+              sopInstanceUid: instance.file.sopInstanceUid,
+              ...(status === undefined ? {} : { status }),
+              message,
+            });
+          },
+        });
+        pending = result.again;
+        failure =
+          pending.length > 0
+            ? { reason: 'unreachable', message: result.statusText ?? 'out of resources' }
+            : undefined;
+      } catch (err) {
+        if (!(err instanceof StoreScuError)) throw err;
+        // Instances stored or refused before the failure are settled; the rest go again.
+        pending = pending.filter((instance) => !settled.has(instance.member));
+        if (!err.transient) {
+          failure = { reason: 'rejected', message: err.message };
+          break;
+        }
+        failure = { reason: 'unreachable', message: err.message };
+      }
+      if (attempts >= deps.retry.maxAttempts) break;
     }
-    if (attempts >= deps.retry.maxAttempts) break;
+  } catch (err) {
+    // Stopping or a local failure: keep what was acknowledged so far, then let the message be retried.
+    await batcher.flush().catch(() => undefined);
+    throw err;
   }
   await batcher.flush();
   if (pending.length === 0 && refused.length > 0)
@@ -176,6 +182,7 @@ async function sendOnce(
   let statusText: string | undefined;
   try {
     for (const [index, instance] of instances.entries()) {
+      if (deps.signal.aborted) throw new Error('the sender is stopping');
       const context = association.contextFor(
         instance.file.sopClassUid,
         sendableSyntaxes(instance.file.transferSyntaxUid),

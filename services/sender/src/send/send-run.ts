@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { PermanentError, TransientError, type Broker } from '@dicomflow/broker';
 import {
@@ -72,7 +73,8 @@ export function targetsOf(finished: SendJobData): SendTarget[] {
 export async function execSendJob(finished: SendJobData, deps: SendJobDeps): Promise<void> {
   const log = deps.logger.child({ runId: finished.runId });
   const targets = targetsOf(finished);
-  const dir = join(deps.spoolDir, finished.runId);
+  // A folder per delivery: the same run delivered twice at once (a redelivery) never shares files.
+  const dir = join(deps.spoolDir, `${finished.runId}-${randomUUID()}`);
   let output: SpooledOutput;
   try {
     const stream = await deps.storage.getStream(finished.output.bucket, finished.output.key);

@@ -1,10 +1,10 @@
 import type Docker from 'dockerode';
-import { errorKind, TransientError, type Logger } from '@dicomflow/runtime';
+import { errorKind, GoneError, TransientError, type Logger } from '@dicomflow/runtime';
 import type { Job, JobFailed, JobFinished, JobStarted } from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import { buildCreateOptions, checkDockerKwargs, containerName, type Slot } from '../docker/create-options.js';
 import { lastLines, readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
-import { asTransientDockerError, dockerMessage, dockerStatus } from '../docker/docker-errors.js';
+import { asTransientDockerError, dockerMessage, dockerStatus, isNotFound } from '../docker/docker-errors.js';
 import { ensureImage } from '../docker/images.js';
 import { stageInput } from '../staging/input-tar.js';
 import { collectOutput } from '../staging/output-tar.js';
@@ -63,10 +63,11 @@ export async function execJob(deps: JobDeps, job: Job, slot: Slot): Promise<JobO
   const name = containerName(job.runId, job.step);
   const facts = { worker: deps.worker };
   if (deps.running.has(name)) {
-    throw new TransientError(
-      `job ${name} is running in this consumer already (delivered again); retrying later`,
-    );
+    // Delivered again while this process still runs it (its channel closed meanwhile): the running attempt
+    // publishes the outcome, so this copy is dropped.
+    throw new GoneError(`job ${name} is running in this consumer already; this delivery is a repeat`);
   }
+
   deps.running.add(name);
   try {
     const { exitCode, logExcerpt, startedAt, finishedAt } = await runContainer(
@@ -206,6 +207,10 @@ async function runContainer(
       throw new TransientError('the consumer is stopping; the job will run again', { cause: err });
     throw asTransientDockerError(err, 'waiting for the container');
   }
+  if (result.kind === 'exited' && !(await stillExists(container))) {
+    // Another attempt of this job (its message was redelivered elsewhere) removed it: that attempt owns it.
+    throw new TransientError(`container ${name} was removed by another attempt of this job`);
+  }
   timings.containerExitedAt = Date.now();
   timings.steps.run = timings.containerExitedAt;
   const finishedAt = new Date(timings.containerExitedAt).toISOString();
@@ -245,4 +250,14 @@ function asJobFailure(err: unknown): JobFailure | undefined {
   if (err instanceof JobFailure) return err;
   if (errorKind(err) === 'transient') return undefined;
   return new JobFailure('error', err instanceof Error ? err.message : String(err));
+}
+
+async function stillExists(container: Docker.Container): Promise<boolean> {
+  try {
+    await container.inspect();
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw asTransientDockerError(err, 'inspecting the container');
+  }
 }

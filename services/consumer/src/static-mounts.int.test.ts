@@ -99,6 +99,35 @@ describe('consumer: static mounts', () => {
     expect(consumer.service.staticFetches()).toBe(0);
   });
 
+  it('refuses static content whose bytes do not match its sha256, and drops the copy', async () => {
+    const tar = await tarOf([{ name: 'model.bin', body: Buffer.from('tampered\n') }]);
+    const claimed = sha256Hex(Buffer.from('something else'));
+    await bus.storage.putStream(
+      bus.isolation.buckets.static,
+      'bad-weights.tar',
+      Readable.from([tar]),
+      tar.length,
+      {
+        sha256: claimed,
+      },
+    );
+    const run = jobFixture({
+      image,
+      input: receiptInput(receipt, [receipt.instances[0]?.member ?? ''], []),
+      runsBucket: bus.isolation.buckets.runs,
+      model: { static_mounts: ['bad-weights:/weights'] },
+    });
+    await bus.publishJob(run);
+    await waitFor(() => bus.outcome(run) !== undefined, 'the outcome', 60_000);
+    expect(bus.outcome(run)).toMatchObject({ routingKey: 'job.failed', body: { reason: 'input' } });
+    const outcome = bus.outcome(run);
+    expect(outcome?.routingKey === 'job.failed' && outcome.body.message).toMatch(/does not match its sha256/);
+    const names = staticVolumeNames(claimed);
+    const volumes = (await bus.docker.listVolumes()).Volumes.map((v) => v.Name);
+    expect(volumes).not.toContain(names.volume);
+    expect(volumes).not.toContain(names.ready);
+  });
+
   it('fails a run whose static content does not exist: reason input', async () => {
     const run = jobFixture({
       image,

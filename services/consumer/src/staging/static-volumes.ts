@@ -87,12 +87,8 @@ export class StaticVolumes {
   async #fillUnlessReady(name: string, sha256: string, image: string): Promise<void> {
     const { docker } = this.deps;
     const names = staticVolumeNames(sha256);
-    try {
-      await docker.getVolume(names.ready).inspect();
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw asTransientDockerError(err, 'inspecting a static volume');
-    }
+    // Both: a volume removed by hand behind its marker would otherwise be mounted as a new, empty one.
+    if ((await volumeExists(docker, names.ready)) && (await volumeExists(docker, names.volume))) return;
     const labels = { [STATIC_SHA_LABEL]: sha256, 'dicomflow.static.name': name };
     let helper: Docker.Container | undefined;
     try {
@@ -111,6 +107,11 @@ export class StaticVolumes {
       releaseResponse(await helper.putArchive(hashed.stream, { path: FILL_PATH }));
       const actual = hashed.digest();
       if (actual !== sha256) {
+        await removeContainer(docker, helper.id).catch(() => undefined);
+        await docker
+          .getVolume(names.volume)
+          .remove()
+          .catch(() => undefined);
         throw new JobFailure('input', `static content "${name}" does not match its sha256 (got ${actual})`);
       }
       this.fetches++;
@@ -147,4 +148,14 @@ function hashing(source: Readable): { stream: Readable; digest: () => string; by
   });
   pipeline(source, stream).catch((err: unknown) => stream.destroy(err as Error));
   return { stream, digest: () => digest ?? 'incomplete', bytes: () => total };
+}
+
+async function volumeExists(docker: Docker, name: string): Promise<boolean> {
+  try {
+    await docker.getVolume(name).inspect();
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw asTransientDockerError(err, 'inspecting a static volume');
+  }
 }

@@ -37,7 +37,7 @@ COPY test/helpers test/helpers
 # no compiled tests, no dev node_modules.
 RUN npx tsc --build \
   && rm -rf packages/*/src services/*/src packages/*/node_modules services/*/node_modules \
-  && find packages services -path '*/dist/*' \( -name '*.test.*' -o -name '*.tsbuildinfo' \) -delete
+  && find packages services -path '*/dist/*' \( -name '*.test.*' -o -name '*.tsbuildinfo' \) -exec rm -f {} +
 
 # --- production dependencies only ---------------------------------------------------------------------
 FROM manifests AS production-dependencies

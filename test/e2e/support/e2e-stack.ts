@@ -68,6 +68,8 @@ export interface E2eStackOptions {
   readonly gpus?: string;
   /** More environment for every service. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Start the consumer with the others (default true); false: jobs wait until addConsumer(). */
+  readonly consumer?: boolean;
 }
 
 /** A running suite and what a test needs to drive and observe it. */
@@ -186,7 +188,10 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
   };
 
   try {
-    stacks.push(await start(Object.keys(allPorts), {}, join(work, 'stack')));
+    const services = Object.keys(allPorts).filter(
+      (name) => name !== 'consumer' || options.consumer !== false,
+    );
+    stacks.push(await start(services, {}, join(work, 'stack')));
   } catch (err) {
     const tail = output.slice(-80).join('\n');
     await close();

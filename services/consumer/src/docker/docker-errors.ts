@@ -31,3 +31,11 @@ export function asTransientDockerError(err: unknown, what: string): unknown {
   if (status !== undefined && status < 500) return err;
   return new TransientError(`Docker engine: ${what} failed: ${dockerMessage(err)}`, { cause: err });
 }
+
+/**
+ * True when the engine refused a container's device request because it has no driver for it (Docker's
+ * "could not select device driver ... with capabilities: [[gpu]]").
+ */
+export function isDeviceRequestRefusal(err: unknown): boolean {
+  return /could not select device driver|unknown or invalid runtime name: nvidia/i.test(dockerMessage(err));
+}

@@ -4,7 +4,13 @@ import type { Job, JobFailed, JobFinished, JobStarted } from '@dicomflow/message
 import type { Storage } from '@dicomflow/storage';
 import { buildCreateOptions, checkDockerKwargs, containerName, type Slot } from '../docker/create-options.js';
 import { lastLines, readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
-import { asTransientDockerError, dockerMessage, dockerStatus, isNotFound } from '../docker/docker-errors.js';
+import {
+  asTransientDockerError,
+  dockerMessage,
+  dockerStatus,
+  isDeviceRequestRefusal,
+  isNotFound,
+} from '../docker/docker-errors.js';
 import { ensureImage } from '../docker/images.js';
 import { stageInput } from '../staging/input-tar.js';
 import { collectOutput } from '../staging/output-tar.js';
@@ -181,6 +187,13 @@ async function runContainer(
     const status = dockerStatus(err);
     if (status !== undefined && status < 500)
       throw new JobFailure('error', `the container cannot start: ${dockerMessage(err)}`);
+    // The engine answers 500 when it has no runtime for the device request (no GPU or NVIDIA toolkit on
+    // this machine): retrying on the same engine cannot mend that, so the job fails with its words.
+    if (slot.kind === 'gpu' && isDeviceRequestRefusal(err))
+      throw new JobFailure(
+        'error',
+        `the Docker engine cannot give the container GPU ${slot.gpuId}: ${dockerMessage(err)}`,
+      );
     throw asTransientDockerError(err, 'starting the container');
   }
   timings.containerStartedAt = Date.now();

@@ -27,6 +27,20 @@ export interface SpooledOutput {
   remove(): Promise<void>;
 }
 
+const META_READS_AT_ONCE = 16;
+
+/** `work` on every item, `size` at a time, results in input order. */
+async function inBatches<T, R>(
+  items: readonly T[],
+  size: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  for (let at = 0; at < items.length; at += size)
+    results.push(...(await Promise.all(items.slice(at, at + size).map(work))));
+  return results;
+}
+
 /** A tar that cannot be read: sending it again will not help. */
 export class BadOutputTarError extends Error {
   override readonly name = 'BadOutputTarError';
@@ -73,15 +87,24 @@ export async function spoolOutput(tarStream: Readable, dir: string): Promise<Spo
       throw new BadOutputTarError(`unreadable tar: ${text}`);
     throw err;
   }
+  // Meta groups are read a few files at a time (each is one small read); tar order is kept.
+  const read = await inBatches(
+    files,
+    META_READS_AT_ONCE,
+    async ({ member, path }): Promise<OutputInstance | SkippedMember> => {
+      try {
+        return { member, file: await readInstanceFile(path) };
+      } catch (err) {
+        if (!(err instanceof NotAnInstanceError)) throw err;
+        await rm(path, { force: true });
+        return { member, reason: err.message };
+      }
+    },
+  );
   const instances: OutputInstance[] = [];
-  for (const { member, path } of files) {
-    try {
-      instances.push({ member, file: await readInstanceFile(path) });
-    } catch (err) {
-      if (!(err instanceof NotAnInstanceError)) throw err;
-      skipped.push({ member, reason: err.message });
-      await rm(path, { force: true });
-    }
+  for (const entry of read) {
+    if ('file' in entry) instances.push(entry);
+    else skipped.push(entry);
   }
   return {
     dir,

@@ -27,7 +27,7 @@ const MESSAGE_MAX_CHARS = 4000;
 /** What running a job needs. */
 export interface JobDeps {
   readonly docker: Docker;
-  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putStream'>;
+  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putFile'>;
   readonly staticVolumes: StaticVolumes;
   readonly consumerId: string;
   /** Shown as `worker` in the job messages (host and consumer id). */
@@ -87,8 +87,8 @@ export async function execJob(deps: JobDeps, job: Job, slot: Slot): Promise<JobO
       {
         storage: deps.storage,
         maxOutputBytes: deps.maxOutputBytes,
-        onMeasured: () => {
-          timings.steps.measure = Date.now();
+        onSpooled: () => {
+          timings.steps.spool = Date.now();
         },
       },
       deps.docker.getContainer(name),

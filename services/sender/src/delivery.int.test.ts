@@ -172,6 +172,36 @@ describe('sender delivery', () => {
     expect(await fileCount(later.dir)).toBe(t.series.length);
   });
 
+  it('sends once when the same flow.finished is delivered twice at the same time', async () => {
+    const port = await freePort();
+    await t.world.startSender({
+      SEND_MAX_ATTEMPTS: '40',
+      SEND_RETRY_INITIAL_MS: '200',
+      SEND_RETRY_MAX_MS: '500',
+    });
+    const runId = crypto.randomUUID();
+    const output = await t.world.putOutputTar(runId, members(t.series));
+    const finished = flowFinished({
+      runId,
+      output,
+      destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }],
+    });
+    // Both copies are taken at once (prefetch 2) while the destination is still down.
+    await t.world.publishFlowFinished(finished);
+    await t.world.publishFlowFinished(finished);
+    await waitFor(() => t.world.eventsOf(runId).length > 0, 'send.started', 60_000);
+    await sleep(1500);
+    const late = await t.storescp('late', port);
+    await waitFor(
+      () => t.world.eventsOf(runId).filter((e) => e.routingKey === 'send.finished').length === 2,
+      'both deliveries finished',
+      60_000,
+    );
+    expect(await fileCount(late.dir)).toBe(t.series.length);
+    const outcomes = t.world.eventsOf(runId).filter((e) => e.routingKey === 'send.finished');
+    expect(outcomes.map((e) => e.messageId)).toEqual([`${runId}:send.finished`, `${runId}:send.finished`]);
+  });
+
   it('skips and reports files that are not DICOM', async () => {
     const dcmtk = await t.storescp('dcmtk');
     await t.world.startSender();

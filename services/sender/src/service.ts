@@ -17,6 +17,7 @@ import { consumeFlowFinished } from './consumers/flow-finished.js';
 import { AckStore } from './db/ack-store.js';
 import { migrate } from './db/migrations.js';
 import { createPool } from './db/pool.js';
+import { withRunLock } from './db/run-lock.js';
 import { createSenderMetrics } from './metrics.js';
 
 export type SenderConfig = ConfigOf<'sender'>;
@@ -102,6 +103,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
     subscription = await consumeFlowFinished(connected, queue, {
       storage,
       acks,
+      lockRun: (runId, work) => withRunLock(pool, config.SENDER_DB_SCHEMA, runId, stopping.signal, work),
       callingAeTitle: config.SENDER_AE_TITLE,
       spoolDir,
       retry: {

@@ -26,6 +26,8 @@ export interface SendJobDeps {
   readonly broker: Broker;
   readonly storage: Storage;
   readonly acks: AckStore;
+  /** Runs `work` while no other delivery of the same run runs (see withRunLock). */
+  readonly lockRun: (runId: string, work: () => Promise<void>) => Promise<void>;
   readonly callingAeTitle: string;
   readonly spoolDir: string;
   readonly retry: RetryPolicy;
@@ -71,6 +73,10 @@ export function targetsOf(finished: SendJobData): SendTarget[] {
  * again. Throws a TransientError when S3 or the database fail, so the message is retried.
  */
 export async function execSendJob(finished: SendJobData, deps: SendJobDeps): Promise<void> {
+  await deps.lockRun(finished.runId, () => sendRun(finished, deps));
+}
+
+async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> {
   const log = deps.logger.child({ runId: finished.runId });
   const targets = targetsOf(finished);
   // A folder per delivery: the same run delivered twice at once (a redelivery) never shares files.
@@ -95,11 +101,11 @@ export async function execSendJob(finished: SendJobData, deps: SendJobDeps): Pro
   }
   try {
     const skipped = output.skipped;
-    if (skipped.length > 0)
-      log.warn(
-        { skipped: skipped.slice(0, MAX_LISTED_SKIPPED) },
-        'output files that are not DICOM are not sent',
-      );
+    if (skipped.length > 0) {
+      // Member names are chosen by the model and may carry anything: names only at debug level.
+      log.warn({ skipped: skipped.length }, 'output files that are not DICOM are not sent');
+      log.debug({ skipped: skipped.slice(0, MAX_LISTED_SKIPPED) }, 'files not sent');
+    }
     const common = {
       runId: finished.runId,
       receiptId: finished.receiptId,

@@ -34,9 +34,9 @@ COPY packages packages
 COPY services services
 COPY test/helpers test/helpers
 # What the runtime image takes from here is package.json + dist (+ assets such as schemas/): no sources,
-# no compiled tests, no dev node_modules.
+# no compiled tests or test harnesses, no dev node_modules.
 RUN npx tsc --build \
-  && rm -rf packages/*/src services/*/src packages/*/node_modules services/*/node_modules \
+  && rm -rf packages/*/src services/*/src services/*/dist/testing packages/*/node_modules services/*/node_modules \
   && find packages services -path '*/dist/*' \( -name '*.test.*' -o -name '*.tsbuildinfo' \) -exec rm -f {} +
 
 # --- production dependencies only ---------------------------------------------------------------------
@@ -56,9 +56,10 @@ COPY --from=build /opt/dicomflow/packages packages
 COPY --from=build /opt/dicomflow/services services
 COPY conf.d conf.d
 COPY scripts/ensure-buckets.mjs scripts/
-# Owned by the unprivileged user, so that a new named volume mounted on the spool inherits it.
-RUN mkdir -p /var/lib/dicomflow/spool /opt/dicomflow/flows /opt/dicomflow/static \
-  && chown node:node /var/lib/dicomflow/spool
+# The work folders (storescp's spool, the sender's unpack folder) belong to the unprivileged user; a new named
+# volume mounted on one of them inherits that owner.
+RUN mkdir -p /var/lib/dicomflow/spool /var/lib/dicomflow/sender /opt/dicomflow/flows /opt/dicomflow/static \
+  && chown -R node:node /var/lib/dicomflow
 USER node
 EXPOSE 10000 8080 8081 9101 9102 9103 9104 9105
 CMD ["node", "packages/cli/dist/bin.js", "--help"]

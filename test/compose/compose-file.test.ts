@@ -121,6 +121,23 @@ describe('compose.yaml', () => {
     );
   });
 
+  it('gives Grafana the dashboards folder and every variable its provisioning reads', async () => {
+    const grafana = resolved.services.grafana;
+    const provisioning = join(ROOT, 'mounts', 'grafana', 'provisioning');
+    const providers = parse(await readFile(join(provisioning, 'dashboards', 'dashboards.yaml'), 'utf8')) as {
+      providers: { options: { path: string } }[];
+    };
+    for (const provider of providers.providers) {
+      expect(grafana?.volumes).toContain(
+        `${join(ROOT, 'mounts', 'grafana', 'dashboards')}:${provider.options.path}:ro`,
+      );
+    }
+    const datasources = await readFile(join(provisioning, 'datasources', 'postgres.yaml'), 'utf8');
+    const variables = [...datasources.matchAll(/\$\{([A-Z_]+)\}/g)].map((match) => match[1]);
+    expect(variables.length).toBeGreaterThan(0);
+    for (const variable of variables) expect(Object.keys(grafana?.environment ?? {})).toContain(variable);
+  });
+
   it('gives every long-running container a healthcheck, and starts services only on healthy dependencies', () => {
     for (const [name, service] of Object.entries(resolved.services)) {
       const oneShot = service.restart === 'no';

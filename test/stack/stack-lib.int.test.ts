@@ -1,16 +1,24 @@
 // The process stack of `npm run stack` (scripts/stack-lib.mjs), run for real: services started from their
 // builds against the tests' RabbitMQ and S3, each on a free port, then stopped with SIGTERM.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { DEFAULT_RETRY_DELAYS_MS, deleteSuiteQueues } from '@dicomflow/broker';
 import { createStorage } from '@dicomflow/storage';
 import { removeBucketAndObjects } from '@dicomflow/storage/testing';
 import { testBrokerConfig, testEnvironment, testStorageConfig } from '@dicomflow/test-helpers';
-import { checkBuilt, listeningPort, prettyLogLine, startStack } from '../../scripts/stack-lib.mjs';
+import {
+  REPO_ROOT,
+  checkBuilt,
+  listeningPort,
+  prettyLogLine,
+  serviceEnvironment,
+  startStack,
+} from '../../scripts/stack-lib.mjs';
 
 const id = randomBytes(4).toString('hex');
 const exchange = `stack-test-${id}`;
@@ -49,6 +57,24 @@ describe('stack-lib', () => {
     expect(prettyLogLine('plain text')).toBe('plain text');
     expect(listeningPort('{"msg":"http server listening","port":4321}')).toBe(4321);
     expect(listeningPort('{"msg":"other","port":4321}')).toBeUndefined();
+  });
+
+  it('points every default container path of the configuration at a local folder', async () => {
+    const defaults = parse(
+      await readFile(join(REPO_ROOT, 'conf.d', '00_default_config.yaml'), 'utf8'),
+    ) as Record<string, unknown>;
+    const containerPaths = Object.entries(defaults).filter(
+      ([, value]) => typeof value === 'string' && /^\/(opt|var)\//.test(value),
+    );
+    expect(containerPaths.length).toBeGreaterThan(0);
+    const env = serviceEnvironment('sender', { env: {}, dataDir: join(work, 'data') });
+    for (const [key] of containerPaths) {
+      expect({ key, local: env[key]?.startsWith(REPO_ROOT) || env[key]?.startsWith(work) }).toEqual({
+        key,
+        local: true,
+      });
+    }
+    expect(env.CONF_DIR).toBe(join(REPO_ROOT, 'conf.d'));
   });
 
   it('names the services that are not built, and unknown ones', () => {

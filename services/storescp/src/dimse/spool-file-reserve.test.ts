@@ -1,11 +1,17 @@
-import { fstatSync, readdirSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SpoolFileReserve } from './spool-file-reserve.js';
 
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** The removal runs in the thread pool after close: wait for it, boundedly. */
+async function waitUntilEmpty(dir: string): Promise<void> {
+  for (let i = 0; i < 200 && (await readdir(dir)).length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  expect(await readdir(dir)).toEqual([]);
+}
 
 describe('SpoolFileReserve', () => {
   let dir: string;
@@ -27,12 +33,11 @@ describe('SpoolFileReserve', () => {
     expect(reserve.takeSpare()).toBeUndefined();
   });
 
-  it('creates one empty spare file after the current events, and hands it out once', async () => {
+  it('creates one empty spare file, and hands it out once', async () => {
     reserve.prepareSoon();
     reserve.prepareSoon();
-    // Checked synchronously: an async readdir would itself let the scheduled creation run first.
-    expect(readdirSync(dir)).toEqual([]); // not before the events already due
-    await tick();
+    expect(reserve.takeSpare()).toBeUndefined(); // created in the thread pool, so not yet
+    await reserve.settled();
     expect(await readdir(dir)).toEqual(['0.part']);
     const spare = reserve.takeSpare();
     expect(spare?.path).toBe(join(dir, '0.part'));
@@ -42,19 +47,27 @@ describe('SpoolFileReserve', () => {
 
   it('removes an unused spare on close and reserves nothing afterwards', async () => {
     reserve.prepareSoon();
-    await tick();
+    await reserve.settled();
     reserve.close();
-    expect(await readdir(dir)).toEqual([]);
+    await waitUntilEmpty(dir);
     reserve.prepareSoon();
-    await tick();
+    await reserve.settled();
     expect(await readdir(dir)).toEqual([]);
+    expect(reserve.takeSpare()).toBeUndefined();
+  });
+
+  it('removes a spare that was still being created when the reserve closed', async () => {
+    reserve.prepareSoon();
+    reserve.close();
+    await reserve.settled();
+    await waitUntilEmpty(dir);
     expect(reserve.takeSpare()).toBeUndefined();
   });
 
   it('leaves file creation to the caller when creating a spare fails', async () => {
     const broken = new SpoolFileReserve(() => join(dir, 'missing-folder', 'x.part'));
     broken.prepareSoon();
-    await tick();
+    await broken.settled();
     expect(broken.takeSpare()).toBeUndefined();
     broken.close();
   });

@@ -1,4 +1,4 @@
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { close, open, rm } from 'node:fs';
 
 /** A spool file created and open for writing. */
 export interface OpenSpoolFile {
@@ -10,14 +10,15 @@ export interface OpenSpoolFile {
  * Creates the next instance's spool file ahead of time. Creating a file is the costliest step of starting
  * an instance (measured 20-300 µs per open, by where the directory lies on disk and what else writes to
  * it), and a sender waits for each C-STORE response before it sends the next instance, so after answering
- * the receiver sits idle: that is when the next file is created, off the path between an instance's last
- * byte and its response.
+ * that is when the next file is created, off the path between an instance's last byte and its response.
+ * It is created in libuv's thread pool, not on the event loop: with several associations at once there
+ * is no idle moment on the one thread they share, and the creating runs on another core meanwhile.
  *
  * A reserved file is an empty `.part` in the spool's incoming folder, which a restart clears.
  */
 export class SpoolFileReserve {
   private spare: OpenSpoolFile | undefined;
-  private scheduled = false;
+  private creating: Promise<void> | undefined;
   private closed = false;
 
   constructor(private readonly newPath: () => string) {}
@@ -29,36 +30,40 @@ export class SpoolFileReserve {
     return spare;
   }
 
-  /** Creates a spare file once the events already due have run (so never ahead of received data). */
+  /** Starts creating a spare file unless one is ready or on its way. */
   prepareSoon(): void {
-    if (this.spare || this.scheduled || this.closed) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.spare || this.closed) return;
-      try {
-        this.spare = create(this.newPath());
-      } catch {
-        // the instance's stream creates its file itself and reports what goes wrong then
-      }
+    if (this.spare || this.creating || this.closed) return;
+    const path = this.newPath();
+    this.creating = new Promise<void>((resolve) => {
+      open(path, 'wx', (err, fd) => {
+        this.creating = undefined;
+        // On failure the instance's stream creates its file itself and reports what goes wrong then.
+        if (!err) {
+          if (this.closed) discardFile({ path, fd });
+          else this.spare = { path, fd };
+        }
+        resolve();
+      });
     });
   }
 
-  /** Closes and removes an unused spare; nothing is reserved afterwards. */
+  /** Resolves once no spare is being created. */
+  async settled(): Promise<void> {
+    await this.creating;
+  }
+
+  /** Closes and removes an unused spare (one still being created goes once it exists); nothing more is reserved. */
   close(): void {
     this.closed = true;
     const spare = this.spare;
     this.spare = undefined;
-    if (!spare) return;
-    try {
-      closeSync(spare.fd);
-      rmSync(spare.path, { force: true });
-    } catch {
-      // an empty leftover in the incoming folder harms nothing and goes at the next start
-    }
+    if (spare) discardFile(spare);
   }
 }
 
-function create(path: string): OpenSpoolFile {
-  return { path, fd: openSync(path, 'wx') };
+/** An empty leftover in the incoming folder harms nothing and goes at the next start, so errors are ignored. */
+function discardFile({ path, fd }: OpenSpoolFile): void {
+  close(fd, () => {
+    rm(path, { force: true }, () => undefined);
+  });
 }

@@ -202,6 +202,26 @@ describe('sender delivery', () => {
     expect(outcomes.map((e) => e.messageId)).toEqual([`${runId}:send.finished`, `${runId}:send.finished`]);
   });
 
+  it('stops promptly while waiting to retry, and a new sender delivers the run once', async () => {
+    const port = await freePort();
+    const retrying = { SEND_MAX_ATTEMPTS: '40', SEND_RETRY_INITIAL_MS: '500', SEND_RETRY_MAX_MS: '2000' };
+    const first = await t.world.startSender(retrying);
+    const runId = crypto.randomUUID();
+    const output = await t.world.putOutputTar(runId, members(t.series));
+    await t.world.publishFlowFinished(
+      flowFinished({ runId, output, destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }] }),
+    );
+    await waitFor(() => t.world.eventsOf(runId).length > 0, 'send.started', 60_000);
+    await sleep(1000);
+    await first.close();
+    expect(t.world.outcomeOf(runId)).toBeUndefined();
+    const late = await t.storescp('late', port);
+    await t.world.startSender(retrying);
+    const outcome = await t.world.waitForOutcome(runId);
+    expect(outcome.routingKey).toBe('send.finished');
+    expect(await fileCount(late.dir)).toBe(t.series.length);
+  });
+
   it('skips and reports files that are not DICOM', async () => {
     const dcmtk = await t.storescp('dcmtk');
     await t.world.startSender();

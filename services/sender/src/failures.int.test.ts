@@ -138,4 +138,20 @@ describe('sender failures', () => {
     const stored = await pacs.instances();
     expect(stored.map((i) => i.sopInstanceUid)).toEqual([...(await sentDigests([first])).keys()]);
   });
+
+  it('reports send.failed when the output tar is gone', async () => {
+    await t.world.startSender();
+    const runId = crypto.randomUUID();
+    await t.world.publishFlowFinished(
+      flowFinished({
+        runId,
+        output: { bucket: t.world.isolation.bucket, key: `${runId}/1/output.tar` },
+        destinations: [{ host: '127.0.0.1', port: 104, ae_title: 'DEST' }],
+      }),
+    );
+    const outcome = await t.world.waitForOutcome(runId);
+    expect(outcome.routingKey).toBe('send.failed');
+    expect(outcome.body.outcomes[0]).toMatchObject({ sent: 0, attempts: 0, reason: 'error' });
+    expect(outcome.body.message).toMatch(/output tar is gone/);
+  });
 });

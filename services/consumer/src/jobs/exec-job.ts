@@ -27,7 +27,7 @@ const MESSAGE_MAX_CHARS = 4000;
 /** What running a job needs. */
 export interface JobDeps {
   readonly docker: Docker;
-  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putFile'>;
+  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putStream'>;
   readonly staticVolumes: StaticVolumes;
   readonly consumerId: string;
   /** Shown as `worker` in the job messages (host and consumer id). */

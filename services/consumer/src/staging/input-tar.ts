@@ -1,12 +1,13 @@
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import tar from 'tar-stream';
 import { tarMemberName } from '@dicomflow/dicom';
 import { validateReceiptIndex, type Job, type ReceiptJobInput } from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import { JobFailure } from '../jobs/job-failure.js';
+import { coalesce } from './coalesce.js';
 import { asTransientDockerError, dockerMessage, dockerStatus } from '../docker/docker-errors.js';
 
 /** What staging the input needs. */
@@ -193,13 +194,14 @@ function countBytes(source: Readable): { stream: Readable; bytes: () => number }
       done(null, chunk);
     },
   });
-  pipeline(source, counter).catch((err: unknown) => counter.destroy(err as Error));
-  return { stream: counter, bytes: () => total };
+  const out = coalesce();
+  pipeline(source, counter, out).catch((err: unknown) => out.destroy(err as Error));
+  return { stream: out, bytes: () => total };
 }
 
 /** tar-stream's streamx pack as a Node stream (what the Docker client pipes into its request). */
 export function asNodeStream(pack: tar.Pack): Readable {
-  const out = new PassThrough();
+  const out = coalesce();
   pipeline(pack, out).catch((err: unknown) => out.destroy(err as Error));
   return out;
 }

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,11 +10,12 @@ import type { Job } from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import { JobFailure } from '../jobs/job-failure.js';
 import { asTransientDockerError, dockerMessage, isNotFound } from '../docker/docker-errors.js';
+import { coalesce, COALESCED_CHUNK_BYTES } from './coalesce.js';
 import { containerDir } from './input-tar.js';
 
 /** What collecting the output needs. */
 export interface OutputDeps {
-  readonly storage: Pick<Storage, 'putFile'>;
+  readonly storage: Pick<Storage, 'putStream'>;
   /** Largest output (sum of file sizes) accepted, in bytes. */
   readonly maxOutputBytes: number;
   /** Folder for the spooled output tar (default: the OS temp folder). */
@@ -66,7 +67,8 @@ export async function collectOutput(
       deps.maxOutputBytes,
     );
     deps.onSpooled?.();
-    await deps.storage.putFile(job.output.bucket, job.output.key, file);
+    const reading = createReadStream(file, { highWaterMark: COALESCED_CHUNK_BYTES });
+    await deps.storage.putStream(job.output.bucket, job.output.key, reading, stored.tarBytes);
     return stored;
   } finally {
     await rm(spool, { recursive: true, force: true });
@@ -142,7 +144,7 @@ export async function repackChecked(
       done(null, chunk);
     },
   });
-  const writing = pipeline(pack, counter, sink);
+  const writing = pipeline(pack, counter, coalesce(), sink);
   const results = await Promise.allSettled([checking, reading, writing]);
   const failures = results.flatMap((result) =>
     result.status === 'rejected' ? [result.reason as unknown] : [],

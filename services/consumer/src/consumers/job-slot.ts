@@ -63,6 +63,7 @@ export async function execJobMessage(
     step: job.step,
     slot: slot.kind === 'gpu' ? `gpu:${slot.gpuId}` : `cpu:${slot.index}`,
   });
+  const takenAt = Date.now();
   const recorded = await readOutcome(deps.storage, job);
   if (recorded) {
     await publishOutcome(deps, job, recorded);
@@ -90,6 +91,7 @@ export async function execJobMessage(
       },
       job,
       slot,
+      takenAt,
     );
   } catch (err) {
     if (errorKind(err) !== 'transient' || ctx.attempt < maxAttempts) throw err;
@@ -97,7 +99,7 @@ export async function execJobMessage(
     const message = `the job failed ${maxAttempts} times on transient errors; last: ${err instanceof Error ? err.message : String(err)}`;
     outcome = {
       kind: 'failed',
-      timings: { takenAt: Date.now(), steps: {} },
+      timings: { takenAt, steps: {} },
       body: {
         runId: job.runId,
         step: job.step,
@@ -120,9 +122,10 @@ export async function execJobMessage(
   const confirmedAt = Date.now();
   outcome.timings.steps.outcome = confirmedAt;
   deps.metrics.jobs.inc({ outcome: outcome.kind, slot: slot.kind });
-  const { takenAt, containerStartedAt, containerExitedAt } = outcome.timings;
+  const { containerStartedAt, containerExitedAt } = outcome.timings;
   const timings = {
-    start_s: containerStartedAt === undefined ? undefined : (containerStartedAt - takenAt) / 1000,
+    start_s:
+      containerStartedAt === undefined ? undefined : (containerStartedAt - outcome.timings.takenAt) / 1000,
     run_s:
       containerStartedAt === undefined || containerExitedAt === undefined
         ? undefined

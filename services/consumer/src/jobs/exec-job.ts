@@ -64,8 +64,13 @@ export type JobOutcome =
  * stores its checked output. The container is always removed. Failures that retrying cannot mend resolve as
  * a `failed` outcome; transient ones (S3, Docker or RabbitMQ away) reject so the job is retried.
  */
-export async function execJob(deps: JobDeps, job: Job, slot: Slot): Promise<JobOutcome> {
-  const timings: JobTimings = { takenAt: Date.now(), steps: {} };
+export async function execJob(
+  deps: JobDeps,
+  job: Job,
+  slot: Slot,
+  takenAt = Date.now(),
+): Promise<JobOutcome> {
+  const timings: JobTimings = { takenAt, steps: {} };
   const name = containerName(job.runId, job.step);
   const facts = { worker: deps.worker };
   if (deps.running.has(name)) {
@@ -162,6 +167,7 @@ async function runContainer(
   ) {
     logger.info({ container: name }, 'removed the container of an earlier attempt of this job');
   }
+  timings.steps.prepare = Date.now();
   await ensureImage(docker, image, job.model.pull_before_exec, logger);
   timings.steps.image = Date.now();
   const staticMounts = await deps.staticVolumes.prepare(job.model.static_mounts, image);

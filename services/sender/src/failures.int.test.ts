@@ -150,7 +150,8 @@ describe('sender failures', () => {
       }),
     );
     const outcome = await t.world.waitForOutcome(runId);
-    expect(outcome.routingKey).toBe('send.failed');
+    if (outcome.routingKey !== 'send.failed')
+      throw new Error(`expected send.failed, got ${outcome.routingKey}`);
     expect(outcome.body.outcomes[0]).toMatchObject({ sent: 0, attempts: 0, reason: 'error' });
     expect(outcome.body.message).toMatch(/output tar is gone/);
   });

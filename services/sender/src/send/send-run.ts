@@ -12,7 +12,7 @@ import {
 import type { Logger } from '@dicomflow/runtime';
 import { StorageError, type Storage } from '@dicomflow/storage';
 import type { AckStore } from '../db/ack-store.js';
-import { deliverToTarget, targetKey, type RetryPolicy } from './deliver.js';
+import { deliverToTarget, type RetryPolicy } from './deliver.js';
 import { BadOutputTarError, spoolOutput, type SkippedMember, type SpooledOutput } from './spool-output.js';
 
 /** The queue the sender consumes: `flow.finished` (see suiteQueues().sender). */
@@ -41,7 +41,7 @@ export interface SendJobDeps {
 
 const MAX_LISTED_SKIPPED = 100;
 
-/** Every target of a run, without duplicates: the flow's destinations, then the sender on each port. */
+/** Every target of a run, each node once: the flow's destinations, then the sender on each port. */
 export function targetsOf(finished: SendJobData): SendTarget[] {
   const targets: SendTarget[] = [
     ...finished.destinations.map((d) => ({
@@ -57,9 +57,10 @@ export function targetsOf(finished: SendJobData): SendTarget[] {
       aeTitle: finished.returnToSender.aeTitle,
     })),
   ];
+  // The same node listed twice (e.g. as a destination and as the sender's port) gets the output once.
   const seen = new Set<string>();
   return targets.filter((target) => {
-    const key = targetKey(target);
+    const key = `${target.host}|${target.port}|${target.aeTitle}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

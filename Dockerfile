@@ -45,11 +45,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 # --- the runtime image ---------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
-ENV NODE_ENV=production \
-    CONF_DIR=/opt/dicomflow/conf.d \
-    FLOW_DIRECTORY=/opt/dicomflow/flows \
-    STATIC_DIRECTORY=/opt/dicomflow/static \
-    SPOOL_DIR=/var/lib/dicomflow/spool
+# No configuration keys here: environment variables win over conf.d, so an ENV would hide a conf.d setting.
+# The built-in defaults already name the folders below (/opt/dicomflow/..., /var/lib/dicomflow/...).
+ENV NODE_ENV=production
 WORKDIR /opt/dicomflow
 COPY --from=production-dependencies /opt/dicomflow ./
 COPY --from=build /opt/dicomflow/packages packages

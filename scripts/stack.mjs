@@ -2,9 +2,10 @@
 // Usage: npm run stack [-- --only storescp,fingerprinter] [-- --raw]   (after `npm run build`)
 // RabbitMQ, PostgreSQL, S3 and Docker come from the environment (RABBIT_*, DB_*, S3_*, DOCKER_HOST), with
 // the configuration defaults otherwise (localhost). See README "Running it".
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { checkBuilt, prettyLogLine, STACK_SERVICES, startStack } from './stack-lib.mjs';
+import { checkBuilt, entryPoint, prettyLogLine, STACK_SERVICES, startStack } from './stack-lib.mjs';
 import console from 'node:console';
 import process from 'node:process';
 
@@ -46,6 +47,10 @@ try {
   stale = checkBuilt(services);
 } catch (err) {
   console.error(`stack: ${err instanceof Error ? err.message : String(err)}`);
+  const built = services.filter((name) => STACK_SERVICES.includes(name) && existsSync(entryPoint(name)));
+  if (built.length > 0 && built.length < services.length) {
+    console.error(`stack: the built ones alone: npm run stack -- --only ${built.join(',')}`);
+  }
   process.exit(1);
 }
 if (stale.length > 0) {

@@ -78,7 +78,9 @@ describe('static-storage: folder sync', () => {
     // change one file (an editor-style replace: new inode by rename) and add one
     const changed = await writeRandomTar(join(folder, '.changing.tar.tmp'));
     await rename(changed.path, join(folder, 'changing.tar'));
-    const added = await writeRandomTar(join(folder, 'added.tar'));
+    // Written under a hidden name and renamed, as the README asks: a sync never sees it half-written.
+    const added = await writeRandomTar(join(folder, '.added.tar.tmp'));
+    await rename(added.path, join(folder, 'added.tar'));
     await waitFor(
       async () =>
         (await stored(first, 'changing'))?.sha256 === changed.sha256 &&

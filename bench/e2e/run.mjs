@@ -1,0 +1,326 @@
+// End-to-end benchmark: the whole suite (started as `npm run stack` starts it) against a direct transfer
+// measured in the same run. Prints what it does and, last, one `RESULT key=value ...` line (README.md).
+// Not a test: nothing here asserts a time.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import console from 'node:console';
+import process from 'node:process';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const work = join(root, 'bench', '.work');
+
+function positiveInt(name, fallback) {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  return value;
+}
+
+const CT_INSTANCES = positiveInt('BENCH_INSTANCES', 200);
+const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
+const STUDIES = positiveInt('BENCH_STUDIES', 40);
+const STUDY_INSTANCES = positiveInt('BENCH_STUDY_INSTANCES', 50);
+const SENDERS = positiveInt('BENCH_SENDERS', 4);
+const log = (message) => console.log(`[bench] ${message}`);
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const fixed = (n) => n.toFixed(3);
+
+// Everything runs from its build (tsc --build is a no-op when up to date; BENCH_SKIP_BUILD=1 skips it).
+if (process.env.BENCH_SKIP_BUILD !== '1') {
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--build'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}
+const helpers = await import('@dicomflow/test-helpers');
+const { startStack } = await import('../../scripts/stack-lib.mjs');
+const { deleteSuiteQueues } = await import('@dicomflow/broker');
+const { createStorage } = await import('@dicomflow/storage');
+const { removeBucketAndObjects } = await import('@dicomflow/storage/testing');
+const { default: amqp } = await import('amqplib');
+const { default: pg } = await import('pg');
+
+/** A series in bench/.work, generated once and reused while its marker says it is complete. */
+async function series(name, count, opts = {}) {
+  const dir = join(work, name);
+  const marker = join(dir, '.complete');
+  if (existsSync(marker) && Number(await readFile(marker, 'utf8')) === count) {
+    return (await readdir(dir))
+      .filter((f) => f.endsWith('.dcm'))
+      .sort()
+      .map((f) => join(dir, f));
+  }
+  await rm(dir, { recursive: true, force: true });
+  const files = await helpers.generateCtSeries(dir, count, { patientName: 'Bench^E2e', ...opts });
+  await writeFile(marker, String(count));
+  log(`generated ${count} instances into ${dir}`);
+  return files;
+}
+
+/** Runs dcmtk storescu over `files` (one association); resolves with the wall time in seconds. */
+function storescu(port, calledAe, files, env) {
+  return new Promise((resolveRun, rejectRun) => {
+    const begin = performance.now();
+    const child = spawn('storescu', ['-aec', calledAe, '-nh', '127.0.0.1', String(port), ...files], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.once('error', rejectRun);
+    child.once('exit', (code) =>
+      code === 0
+        ? resolveRun((performance.now() - begin) / 1000)
+        : rejectRun(new Error(`storescu exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
+/** Waits until `dir` holds `count` files; returns the newest modification time (ms since the epoch). */
+async function lastStored(dir, count, timeoutMs = 600_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const names = await readdir(dir).catch(() => []);
+    if (names.length >= count) {
+      let newest = 0;
+      for (const name of names) newest = Math.max(newest, (await stat(join(dir, name))).mtimeMs);
+      return newest;
+    }
+    if (Date.now() > deadline) throw new Error(`only ${names.length} of ${count} files arrived in ${dir}`);
+    await sleep(5);
+  }
+}
+
+async function emptyDir(dir) {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+}
+
+const id = randomBytes(4).toString('hex');
+const scratch = await mkdtemp(join(tmpdir(), 'dicomflow-bench-e2e-'));
+const cleanups = [];
+const env = {
+  ...helpers.testEnvironment(),
+  RABBIT_EXCHANGE: `bench.e2e-${id}`,
+  RABBIT_QUEUE_PREFIX: `bench.e2e-${id}.`,
+  S3_BUCKET_INCOMING: `bench-${id}-incoming`,
+  S3_BUCKET_RUNS: `bench-${id}-runs`,
+  S3_BUCKET_STATIC: `bench-${id}-static`,
+  SCHEDULER_DB_SCHEMA: `bench_${id}_scheduler`,
+  TRACKER_DB_SCHEMA: `bench_${id}_tracker`,
+  SENDER_DB_SCHEMA: `bench_${id}_sender`,
+  AE_TITLE: 'DICOMFLOW',
+  AE_HOSTNAME: '127.0.0.1',
+  HTTP_HOST: '127.0.0.1',
+  FLOW_DIRECTORY: join(scratch, 'flows'),
+  STATIC_DIRECTORY: join(scratch, 'static'),
+  SPOOL_DIR: join(scratch, 'spool'),
+  SENDER_SPOOL_DIR: join(scratch, 'sender'),
+  CPUS: '2',
+  // info: the stack reads each service's bound HTTP port from its "listening" line.
+  LOG_LEVEL: 'info',
+};
+
+async function cleanUp() {
+  for (const fn of cleanups.reverse()) await fn().catch((err) => log(`clean-up: ${err.message}`));
+  const connection = await amqp.connect(helpers.testBrokerConfig());
+  const channel = await connection.createChannel();
+  await deleteSuiteQueues(channel, env.RABBIT_QUEUE_PREFIX);
+  const { stdout } = await helpers.runCommand('rabbitmqctl', [
+    'list_queues',
+    '-q',
+    '--no-table-headers',
+    'name',
+  ]);
+  for (const name of stdout.split('\n').map((l) => l.trim()))
+    if (name.startsWith(env.RABBIT_QUEUE_PREFIX)) await channel.deleteQueue(name);
+  await channel.deleteExchange(env.RABBIT_EXCHANGE);
+  await channel.deleteExchange(`${env.RABBIT_EXCHANGE}.dead`);
+  await connection.close();
+  const storage = createStorage(helpers.testStorageConfig());
+  for (const key of ['S3_BUCKET_INCOMING', 'S3_BUCKET_RUNS', 'S3_BUCKET_STATIC'])
+    await removeBucketAndObjects(storage, env[key]);
+  const client = new pg.Client({
+    host: env.DB_HOST,
+    port: Number(env.DB_PORT),
+    user: env.DB_USER,
+    password: env.DB_PASS,
+    database: env.DB_NAME,
+  });
+  await client.connect();
+  for (const key of ['SCHEDULER_DB_SCHEMA', 'TRACKER_DB_SCHEMA', 'SENDER_DB_SCHEMA'])
+    await client.query(`drop schema if exists "${env[key]}" cascade`);
+  await client.end();
+  await rm(scratch, { recursive: true, force: true });
+}
+
+try {
+  await mkdir(env.FLOW_DIRECTORY, { recursive: true });
+  await mkdir(env.STATIC_DIRECTORY, { recursive: true });
+  // Debian's dcmtk never sets TCP_NODELAY; the shim does, on every dcmtk process here, so no side of any
+  // transfer waits out a delayed ACK and the services are what is measured.
+  const shim = await helpers.nodelayShimPath(scratch);
+  const dcmtkEnv = { ...process.env, LD_PRELOAD: shim };
+  const ct = await series(`e2e-ct-${CT_INSTANCES}`, CT_INSTANCES, { patientId: 'BENCH-CT' });
+  let ctBytes = 0;
+  for (const file of ct) ctBytes += (await stat(file)).size;
+  log(`CT series: ${ct.length} instances, ${(ctBytes / 1e6).toFixed(1)} MB`);
+  const copyImage = await helpers.buildTestModelImage(helpers.COPY_MODEL);
+  const noopImage = await helpers.buildTestModelImage({ name: 'noop-model', script: 'exit 0\n' });
+
+  const destPort = await helpers.freePort();
+  const destDir = join(scratch, 'destination');
+  await emptyDir(destDir);
+  const destination = await helpers.startDcmtkStorescp({
+    port: destPort,
+    outDir: destDir,
+    aeTitle: 'DEST',
+    env: dcmtkEnv,
+  });
+  cleanups.push(() => destination.stop());
+
+  // --- Direct transfer baseline: storescu -> dcmtk storescp, the same files. -------------------------
+  const baselines = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    await emptyDir(destDir);
+    const begin = Date.now();
+    await storescu(destPort, 'DEST', ct, dcmtkEnv);
+    baselines.push((Date.now() - begin) / 1000);
+  }
+  const baseline = median(baselines);
+  log(
+    `baseline (storescu -> dcmtk storescp): ${baselines.map(fixed).join(' ')} s; median ${fixed(baseline)}`,
+  );
+
+  // --- The suite. ---------------------------------------------------------------------------------------
+  env.AE_PORT = String(await helpers.freePort());
+  const output = [];
+  const stack = await startStack({
+    env: { ...process.env, ...env },
+    httpPorts: Object.fromEntries(
+      ['storescp', 'fingerprinter', 'scheduler', 'consumer', 'sender', 'static-storage', 'flow-tracker'].map(
+        (s) => [s, 0],
+      ),
+    ),
+    dataDir: join(scratch, 'stack'),
+    onLine: (service, line) => {
+      output.push(`[${service}] ${line}`);
+      if (output.length > 200) output.shift();
+    },
+    waitFor: 'readyz',
+    readyTimeoutMs: 120_000,
+  });
+  cleanups.push(() => stack.stop());
+  const tracker = stack.urls['flow-tracker'];
+  const getJson = async (url) => {
+    const response = await globalThis.fetch(url);
+    if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const runsOf = async (flow) => (await getJson(`${tracker}/runs?flow=${flow}&limit=500`)).runs;
+  const writeFlow = async (file, flow) => {
+    await writeFile(join(env.FLOW_DIRECTORY, file), JSON.stringify(flow));
+    const fingerprinter = stack.urls.fingerprinter;
+    for (;;) {
+      const body = await getJson(`${fingerprinter}/readyz`).catch(() => ({}));
+      if ((body.details?.flows ?? []).some((f) => f.file === file)) return;
+      await sleep(50);
+    }
+  };
+  await writeFlow('ct-copy.yaml', {
+    name: 'bench-ct-copy',
+    triggers: [{ PatientID: '^BENCH-CT$' }],
+    models: [{ docker_kwargs: { image: copyImage } }],
+    destinations: [{ host: '127.0.0.1', port: destPort, ae_title: 'DEST' }],
+  });
+
+  const e2es = [];
+  const containers = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    await emptyDir(destDir);
+    const before = (await runsOf('bench-ct-copy')).length;
+    const begin = Date.now();
+    await storescu(Number(env.AE_PORT), env.AE_TITLE, ct, dcmtkEnv);
+    const end = await lastStored(destDir, ct.length);
+    const e2e = (end - begin) / 1000;
+    let run;
+    for (;;) {
+      const runs = await runsOf('bench-ct-copy');
+      run = runs.length > before ? runs[0] : undefined;
+      if (run && (run.status === 4 || run.status === 400)) break;
+      await sleep(50);
+    }
+    if (run.status !== 4) throw new Error(`run ${run.id} failed: ${JSON.stringify(run.failure)}`);
+    const detail = await getJson(`${tracker}/runs/${run.id}`);
+    const container = detail.steps[0].runningMs / 1000;
+    e2es.push(e2e);
+    containers.push(container);
+    log(
+      `round ${round + 1}: e2e ${fixed(e2e)} s, container ${fixed(container)} s, stages ${JSON.stringify(detail.timings)}`,
+    );
+  }
+  const e2e = median(e2es);
+  const container = median(containers);
+  const overhead = e2e - 2 * baseline - container;
+  log(
+    `e2e median ${fixed(e2e)} s = 2 x baseline ${fixed(baseline)} + container ${fixed(container)} + overhead ${fixed(overhead)}`,
+  );
+
+  // --- Throughput: many small studies from parallel senders, a no-op model, CPUS=2. -----------------------
+  await writeFlow('noop.yaml', {
+    name: 'bench-noop',
+    triggers: [{ PatientID: '^BENCH-TP$' }],
+    models: [{ docker_kwargs: { image: noopImage } }],
+  });
+  const studies = [];
+  for (let i = 0; i < STUDIES; i++) {
+    studies.push(
+      await series(`e2e-tp-${STUDY_INSTANCES}-${i}`, STUDY_INSTANCES, {
+        patientId: 'BENCH-TP',
+        rows: 256,
+        columns: 256,
+      }),
+    );
+  }
+  log(`throughput: ${STUDIES} studies x ${STUDY_INSTANCES} instances (256x256), ${SENDERS} parallel senders`);
+  const tpBegin = Date.now();
+  const queue = [...studies];
+  await Promise.all(
+    Array.from({ length: SENDERS }, async () => {
+      for (let files = queue.shift(); files; files = queue.shift())
+        await storescu(Number(env.AE_PORT), env.AE_TITLE, files, dcmtkEnv);
+    }),
+  );
+  let finished = [];
+  for (;;) {
+    const runs = await runsOf('bench-noop');
+    finished = runs.filter((r) => r.finished !== null || r.status === 400);
+    if (finished.length >= STUDIES) break;
+    await sleep(100);
+  }
+  const failed = finished.filter((r) => r.status === 400).length;
+  if (failed > 0) throw new Error(`${failed} throughput runs failed`);
+  const lastFinished = Math.max(...finished.map((r) => Date.parse(r.finished)));
+  const tpSeconds = (lastFinished - tpBegin) / 1000;
+  const runsPerHour = (STUDIES / tpSeconds) * 3600;
+  log(`throughput: ${STUDIES} runs finished in ${fixed(tpSeconds)} s`);
+
+  console.log(
+    `RESULT overhead_s=${fixed(overhead)} e2e_s=${fixed(e2e)} baseline_s=${fixed(baseline)} container_s=${fixed(container)} runs_per_hour=${Math.round(runsPerHour)}`,
+  );
+} catch (err) {
+  console.error(err);
+  process.exitCode = 1;
+} finally {
+  await cleanUp().catch((err) => console.error('clean-up failed', err));
+}

@@ -155,4 +155,23 @@ describe('sender failures', () => {
     expect(outcome.body.outcomes[0]).toMatchObject({ sent: 0, attempts: 0, reason: 'error' });
     expect(outcome.body.message).toMatch(/output tar is gone/);
   });
+
+  it('reports send.failed when the output is not a tar (read twice, then failed)', async () => {
+    await t.world.startSender();
+    const runId = crypto.randomUUID();
+    const key = `${runId}/1/output.tar`;
+    await t.world.storage.putBuffer(t.world.isolation.bucket, key, Buffer.alloc(4096, 'not a tar archive '));
+    await t.world.publishFlowFinished(
+      flowFinished({
+        runId,
+        output: { bucket: t.world.isolation.bucket, key },
+        destinations: [{ host: '127.0.0.1', port: 104, ae_title: 'DEST' }],
+      }),
+    );
+    const outcome = await t.world.waitForOutcome(runId);
+    if (outcome.routingKey !== 'send.failed')
+      throw new Error(`expected send.failed, got ${outcome.routingKey}`);
+    expect(outcome.body.message).toMatch(/unreadable tar/);
+    expect(t.world.eventsOf(runId).map((e) => e.routingKey)).toEqual(['send.failed']);
+  });
 });

@@ -72,6 +72,9 @@ export class StoreAssociation {
   static async open(opts: OpenAssociationOptions): Promise<StoreAssociation> {
     const socket = connect({ host: opts.host, port: opts.port, noDelay: true });
     socket.setNoDelay(true);
+    // Errors are handled by the listeners below; this one only keeps a late error (after a rejection was
+    // handled and the socket destroyed) from becoming an uncaught exception.
+    socket.on('error', () => undefined);
     const reader = new PduReader();
     try {
       const first = await new Promise<Pdu>((resolve, reject) => {

@@ -9,7 +9,7 @@ export const SENDER_MAX_ATTEMPTS = 10;
 export const SENDER_RETRY_DELAYS_MS: readonly number[] = [1000, 5000, 30_000, 120_000];
 
 /** What the consumer passes to every job besides the delivery's own details. */
-export type FlowFinishedDeps = Omit<SendJobDeps, 'broker' | 'logger' | 'attempt' | 'maxAttempts'>;
+export type FlowFinishedDeps = Omit<SendJobDeps, 'broker' | 'logger' | 'attempt'>;
 
 /** `flow.finished`: sends the run's output to its destinations and back to the sender. */
 export async function consumeFlowFinished(
@@ -31,7 +31,6 @@ export async function consumeFlowFinished(
         broker,
         logger: ctx.logger,
         attempt: ctx.attempt,
-        maxAttempts: SENDER_MAX_ATTEMPTS,
       });
     },
   );

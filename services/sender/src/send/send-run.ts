@@ -33,13 +33,17 @@ export interface SendJobDeps {
   readonly retry: RetryPolicy;
   readonly logger: Logger;
   readonly signal: AbortSignal;
-  /** Delivery attempt of the message (1 first); an unreadable tar is retried until `maxAttempts`. */
+  /** Delivery attempt of the message (1 first): an unreadable tar is read once more before it fails the run. */
   readonly attempt: number;
-  readonly maxAttempts: number;
   readonly onStored?: () => void;
 }
 
 const MAX_LISTED_SKIPPED = 100;
+/**
+ * Reads of an unreadable tar before the run fails: the second read downloads it again, so a transfer cut
+ * short is not mistaken for a corrupt object, while a corrupt one fails the run within seconds.
+ */
+const BAD_TAR_ATTEMPTS = 2;
 
 /** Every target of a run, each node once: the flow's destinations, then the sender on each port. */
 export function targetsOf(finished: SendJobData): SendTarget[] {
@@ -92,7 +96,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
       await publishFailed(finished, deps, { message: `the output tar is gone: ${text}`, targets });
       return;
     }
-    if (err instanceof BadOutputTarError && deps.attempt >= deps.maxAttempts) {
+    if (err instanceof BadOutputTarError && deps.attempt >= BAD_TAR_ATTEMPTS) {
       await publishFailed(finished, deps, { message: text, targets });
       return;
     }

@@ -11,6 +11,7 @@ import {
   type RunningStaticStorage,
 } from './testing/static-storage-harness.js';
 import { writeRandomTar, writeTar } from './testing/tar-fixtures.js';
+import type { StaticStorageOptions } from './service.js';
 
 const TOKEN = 'sync-test-token';
 let folder: string;
@@ -29,8 +30,11 @@ afterEach(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
-async function start(env: Record<string, string> = {}): Promise<RunningStaticStorage> {
-  const instance = await startStaticStorage(folder, { STATIC_UPLOAD_TOKEN: TOKEN, ...env });
+async function start(
+  env: Record<string, string> = {},
+  options: StaticStorageOptions = {},
+): Promise<RunningStaticStorage> {
+  const instance = await startStaticStorage(folder, { STATIC_UPLOAD_TOKEN: TOKEN, ...env }, options);
   running.push(instance);
   buckets.push(instance.bucket);
   return instance;
@@ -135,6 +139,25 @@ describe('static-storage: folder sync', () => {
       sha256: manual.sha256,
       source: 'upload',
     });
+  });
+
+  it('leaves a file that was just written for a later sync, then uploads it', async () => {
+    const instance = await start({}, { settleMs: 1500 });
+    await instance.service.syncNow();
+    const fresh = await writeRandomTar(join(folder, 'fresh.tar'));
+    await instance.service.syncNow();
+    expect(await stored(instance, 'fresh')).toBeUndefined();
+    const readyz = (await (await fetch(`${instance.url}/readyz`)).json()) as {
+      details: { lastSync: { skipped: { file: string; reason: string }[] } };
+    };
+    expect(readyz.details.lastSync.skipped).toEqual([
+      { file: 'fresh.tar', reason: 'changed moments ago; syncing once it is settled' },
+    ]);
+    // No event comes any more: the sync it scheduled for itself uploads the file once it has settled.
+    await waitFor(
+      async () => (await stored(instance, 'fresh'))?.sha256 === fresh.sha256,
+      'the settled file uploaded',
+    );
   });
 
   it('skips files that are not tars or have bad names, reports them, and keeps the earlier version', async () => {

@@ -24,6 +24,8 @@ export interface StaticStorageOptions {
   readonly syncDebounceMs?: number;
   /** Full rescan interval of the static folder, whatever the change events say (default 60 s). */
   readonly rescanMs?: number;
+  /** A folder file modified less than this long ago waits for a later sync (default 2 s: still being copied). */
+  readonly settleMs?: number;
   /** Where uploads are received before they go to S3 (default the system's temporary folder). */
   readonly tempDirectory?: string;
 }
@@ -53,6 +55,7 @@ export function createService(
     store,
     logger.child({ component: 'sync' }),
     metrics,
+    { settleMs: options.settleMs ?? 2000 },
   );
   const watcher = new DirectoryWatcher(
     config.STATIC_DIRECTORY,

@@ -9,6 +9,15 @@ import type { StaticItem, StaticStore } from '../store/static-store.js';
 import { tarProblem } from '../store/tar-check.js';
 import { nameOfTarFile, TAR_SUFFIX } from '../static-name.js';
 
+/** Tuning of {@link DirectorySync}. */
+export interface DirectorySyncOptions {
+  /** A file modified less than this long ago is left for a later sync (it is probably still being copied). */
+  readonly settleMs: number;
+}
+
+// Least pause before syncing again a file that was changing.
+const MIN_RESYNC_DELAY_MS = 1000;
+
 /** A file of the folder that was not synced, and why. */
 export interface SkippedFile {
   readonly file: string;
@@ -58,6 +67,7 @@ export class DirectorySync {
   #pending = false;
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
+  #later: NodeJS.Timeout | undefined;
   #last: SyncReport | undefined;
   #lastError: string | undefined;
 
@@ -66,6 +76,7 @@ export class DirectorySync {
     private readonly store: StaticStore,
     private readonly logger: Logger,
     private readonly metrics: StaticStorageMetrics,
+    private readonly options: DirectorySyncOptions,
   ) {}
 
   /** Asks for a sync; resolves when no sync is running or pending any more. */
@@ -99,6 +110,7 @@ export class DirectorySync {
   async close(): Promise<void> {
     this.#stopping.abort();
     clearTimeout(this.#retry);
+    clearTimeout(this.#later);
     await this.#running;
   }
 
@@ -210,6 +222,19 @@ export class DirectorySync {
     return { finishedAt: new Date().toISOString(), files, uploaded, unchanged, removed, skipped };
   }
 
+  /** One more sync after a pause (not at once: a file being written would be hashed over and over). */
+  #syncLater(): void {
+    if (this.#later !== undefined || this.#stopping.signal.aborted) return;
+    this.#later = setTimeout(
+      () => {
+        this.#later = undefined;
+        void this.request();
+      },
+      Math.max(this.options.settleMs, MIN_RESYNC_DELAY_MS),
+    );
+    this.#later.unref();
+  }
+
   #ownedAndGone(item: StaticItem, present: ReadonlySet<string>): boolean {
     return item.source === 'directory' && !present.has(item.name);
   }
@@ -220,10 +245,15 @@ export class DirectorySync {
     if (!before.isFile()) return 'not a regular file';
     let version = this.#hashed.get(name);
     if (!version || !sameFile(version, before)) {
+      // A file written moments ago is probably still being copied in: hashing it now would be wasted work.
+      if (Date.now() - before.mtimeMs < this.options.settleMs) {
+        this.#syncLater();
+        return 'changed moments ago; syncing once it is settled';
+      }
       const sha256 = await sha256OfFile(path, signal);
       const after = await stat(path);
       if (!sameFile({ size: before.size, mtimeMs: before.mtimeMs, ino: before.ino }, after)) {
-        this.#pending = true;
+        this.#syncLater();
         return 'still being written; syncing again';
       }
       version = {
@@ -255,7 +285,7 @@ export class DirectorySync {
     }
     // The object now carries the sha256 of the earlier content: the next sync sees a mismatch and re-uploads.
     this.#hashed.delete(local.name);
-    this.#pending = true;
+    this.#syncLater();
     this.logger.warn({ name: local.name }, 'static folder file changed during its upload; syncing again');
     return false;
   }

@@ -51,7 +51,7 @@ export async function startStaticStorage(
       },
     },
   });
-  const service = createService(config, logger, { syncDebounceMs: 100, ...options });
+  const service = createService(config, logger, { syncDebounceMs: 100, settleMs: 0, ...options });
   try {
     await service.start();
   } catch (err) {

@@ -127,7 +127,9 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
       { messageId: sendStartedMessageId(finished.runId), correlationId: finished.runId },
     );
     log.info({ instances: output.instances.length, targets: targets.length }, 'sending');
-    const outcomes = await Promise.all(
+    // Every target settles before anything else happens: one failing (database away) must not leave the
+    // others sending from files about to be removed.
+    const settled = await Promise.allSettled(
       targets.map((target) =>
         deliverToTarget(finished.runId, target, output.instances, {
           acks: deps.acks,
@@ -140,6 +142,11 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
         }),
       ),
     );
+    const outcomes: SendTargetOutcome[] = [];
+    for (const result of settled) {
+      if (result.status === 'rejected') throw result.reason;
+      outcomes.push(result.value);
+    }
     const incomplete = outcomes.filter((o) => o.failed > 0);
     if (incomplete.length === 0) {
       await deps.broker.publish(

@@ -45,6 +45,26 @@ export async function timedSend({ port, files, shim }) {
   return seconds;
 }
 
+/**
+ * CPU time (user + system, ms) a process has used, its waited-for children included (dcmtk's
+ * `storescp --fork` children), or NaN once it is gone. Unlike wall time, this hardly depends on what
+ * else runs on the machine, so it shows the receivers' own cost per byte even on a busy box.
+ */
+export async function cpuMs(pid) {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime, stime, cutime, cstime are fields 14-17 (1-based) of the whole line.
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+// USER_HZ: 100 on every Linux build this runs on (getconf CLK_TCK).
+const CLOCK_TICKS_PER_SECOND = 100;
+
 async function statusKb(pid, field) {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);

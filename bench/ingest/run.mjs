@@ -34,7 +34,7 @@ execFileSync(
 );
 const helpers = await import('@dicomflow/test-helpers');
 const { startOurs, startPeer } = await import('./receivers.mjs');
-const { MB, fixed, median, sampleRss, timedSend } = await import('./measure.mjs');
+const { MB, cpuMs, fixed, median, sampleRss, timedSend } = await import('./measure.mjs');
 
 const log = (message) => console.log(`[bench] ${message}`);
 const live = new Set();
@@ -84,24 +84,36 @@ async function datasetBytes(files) {
   return total;
 }
 
-/** One association per receiver and round, alternating peer/ours; returns median seconds of each. */
+/**
+ * One association per receiver and round, alternating peer/ours; returns median seconds of each, and the
+ * median CPU time each receiver process used for it.
+ */
 async function singleAssociation(files, shim) {
   const seconds = { peer: [], ours: [] };
+  const cpu = { peer: [], ours: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     for (const side of ['peer', 'ours']) {
       const receiver = await started(
         side === 'peer' ? startPeer({ work, shim }) : startOurs({ work, root, shim }),
       );
       try {
+        const before = await cpuMs(receiver.pid);
         const s = await timedSend({ port: receiver.port, files, shim });
+        const used = (await cpuMs(receiver.pid)) - before;
         seconds[side].push(s);
-        log(`single  round ${round} ${receiver.name}: ${s.toFixed(3)} s`);
+        cpu[side].push(used);
+        log(`single  round ${round} ${receiver.name}: ${s.toFixed(3)} s, receiver CPU ${used.toFixed(0)} ms`);
       } finally {
         await stopped(receiver);
       }
     }
   }
-  return { peer: median(seconds.peer), ours: median(seconds.ours) };
+  return {
+    peer: median(seconds.peer),
+    ours: median(seconds.ours),
+    peerCpuMs: median(cpu.peer),
+    oursCpuMs: median(cpu.ours),
+  };
 }
 
 /** PARALLEL_SENDERS storescu at once, each with its own quarter of the files; wall time of all. */
@@ -194,6 +206,11 @@ async function main() {
   console.log(`single   MB/s         ${fixed(mbps(single.peer)).padEnd(22)}${fixed(mbps(single.ours))}`);
   console.log(`single   instances/s  ${fixed(ips(single.peer)).padEnd(22)}${fixed(ips(single.ours))}`);
   console.log(`single   MB/s, ours with SPOOL_FSYNC=true: ${fixed(mbps(singleFsync))}`);
+  // CPU per byte barely depends on the machine's load, unlike the wall times above.
+  const cpuPerGb = (ms) => (ms / (bytes / MB)) * 1000;
+  console.log(
+    `single   receiver CPU ms per GB ${fixed(cpuPerGb(single.peerCpuMs)).padEnd(22)}${fixed(cpuPerGb(single.oursCpuMs))}`,
+  );
   console.log(`parallel MB/s         ${fixed(mbps(parallel.peer)).padEnd(22)}${fixed(mbps(parallel.ours))}`);
   console.log(`parallel instances/s  ${fixed(ips(parallel.peer)).padEnd(22)}${fixed(ips(parallel.ours))}`);
   console.log(`ours peak RSS (${BIG_INSTANCES} instances): ${fixed(peakRssMb)} MB`);

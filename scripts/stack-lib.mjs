@@ -40,6 +40,16 @@ const NODE_FLAGS = Object.freeze({ storescp: ['--max-semi-space-size=1'] });
 /** How long a service gets after SIGTERM before it is killed (runService itself gives up after 8 s). */
 const STOP_GRACE_MS = 10_000;
 
+// Services run in process groups of their own (see `detached` below), so nothing else stops them if this
+// process ends without stop(): a test runner that exits, an uncaught error. Whatever is still running then
+// is killed here: SIGKILL, since with nobody left to read their output a service may not finish a graceful
+// stop (seen now and then); the services are built to survive a kill (the spool is resumed at start). A
+// SIGKILL of this process itself cannot be caught: such services must be stopped by pid.
+const live = new Set();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 /**
  * `services/<name>/dist/main.js` of a service.
  * @param {string} name
@@ -165,12 +175,14 @@ export async function startStack(options = {}) {
       proc.exit = new Promise((resolveExit) => {
         child.once('exit', (code, signal) => {
           proc.exited = true;
+          live.delete(child);
           if (!stopping) onExit(name, code, signal);
           resolveExit(code ?? (signal ? 128 : null));
         });
         child.once('error', (err) => {
           onLine(name, `cannot start: ${err.message}`, 'stderr');
           proc.exited = true;
+          live.delete(child);
           resolveExit(null);
         });
       });
@@ -185,6 +197,7 @@ export async function startStack(options = {}) {
         });
       }
       running.set(name, proc);
+      live.add(child);
     }
     await Promise.all(services.map((name) => waitUntilUp(name, running.get(name), waitFor, readyTimeoutMs)));
   } catch (err) {

@@ -32,6 +32,10 @@ export interface SenderService {
   httpPort(): number;
 }
 
+/** Acknowledgements are kept this long (a redelivery of a run's flow.finished comes within minutes). */
+export const ACK_RETENTION_DAYS = 30;
+const PRUNE_INTERVAL_MS = 6 * 60 * 60 * 1000;
+
 /** Builds the sender from its configuration. Nothing is opened until `start()`. */
 export function createService(config: SenderConfig, logger: Logger): SenderService {
   const registry = createMetricsRegistry('sender');
@@ -64,6 +68,18 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
   let port = 0;
   let started = false;
   let closing: Promise<void> | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+
+  const prune = (): void => {
+    acks.prune(ACK_RETENTION_DAYS).then(
+      (removed) => {
+        if (removed > 0) logger.info({ removed }, 'old acknowledgements removed');
+      },
+      (err: unknown) => {
+        logger.warn({ err }, 'removing old acknowledgements failed; trying again later');
+      },
+    );
+  };
 
   /** Runs `attempt` until it succeeds, with capped backoff; rejects once the service is stopping. */
   const untilDone = async (what: string, attempt: () => Promise<void>): Promise<void> => {
@@ -117,6 +133,9 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
         metrics.instancesStored.inc();
       },
     });
+    prune();
+    pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
+    pruneTimer.unref();
     logger.info(
       { httpPort: port, schema: config.SENDER_DB_SCHEMA, exchange: config.RABBIT_EXCHANGE, queue },
       'sender started',
@@ -142,6 +161,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
           return;
         }
         const step = shutdownStep(logger);
+        clearInterval(pruneTimer);
         // Sends in progress finish their current instance; a backoff wait ends at once (the message is
         // retried, and acknowledged instances are not sent again).
         stopping.abort();

@@ -43,6 +43,18 @@ export class AckStore {
     );
   }
 
+  /**
+   * Removes acknowledgements older than `days`: by then the run's message was settled long ago, and a copy
+   * of it arriving after that is not expected. Returns how many rows went.
+   */
+  async prune(days: number): Promise<number> {
+    const result = await this.#pool.query(
+      `DELETE FROM ${this.#table} WHERE acked_at < now() - make_interval(days => $1)`,
+      [days],
+    );
+    return result.rowCount ?? 0;
+  }
+
   /** Readiness: the database answers. */
   async check(): Promise<void> {
     await this.#pool.query('SELECT 1');

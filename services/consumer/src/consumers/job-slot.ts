@@ -64,7 +64,12 @@ export async function execJobMessage(
     slot: slot.kind === 'gpu' ? `gpu:${slot.gpuId}` : `cpu:${slot.index}`,
   });
   const takenAt = Date.now();
-  const recorded = await readOutcome(deps.storage, job);
+  const lastAttempt = ctx.attempt >= maxAttempts;
+  // On the last attempt an unreadable record (S3 away) counts as none: the job then fails for good below.
+  const recorded = await readOutcome(deps.storage, job).catch((err: unknown) => {
+    if (errorKind(err) === 'transient' && lastAttempt) return undefined;
+    throw err;
+  });
   if (recorded) {
     await publishOutcome(deps, job, recorded);
     deps.metrics.republished.inc();
@@ -94,7 +99,7 @@ export async function execJobMessage(
       takenAt,
     );
   } catch (err) {
-    if (errorKind(err) !== 'transient' || ctx.attempt < maxAttempts) throw err;
+    if (errorKind(err) !== 'transient' || !lastAttempt) throw err;
     // The last attempt: the run must not wait forever for a job that never ends.
     const message = `the job failed ${maxAttempts} times on transient errors; last: ${err instanceof Error ? err.message : String(err)}`;
     outcome = {
@@ -115,10 +120,13 @@ export async function execJobMessage(
     outcome.kind === 'finished'
       ? { routingKey: 'job.finished', body: outcome.body }
       : { routingKey: 'job.failed', body: outcome.body };
-  // Recorded and published at once: the job is acked only after both, and a crash between them is covered
-  // either way (a record without its message is republished; a message without its record runs the job
-  // again, whose outcome goes out under the same message id or is ignored as a repeat by the scheduler).
-  await Promise.all([writeOutcome(deps.storage, job, record), publishOutcome(deps, job, record)]);
+  // Recorded and published at once. The record only spares a redelivery from running the job again, so
+  // failing to write it (S3 away) does not hold the outcome back: without it a redelivered job runs again,
+  // and its outcome goes out under the same message id or is ignored as a repeat by the scheduler.
+  const recording = writeOutcome(deps.storage, job, record).catch((err: unknown) => {
+    logger.warn({ err }, 'cannot record the job outcome; a redelivery would run the job again');
+  });
+  await Promise.all([recording, publishOutcome(deps, job, record)]);
   const confirmedAt = Date.now();
   outcome.timings.steps.outcome = confirmedAt;
   deps.metrics.jobs.inc({ outcome: outcome.kind, slot: slot.kind });

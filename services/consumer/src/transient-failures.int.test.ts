@@ -1,0 +1,134 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobFinishedMessageId } from '@dicomflow/messages';
+import { buildTestModelImage, COPY_MODEL, testStorageConfig, waitFor } from '@dicomflow/test-helpers';
+import { jobFixture, receiptInput, storeReceipt } from './testing/fixtures.js';
+import { newIsolation, startConsumer, TestBus, type InProcessConsumer } from './testing/consumer-harness.js';
+
+/** A TCP relay to the tests' S3 that can refuse everything for a while (S3 "away"). */
+class S3Relay {
+  down = false;
+  refused = 0;
+  readonly #sockets = new Set<Socket>();
+  readonly server: Server;
+
+  private constructor() {
+    const target = testStorageConfig();
+    this.server = createServer((client) => {
+      if (this.down) {
+        this.refused++;
+        client.destroy();
+        return;
+      }
+      const upstream = connect(target.port, target.endPoint);
+      this.#sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      const close = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+    });
+  }
+
+  static async start(): Promise<S3Relay> {
+    const relay = new S3Relay();
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    return relay;
+  }
+
+  port(): number {
+    const address = this.server.address();
+    if (typeof address !== 'object' || address === null) throw new Error('relay not listening');
+    return address.port;
+  }
+
+  /** Cuts every open connection and refuses new ones until `up()`. */
+  goDown(): void {
+    this.down = true;
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+  }
+
+  up(): void {
+    this.down = false;
+  }
+
+  async close(): Promise<void> {
+    this.goDown();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+describe('consumer: transient failures', () => {
+  let bus: TestBus;
+  let consumer: InProcessConsumer;
+  let relay: S3Relay;
+
+  beforeAll(async () => {
+    relay = await S3Relay.start();
+    const isolation = newIsolation();
+    bus = await TestBus.open(isolation);
+    consumer = await startConsumer(isolation, { S3_ENDPOINT: '127.0.0.1', S3_PORT: String(relay.port()) });
+  });
+
+  afterAll(async () => {
+    await consumer.close();
+    await bus.cleanup();
+    await relay.close();
+  });
+
+  it('retries a job while S3 is away, then runs it once S3 is back', async () => {
+    const image = await buildTestModelImage(COPY_MODEL);
+    const receipt = await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 1, 2);
+    const job = jobFixture({
+      image,
+      input: receiptInput(
+        receipt,
+        receipt.instances.map((i) => i.member),
+        [],
+      ),
+      runsBucket: bus.isolation.buckets.runs,
+    });
+    relay.goDown();
+    await bus.publishJob(job);
+    await waitFor(() => relay.refused >= 2, 'the consumer trying S3 twice while it is away', 30_000);
+    expect(bus.of(job.runId)).toEqual([]);
+    relay.up();
+    await waitFor(() => bus.outcome(job) !== undefined, 'the outcome', 60_000);
+
+    expect(bus.outcome(job)).toMatchObject({
+      routingKey: 'job.finished',
+      messageId: jobFinishedMessageId(job.runId, 0),
+    });
+    expect(await bus.storage.stat(job.output.bucket, job.output.key)).toBeDefined();
+    expect(await bus.containers()).toEqual([]);
+  });
+
+  it('fails the job after its last attempt when S3 stays away (the run does not wait forever)', async () => {
+    const image = await buildTestModelImage(COPY_MODEL);
+    const receipt = await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 1, 1);
+    const job = jobFixture({
+      image,
+      input: receiptInput(
+        receipt,
+        receipt.instances.map((i) => i.member),
+        [],
+      ),
+      runsBucket: bus.isolation.buckets.runs,
+    });
+    relay.goDown();
+    try {
+      await bus.publishJob(job);
+      await waitFor(() => bus.outcome(job) !== undefined, 'the outcome', 60_000);
+    } finally {
+      relay.up();
+    }
+    const outcome = bus.outcome(job);
+    expect(outcome).toMatchObject({ routingKey: 'job.failed', body: { reason: 'error' } });
+    expect(outcome?.routingKey === 'job.failed' && outcome.body.message).toMatch(
+      /failed 8 times on transient errors/,
+    );
+  });
+});

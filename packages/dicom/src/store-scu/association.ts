@@ -65,7 +65,7 @@ export class StoreAssociation {
     this.#accept = accept;
     this.#contexts = opts.contexts;
     this.#timeoutMs = opts.timeoutMs;
-    this.#maxValue = Math.max(1024, Math.min(MAX_PDV_VALUE, accept.peerMaxPdu - 6));
+    this.#maxValue = Math.max(16, Math.min(MAX_PDV_VALUE, accept.peerMaxPdu - 6));
   }
 
   /** Connects and negotiates; rejects with a {@link StoreScuError} (transient or not). */

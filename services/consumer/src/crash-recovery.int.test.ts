@@ -8,7 +8,13 @@ import { jobFinishedMessageId, jobStartedMessageId } from '@dicomflow/messages';
 import { buildTestModelImage, ensureTestBaseImage, waitFor } from '@dicomflow/test-helpers';
 import { CONSUMER_LABEL, containerName } from './docker/create-options.js';
 import { filesOf, jobFixture, receiptInput, storeReceipt } from './testing/fixtures.js';
-import { consumerEnvironment, newIsolation, TestBus, type Isolation } from './testing/consumer-harness.js';
+import {
+  consumerEnvironment,
+  newIsolation,
+  startConsumer as startInProcess,
+  TestBus,
+  type Isolation,
+} from './testing/consumer-harness.js';
 
 // The built service, as production runs it (`npx tsc --build` first).
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -114,6 +120,39 @@ describe('consumer killed with SIGKILL mid-job', () => {
     expect([...output.keys()].sort()).toEqual(receipt.instances.map((i) => `${i.sopUid}.dcm`).sort());
     const left = await bus.docker.listContainers({ all: true, filters: { name: [name] } });
     expect(left).toEqual([]);
+  });
+
+  it('on SIGTERM-style close stops its running container; the job runs again on the next consumer', async () => {
+    const image = await buildTestModelImage(SLOW_COPY);
+    const receipt = await storeReceipt(bus.storage, isolation.buckets.incoming, 1, 1);
+    const job = jobFixture({
+      image,
+      input: receiptInput(
+        receipt,
+        receipt.instances.map((i) => i.member),
+        [],
+      ),
+      runsBucket: isolation.buckets.runs,
+    });
+    const first = await startInProcess(isolation);
+    await bus.publishJob(job);
+    await waitFor(() => bus.of(job.runId).some((r) => r.routingKey === 'job.started'), 'the start', 60_000);
+    await first.close();
+    expect(await bus.containers()).toEqual([]);
+    expect(bus.outcome(job)).toBeUndefined();
+
+    const second = await startInProcess(isolation);
+    try {
+      await waitFor(() => bus.outcome(job) !== undefined, 'the outcome', 60_000);
+    } finally {
+      await second.close();
+    }
+    expect(
+      bus
+        .of(job.runId)
+        .filter((e) => e.routingKey !== 'job.started')
+        .map((e) => e.messageId),
+    ).toEqual([jobFinishedMessageId(job.runId, 0)]);
   });
 
   it('removes containers labelled with its own id when it starts (left by a killed earlier life)', async () => {

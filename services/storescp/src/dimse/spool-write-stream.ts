@@ -13,6 +13,8 @@ import {
 const HEADER_CAP = 1024 * 1024;
 /** Bytes handed to the file system and not yet written, past which the stream stops taking more. */
 const MAX_BYTES_IN_FLIGHT = 2 * 1024 * 1024;
+/** Slices per writev call (IOV_MAX is 1024 on Linux). */
+const MAX_PIECES_PER_WRITE = 512;
 
 /**
  * The file of one incoming instance: Part-10 prefix first, then the dataset bytes as they arrive, so no
@@ -20,9 +22,8 @@ const MAX_BYTES_IN_FLIGHT = 2 * 1024 * 1024;
  * finishes. On the way, the dataset's framing is checked (a truncated dataset is caught without reading
  * the file back) and the header up to Pixel Data is kept, so {@link inspect} is nearly free.
  *
- * Writes are positional and pipelined: each PDV's slices go to libuv's thread pool at once and the stream
- * takes the next ones without waiting, up to {@link MAX_BYTES_IN_FLIGHT}; it finishes when every write has
- * landed. So copying into the page cache runs on other threads (on another core) while this one reads
+ * Writes are pipelined: each PDV's slices are queued for libuv's thread pool and the stream takes the next
+ * ones without waiting, up to {@link MAX_BYTES_IN_FLIGHT}; it finishes when every write has landed. So copying into the page cache runs on other threads (on another core) while this one reads
  * the socket, and only the last write's completion lies between an instance's last byte and its
  * response. (Waiting for each write in turn cost ~6 ms per 0.5 MB instance; synchronous writes cost
  * nothing in latency but kept all the copying on the one thread every association shares.)
@@ -37,7 +38,10 @@ export class SpoolWriteStream extends Writable {
   /** File offset of the next write; the prefix goes out with the first. */
   private position = 0;
   private prefixWritten = false;
-  private inFlight = 0;
+  /** Slices waiting for the write in progress to finish; written together next. */
+  private readonly queued: Buffer[] = [];
+  private writing = false;
+  /** Bytes queued or being written. */
   private bytesInFlight = 0;
   private writeError: Error | undefined;
   /** The write callback held back while too many bytes are in flight. */
@@ -180,18 +184,35 @@ export class SpoolWriteStream extends Writable {
     else this.heldBack = callback;
   }
 
-  /** Hands `chunks` (after the prefix, the first time) to the thread pool at the next file offset. */
+  /**
+   * Queues `chunks` (after the prefix, the first time) for the file. One write per file is in the thread
+   * pool at a time, taking everything queued meanwhile in one call: parallel writes to one file would only
+   * contend for its inode lock (perf showed kernel time spinning on it), and one call costs less than several.
+   */
   private submit(fd: number, chunks: Buffer[]): void {
     const pieces = this.prefixWritten ? chunks : [this.prefix, ...chunks];
     this.prefixWritten = true;
+    for (const piece of pieces) {
+      if (piece.length === 0) continue;
+      this.queued.push(piece);
+      this.bytesInFlight += piece.length;
+    }
+    if (!this.writing) this.writeQueued(fd);
+  }
+
+  private writeQueued(fd: number): void {
+    const pieces = this.queued.splice(0, MAX_PIECES_PER_WRITE);
+    if (pieces.length === 0) {
+      this.writing = false;
+      for (const wake of this.idleWaiters.splice(0)) wake();
+      return;
+    }
+    this.writing = true;
     let bytes = 0;
     for (const piece of pieces) bytes += piece.length;
     const at = this.position;
     this.position += bytes;
-    this.inFlight += 1;
-    this.bytesInFlight += bytes;
     writeAllAt(fd, pieces, at, (err) => {
-      this.inFlight -= 1;
       this.bytesInFlight -= bytes;
       if (err) this.writeError ??= err;
       const held = this.heldBack;
@@ -199,12 +220,13 @@ export class SpoolWriteStream extends Writable {
         this.heldBack = undefined;
         held(this.writeError);
       }
-      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      if (this.writeError) this.queued.length = 0; // nothing after a failed write is worth writing
+      this.writeQueued(fd);
     });
   }
 
   private whenIdle(then: () => void): void {
-    if (this.inFlight === 0) then();
+    if (!this.writing) then();
     else this.idleWaiters.push(then);
   }
 }

@@ -49,6 +49,12 @@ const median = (values) => {
 };
 const fixed = (n) => n.toFixed(3);
 
+/** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 1/100 s). */
+async function cpuSeconds(pid) {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** The CT series in bench/.work, generated once and reused while its marker says it is complete. */
 async function series(count) {
   const dir = join(work, `consumer-ct-${count}`);
@@ -210,6 +216,7 @@ try {
   });
   if (!flow.ok) throw new Error(JSON.stringify(flow.issues));
   const rows = [];
+  const cpuBefore = await cpuSeconds(consumer.pid);
   for (let n = 1; n <= JOBS; n++) {
     const runId = randomUUID();
     const job = {
@@ -261,6 +268,7 @@ try {
         .join(' ')}`,
     );
   }
+  const cpuPerJob = ((await cpuSeconds(consumer.pid)) - cpuBefore) / JOBS;
   events.destroy();
   const start = median(rows.map((r) => r.start_s));
   const collect = median(rows.map((r) => r.collect_s));
@@ -269,6 +277,7 @@ try {
     `medians over ${JOBS} jobs: start_s=${fixed(start)} collect_s=${fixed(collect)} overhead_s=${fixed(overhead)}`,
   );
   log(`outside view median: ${fixed(median(rows.map((r) => r.outside_s)))} s`);
+  log(`consumer process CPU time per job: ${fixed(cpuPerJob)} s (user + system)`);
   const left = await docker.listContainers({
     all: true,
     filters: { label: [`dicomflow.consumer=${isolation.consumerId}`] },

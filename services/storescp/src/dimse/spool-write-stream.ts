@@ -155,7 +155,9 @@ export class SpoolWriteStream extends Writable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     // Writes still in the thread pool use the descriptor: it is closed after them, never under them
-    // (a number closed and reused meanwhile would take their bytes into another file).
+    // (a number closed and reused meanwhile would take their bytes into another file). What is only
+    // queued is dropped: a destroyed instance is never answered with success, its file is discarded.
+    this.queued.length = 0;
     this.whenIdle(() => {
       if (this.fd !== undefined) {
         try {

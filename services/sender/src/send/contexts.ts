@@ -1,5 +1,5 @@
 import { TransferSyntax, type ProposedContext } from '@dicomflow/dicom';
-import type { OutputInstance } from './spool-output.js';
+import type { OutputInstance } from './output-feed.js';
 
 /** Presentation context ids are odd numbers 1-255: at most 128 contexts per association. */
 export const MAX_CONTEXTS = 128;
@@ -26,7 +26,8 @@ export function sendableSyntaxes(syntax: string): readonly string[] {
  * One presentation context per SOP class and transfer syntax of the instances to send, each offering just
  * that syntax, so the acceptor cannot pick a syntax the instance is not in. Little endian data also gets a
  * context in the other little endian syntax as a fall-back (every SCP must accept implicit VR little
- * endian). Contexts past {@link MAX_CONTEXTS} are left out; their instances are reported as refused.
+ * endian). The first instance's contexts come first, so an association always covers the instance it
+ * opens for; contexts past {@link MAX_CONTEXTS} are left out (their instances go in a later association).
  */
 export function planContexts(instances: readonly OutputInstance[]): ProposedContext[] {
   const pairs = new Set<string>();
@@ -37,6 +38,10 @@ export function planContexts(instances: readonly OutputInstance[]): ProposedCont
     pairs.add(key);
     contexts.push({ id: contexts.length * 2 + 1, abstractSyntax, transferSyntaxes: [syntax] });
   };
+  const [head] = instances;
+  if (head)
+    for (const syntax of sendableSyntaxes(head.file.transferSyntaxUid))
+      propose(head.file.sopClassUid, syntax);
   for (const { file } of instances) propose(file.sopClassUid, file.transferSyntaxUid);
   for (const { file } of instances)
     for (const syntax of sendableSyntaxes(file.transferSyntaxUid)) propose(file.sopClassUid, syntax);

@@ -7,6 +7,7 @@ import {
   StoreAssociation,
   StoreScuError,
   type InstanceFile,
+  type ProposedContext,
 } from '@dicomflow/dicom';
 import type {
   SendFailureReason,
@@ -17,7 +18,8 @@ import type {
 import { sleep, type Logger } from '@dicomflow/runtime';
 import { AckBatcher, type AckStore } from '../db/ack-store.js';
 import { planContexts, sendableSyntaxes } from './contexts.js';
-import type { OutputInstance } from './spool-output.js';
+import type { OutputFeed, OutputInstance } from './output-feed.js';
+import { TargetQueue } from './target-queue.js';
 
 /** How hard to try one target. */
 export interface RetryPolicy {
@@ -56,96 +58,129 @@ export function retryDelay(attempt: number, policy: RetryPolicy): number {
   return Math.round(capped / 2 + Math.random() * (capped / 2));
 }
 
-/** What one association achieved. */
-interface AttemptResult {
-  /** Instances to try again in the next association (out of resources). */
-  readonly again: OutputInstance[];
-  readonly statusText?: string;
-}
+/** Why an association ended without failing. */
+type AssociationEnd =
+  /** The output is read and everything at hand was sent. */
+  | 'drained'
+  /** The next instance needs a presentation context this association did not propose. */
+  | 'new-context'
+  /** Nothing new came from the download for a while: not worth holding the peer's association. */
+  | 'idle';
 
 /**
- * Sends every instance the target has not acknowledged yet, one association per attempt, reused for all
- * instances. Transient failures (no connection, timeout, abort, transient rejection, 0xA7xx) are retried
- * with backoff, resending only what did not succeed; a permanent rejection ends at once; an instance the
- * target refuses (SOP class, transfer syntax, other failure status) is reported and not retried.
+ * How long an open association waits for the download to spool the next instance before it is released
+ * (a new one opens when more arrives). Below common peer idle timeouts (Orthanc: 30 s).
+ */
+const ASSOCIATION_IDLE_MS = 5000;
+
+/**
+ * Sends every instance of the output to the target as it is spooled, except those the target
+ * acknowledged before. Attempts are rounds: a round opens an association and goes on until everything is
+ * sent or it fails; an association released because a later instance needs a presentation context it did
+ * not propose, or because the download stalled, is followed by another in the same round (`attempts`
+ * counts rounds, i.e. the first try and each retry). Transient failures (no connection, timeout, abort,
+ * transient rejection, 0xA7xx) are retried with backoff, resending only what was not acknowledged; a
+ * permanent rejection ends at once; an instance the target refuses (SOP class, transfer syntax, other
+ * failure status) is reported and not retried. Resolves once the output was read whole.
  */
 export async function deliverToTarget(
   runId: string,
   target: SendTarget,
-  instances: readonly OutputInstance[],
+  feed: OutputFeed,
   deps: DeliverDeps,
 ): Promise<SendTargetOutcome> {
   const key = targetKey(target);
   const log = deps.logger.child({ target: key });
   const alreadyAcked = await deps.acks.acked(runId, key);
   const batcher = new AckBatcher(deps.acks, runId, key);
-  let pending = instances.filter((instance) => !alreadyAcked.has(instance.member));
-  let stored = instances.length - pending.length;
+  const queue = new TargetQueue(feed, alreadyAcked, deps.signal);
+  const idleMs = Math.max(1, Math.min(ASSOCIATION_IDLE_MS, Math.floor(deps.retry.timeoutMs / 2)));
+  let storedNow = 0;
   const refused: SendInstanceFailure[] = [];
-  const settled = new Set<string>();
+  /** Answered 0xA7xx in this round: sent again in the next one. */
+  let deferred: OutputInstance[] = [];
+  let deferredStatus = '';
   let attempts = 0;
+  let inRound = false;
+  let associations = 0;
   let failure: { reason: SendFailureReason; message: string } | undefined;
-  if (pending.length < instances.length)
-    log.info({ alreadyAcked: instances.length - pending.length }, 'skipping instances acknowledged before');
+  const report: AssociationReport = {
+    onStored(instance, status) {
+      batcher.add({ member: instance.member, sopInstanceUid: instance.file.sopInstanceUid, status });
+      storedNow++;
+      deps.onStored?.();
+    },
+    onRefused(instance, status, message) {
+      refused.push({
+        member: instance.member,
+        sopInstanceUid: instance.file.sopInstanceUid,
+        ...(status === undefined ? {} : { status }),
+        message,
+      });
+    },
+    onDeferred(instance, statusText) {
+      deferred.push(instance);
+      deferredStatus = statusText;
+    },
+  };
+  /** After a failed round: waits before the next one; false when the attempts are used up. */
+  const retryLater = async (): Promise<boolean> => {
+    inRound = false;
+    if (attempts >= deps.retry.maxAttempts) return false;
+    queue.putBack(deferred);
+    deferred = [];
+    const delayMs = retryDelay(attempts, deps.retry);
+    log.warn({ attempt: attempts, delayMs, err: failure?.message }, 'retrying target');
+    await sleep(delayMs, deps.signal);
+    return true;
+  };
 
   try {
-    while (pending.length > 0) {
-      if (attempts > 0) {
-        const delayMs = retryDelay(attempts, deps.retry);
-        log.warn(
-          { attempt: attempts, delayMs, pending: pending.length, err: failure?.message },
-          'retrying target',
-        );
-        await sleep(delayMs, deps.signal);
+    for (;;) {
+      let next = await queue.next(idleMs);
+      while (next === 'idle') next = await queue.next(idleMs);
+      if (next === 'end') {
+        if (deferred.length === 0) break;
+        failure = { reason: 'unreachable', message: deferredStatus };
+        if (!(await retryLater())) break;
+        continue;
       }
-      attempts++;
+      if (!inRound) {
+        attempts++;
+        inRound = true;
+      }
+      associations++;
       try {
-        const result = await sendOnce(target, pending, deps, {
-          onStored(instance, status) {
-            batcher.add({ member: instance.member, sopInstanceUid: instance.file.sopInstanceUid, status });
-            settled.add(instance.member);
-            stored++;
-            deps.onStored?.();
-          },
-          onRefused(instance, status, message) {
-            settled.add(instance.member);
-            refused.push({
-              member: instance.member,
-              sopInstanceUid: instance.file.sopInstanceUid,
-              ...(status === undefined ? {} : { status }),
-              message,
-            });
-          },
-        });
-        pending = result.again;
-        failure =
-          pending.length > 0
-            ? { reason: 'unreachable', message: result.statusText ?? 'out of resources' }
-            : undefined;
+        await sendOnce(target, queue, deps, report, idleMs);
       } catch (err) {
         if (!(err instanceof StoreScuError)) throw err;
-        // Instances stored or refused before the failure are settled; the rest go again.
-        pending = pending.filter((instance) => !settled.has(instance.member));
         if (!err.transient) {
           failure = { reason: 'rejected', message: err.message };
           break;
         }
         failure = { reason: 'unreachable', message: err.message };
+        if (!(await retryLater())) break;
       }
-      if (attempts >= deps.retry.maxAttempts) break;
     }
+    // A target that gave up early still waits for the whole output: its counts cover every instance.
+    while ((await feed.waitFor(Number.MAX_SAFE_INTEGER, idleMs, deps.signal)) !== 'end');
   } catch (err) {
-    // Stopping or a local failure: keep what was acknowledged so far, then let the message be retried.
+    // Stopping, the download failing, or a local failure: keep what was acknowledged so far, then let
+    // the message be retried.
     await batcher.flush().catch(() => undefined);
     throw err;
   }
   await batcher.flush();
-  if (pending.length === 0 && refused.length > 0)
+  const instances = feed.instances;
+  const stored = storedNow + instances.filter((i) => alreadyAcked.has(i.member)).length;
+  const failed = instances.length - stored;
+  if (stored > storedNow)
+    log.info({ alreadyAcked: stored - storedNow }, 'skipped instances acknowledged before');
+  if (failed > 0 && failed === refused.length)
     failure = {
       reason: 'instances-refused',
       message: `${refused.length} instance(s) refused by the node`,
     };
-  const failed = instances.length - stored;
   const outcome: SendTargetOutcome = {
     target,
     sent: stored,
@@ -155,39 +190,66 @@ export async function deliverToTarget(
     failures: refused.slice(0, MAX_LISTED_FAILURES),
   };
   if (failed > 0)
-    log.warn({ sent: stored, failed, attempts, reason: outcome.reason }, 'target not fully delivered');
-  else log.info({ sent: stored, attempts }, 'target delivered');
+    log.warn(
+      { sent: stored, failed, attempts, associations, reason: outcome.reason },
+      'target not fully delivered',
+    );
+  else log.info({ sent: stored, attempts, associations }, 'target delivered');
   return outcome;
 }
 
-/** One association: sends `instances` in order; rejects with a StoreScuError when the association fails. */
+/** How an association reports each instance it settled. */
+interface AssociationReport {
+  onStored(instance: OutputInstance, status: number): void;
+  onRefused(instance: OutputInstance, status: number | undefined, message: string): void;
+  /** Out of resources (0xA7xx): to send again in the next round. */
+  onDeferred(instance: OutputInstance, statusText: string): void;
+}
+
+/**
+ * One association: proposes contexts for every instance at hand, then sends from the queue as instances
+ * come. Rejects with a StoreScuError when the association fails; the instance in flight then goes back to
+ * the queue (everything reported before stays settled).
+ */
 async function sendOnce(
   target: SendTarget,
-  instances: readonly OutputInstance[],
+  queue: TargetQueue,
   deps: DeliverDeps,
-  report: {
-    onStored(instance: OutputInstance, status: number): void;
-    onRefused(instance: OutputInstance, status: number | undefined, message: string): void;
-  },
-): Promise<AttemptResult> {
+  report: AssociationReport,
+  idleMs: number,
+): Promise<AssociationEnd> {
+  const contexts = planContexts(queue.atHand());
   const association = await StoreAssociation.open({
     host: target.host,
     port: target.port,
     callingAeTitle: deps.callingAeTitle,
     calledAeTitle: target.aeTitle,
-    contexts: planContexts(instances),
+    contexts,
     timeoutMs: deps.retry.timeoutMs,
   });
-  const again: OutputInstance[] = [];
-  let statusText: string | undefined;
+  let inFlight: OutputInstance | undefined;
+  let end: AssociationEnd;
   try {
-    for (const [index, instance] of instances.entries()) {
+    for (;;) {
       if (deps.signal.aborted) throw new Error('the sender is stopping');
-      const context = association.contextFor(
-        instance.file.sopClassUid,
-        sendableSyntaxes(instance.file.transferSyntaxUid),
-      );
+      if (!queue.peek()) {
+        const next = await queue.next(idleMs);
+        if (next !== 'ready') {
+          end = next === 'end' ? 'drained' : 'idle';
+          break;
+        }
+      }
+      const instance = queue.peek();
+      if (!instance) continue;
+      const syntaxes = sendableSyntaxes(instance.file.transferSyntaxUid);
+      const context = association.contextFor(instance.file.sopClassUid, syntaxes);
+      if (!context && !proposedFor(contexts, instance.file.sopClassUid, syntaxes)) {
+        end = 'new-context';
+        break;
+      }
+      inFlight = queue.take();
       if (!context) {
+        inFlight = undefined;
         report.onRefused(
           instance,
           undefined,
@@ -203,6 +265,7 @@ async function sendOnce(
           file = await convertLittleEndian(file, context.transferSyntaxUid, converted);
         } catch (err) {
           await rm(converted, { force: true });
+          inFlight = undefined;
           report.onRefused(
             instance,
             undefined,
@@ -212,27 +275,34 @@ async function sendOnce(
         }
       }
       try {
-        const response = await association.store(file, context.id, instances[index + 1]?.file);
+        const response = await association.store(file, context.id, queue.peek()?.file);
+        inFlight = undefined;
+        const text = `C-STORE status 0x${hex(response.status)}${response.errorComment ? `: ${response.errorComment}` : ''}`;
         if (isStoredStatus(response.status)) report.onStored(instance, response.status);
-        else if (isTransientStatus(response.status)) {
-          again.push(instance);
-          statusText = `C-STORE status 0x${hex(response.status)}${response.errorComment ? `: ${response.errorComment}` : ''}`;
-        } else
-          report.onRefused(
-            instance,
-            response.status,
-            `C-STORE status 0x${hex(response.status)}${response.errorComment ? `: ${response.errorComment}` : ''}`,
-          );
+        else if (isTransientStatus(response.status)) report.onDeferred(instance, text);
+        else report.onRefused(instance, response.status, text);
       } finally {
         if (converted) await rm(converted, { force: true });
       }
     }
   } catch (err) {
     association.abort();
+    if (inFlight) queue.putBack([inFlight]);
     throw err;
   }
   await association.release();
-  return { again, ...(statusText ? { statusText } : {}) };
+  return end;
+}
+
+/** True when `contexts` offered the SOP class in every syntax the instance can go out in. */
+function proposedFor(
+  contexts: readonly ProposedContext[],
+  sopClassUid: string,
+  syntaxes: readonly string[],
+): boolean {
+  return syntaxes.every((syntax) =>
+    contexts.some((c) => c.abstractSyntax === sopClassUid && c.transferSyntaxes.includes(syntax)),
+  );
 }
 
 const hex = (status: number): string => status.toString(16).toUpperCase().padStart(4, '0');

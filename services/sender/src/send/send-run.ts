@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { PermanentError, TransientError, type Broker } from '@dicomflow/broker';
 import {
   sendFailedMessageId,
@@ -12,8 +14,9 @@ import {
 import type { Logger } from '@dicomflow/runtime';
 import { StorageError, type Storage } from '@dicomflow/storage';
 import type { AckStore } from '../db/ack-store.js';
-import { deliverToTarget, type RetryPolicy } from './deliver.js';
-import { BadOutputTarError, spoolOutput, type SkippedMember, type SpooledOutput } from './spool-output.js';
+import { deliverToTarget, targetKey, type RetryPolicy } from './deliver.js';
+import { OutputFeed, type SkippedMember } from './output-feed.js';
+import { BadOutputTarError, spoolOutput } from './spool-output.js';
 
 /** The queue the sender consumes: `flow.finished` (see suiteQueues().sender). */
 export const SENDER_QUEUE_ROLE = 'sender';
@@ -86,62 +89,62 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
   const targets = targetsOf(finished);
   // A folder per delivery: the same run delivered twice at once (a redelivery) never shares files.
   const dir = join(deps.spoolDir, `${finished.runId}-${randomUUID()}`);
-  let output: SpooledOutput;
+  let tarStream: Readable;
   try {
-    const stream = await deps.storage.getStream(finished.output.bucket, finished.output.key);
-    output = await spoolOutput(stream, dir);
+    tarStream = await deps.storage.getStream(finished.output.bucket, finished.output.key);
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    if (err instanceof StorageError && err.kind === 'gone') {
-      await publishFailed(finished, deps, { message: `the output tar is gone: ${text}`, targets });
-      return;
-    }
-    if (err instanceof BadOutputTarError && deps.attempt >= BAD_TAR_ATTEMPTS) {
-      await publishFailed(finished, deps, { message: text, targets });
-      return;
-    }
-    if (err instanceof StorageError && err.kind === 'permanent')
-      throw new PermanentError(text, { cause: err });
-    throw new TransientError(`cannot read the output tar: ${text}`, { cause: err });
+    await failedRead(finished, deps, targets, err);
+    return;
   }
+  const feed = new OutputFeed();
+  // Stops every target when the download fails (or something else does): the run is retried or failed.
+  const abandon = new AbortController();
+  const signal = AbortSignal.any([deps.signal, abandon.signal]);
   try {
-    const skipped = output.skipped;
-    if (skipped.length > 0) {
-      // Member names are chosen by the model and may carry anything: names only at debug level.
-      log.warn({ skipped: skipped.length }, 'output files that are not DICOM are not sent');
-      log.debug({ skipped: skipped.slice(0, MAX_LISTED_SKIPPED) }, 'files not sent');
-    }
-    const common = {
-      runId: finished.runId,
-      receiptId: finished.receiptId,
-      flowName: finished.flowName,
-      flowVersion: finished.flowVersion,
-      flowFile: finished.flowFile,
-      instanceCount: output.instances.length,
-      skipped: skipped.length,
-      ...skippedList(skipped),
-    };
-    await deps.broker.publish(
-      'send.started',
-      { ...common, startedAt: new Date().toISOString(), targets },
-      { messageId: sendStartedMessageId(finished.runId), correlationId: finished.runId },
-    );
-    log.info({ instances: output.instances.length, targets: targets.length }, 'sending');
-    // Every target settles before anything else happens: one failing (database away) must not leave the
-    // others sending from files about to be removed.
-    const settled = await Promise.allSettled(
+    // Targets start as soon as the first instance is spooled; the download goes on meanwhile.
+    const spooled = spoolOutput(tarStream, dir, feed);
+    spooled.catch(() => undefined);
+    const delivering = Promise.allSettled(
       targets.map((target) =>
-        deliverToTarget(finished.runId, target, output.instances, {
+        deliverToTarget(finished.runId, target, feed, {
           acks: deps.acks,
           callingAeTitle: deps.callingAeTitle,
           retry: deps.retry,
-          scratchDir: output.dir,
+          scratchDir: dir,
           logger: log,
-          signal: deps.signal,
+          signal,
           ...(deps.onStored ? { onStored: deps.onStored } : {}),
         }),
       ),
     );
+    let common: ReturnType<typeof commonFields>;
+    try {
+      await spooled;
+      // Only now are the counts known, so send.started follows the download (sending may be under way).
+      common = commonFields(finished, feed);
+      if (feed.skipped.length > 0) {
+        // Member names are chosen by the model and may carry anything: names only at debug level.
+        log.warn({ skipped: feed.skipped.length }, 'output files that are not DICOM are not sent');
+        log.debug({ skipped: feed.skipped.slice(0, MAX_LISTED_SKIPPED) }, 'files not sent');
+      }
+      await deps.broker.publish(
+        'send.started',
+        { ...common, startedAt: new Date().toISOString(), targets },
+        { messageId: sendStartedMessageId(finished.runId), correlationId: finished.runId },
+      );
+      log.info({ instances: feed.instances.length, targets: targets.length }, 'output read; sending');
+    } catch (err) {
+      // Every target settles before anything else happens: none may keep sending from files about to be
+      // removed. What they had acknowledged is recorded, so the next delivery does not send it again.
+      abandon.abort(err);
+      await delivering;
+      if (err === feed.failure) {
+        await failedRead(finished, deps, targets, err);
+        return;
+      }
+      throw err;
+    }
+    const settled = await delivering;
     const outcomes: SendTargetOutcome[] = [];
     for (const result of settled) {
       if (result.status === 'rejected') throw result.reason;
@@ -154,7 +157,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
         { ...common, finishedAt: new Date().toISOString(), outcomes },
         { messageId: sendFinishedMessageId(finished.runId), correlationId: finished.runId },
       );
-      log.info({ instances: output.instances.length, targets: targets.length }, 'sent');
+      log.info({ instances: feed.instances.length, targets: targets.length }, 'sent');
     } else {
       await deps.broker.publish(
         'send.failed',
@@ -164,8 +167,46 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
       log.warn({ failedTargets: incomplete.length }, 'send failed');
     }
   } finally {
-    await output.remove();
+    abandon.abort(new Error('the delivery is over'));
+    await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The run fields and counts every send event carries. */
+function commonFields(finished: SendJobData, feed: OutputFeed) {
+  return {
+    runId: finished.runId,
+    receiptId: finished.receiptId,
+    flowName: finished.flowName,
+    flowVersion: finished.flowVersion,
+    flowFile: finished.flowFile,
+    instanceCount: feed.instances.length,
+    skipped: feed.skipped.length,
+    ...skippedList(feed.skipped),
+  };
+}
+
+/**
+ * The output tar could not be read (whole): gone, or not a tar on its second read, fails the run;
+ * anything else is thrown for the broker to retry (permanent storage errors dead-letter).
+ */
+async function failedRead(
+  finished: SendJobData,
+  deps: SendJobDeps,
+  targets: SendTarget[],
+  err: unknown,
+): Promise<void> {
+  const text = err instanceof Error ? err.message : String(err);
+  if (err instanceof StorageError && err.kind === 'gone') {
+    await publishFailed(finished, deps, { message: `the output tar is gone: ${text}`, targets });
+    return;
+  }
+  if (err instanceof BadOutputTarError && deps.attempt >= BAD_TAR_ATTEMPTS) {
+    await publishFailed(finished, deps, { message: text, targets });
+    return;
+  }
+  if (err instanceof StorageError && err.kind === 'permanent') throw new PermanentError(text, { cause: err });
+  throw new TransientError(`cannot read the output tar: ${text}`, { cause: err });
 }
 
 function skippedList(skipped: readonly SkippedMember[]): { skippedMembers?: SkippedMember[] } {
@@ -187,13 +228,19 @@ function summary(incomplete: readonly SendTargetOutcome[]): string {
     .slice(0, 4096);
 }
 
-/** `send.failed` without sending anything (the output cannot be read). */
+/**
+ * `send.failed` when the output cannot be read whole. Instances a target acknowledged before the read
+ * failed (in this or an earlier delivery) count as `sent`: they did arrive and are never sent again.
+ */
 async function publishFailed(
   finished: SendJobData,
   deps: SendJobDeps,
   why: { message: string; targets: SendTarget[] },
 ): Promise<void> {
   deps.logger.error({ runId: finished.runId, err: why.message }, 'cannot send the output');
+  const sent = await Promise.all(
+    why.targets.map(async (target) => (await deps.acks.acked(finished.runId, targetKey(target))).size),
+  );
   await deps.broker.publish(
     'send.failed',
     {
@@ -205,9 +252,9 @@ async function publishFailed(
       failedAt: new Date().toISOString(),
       instanceCount: 0,
       skipped: 0,
-      outcomes: why.targets.map((target) => ({
+      outcomes: why.targets.map((target, n) => ({
         target,
-        sent: 0,
+        sent: sent[n] ?? 0,
         failed: 0,
         attempts: 0,
         reason: 'error' as const,

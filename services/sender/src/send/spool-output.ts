@@ -4,42 +4,10 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { NotAnInstanceError, readInstanceFile, type InstanceFile } from '@dicomflow/dicom';
+import { NotAnInstanceError, readInstanceFile } from '@dicomflow/dicom';
+import type { OutputFeed, OutputInstance, SkippedMember } from './output-feed.js';
 
-/** One DICOM file of the output, by its tar member name. */
-export interface OutputInstance {
-  readonly member: string;
-  readonly file: InstanceFile;
-}
-
-/** A member that is not sent, and why. */
-export interface SkippedMember {
-  readonly member: string;
-  readonly reason: string;
-}
-
-/** The output of a run, unpacked: its DICOM files (in tar order) and what was skipped. */
-export interface SpooledOutput {
-  readonly dir: string;
-  readonly instances: readonly OutputInstance[];
-  readonly skipped: readonly SkippedMember[];
-  /** Removes the unpacked files. */
-  remove(): Promise<void>;
-}
-
-const META_READS_AT_ONCE = 16;
-
-/** `work` on every item, `size` at a time, results in input order. */
-async function inBatches<T, R>(
-  items: readonly T[],
-  size: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = [];
-  for (let at = 0; at < items.length; at += size)
-    results.push(...(await Promise.all(items.slice(at, at + size).map(work))));
-  return results;
-}
+export type { OutputInstance, SkippedMember } from './output-feed.js';
 
 /** A tar that cannot be read: sending it again will not help. */
 export class BadOutputTarError extends Error {
@@ -48,28 +16,57 @@ export class BadOutputTarError extends Error {
 
 /**
  * Streams a tar into `dir`, one file per regular member, named by its position (member names never become
- * paths, so `../` in a name cannot escape the folder), then reads each file's DICOM meta group. Only one
- * member's bytes pass through memory at a time, in stream-sized chunks.
+ * paths, so `../` in a name cannot escape the folder), and hands each complete DICOM file to `feed` as soon
+ * as it is on disk (tar order), so targets send while the rest downloads. Members that are not DICOM are
+ * removed and listed as skipped. Only one member's bytes pass through memory at a time, in stream-sized
+ * chunks. Resolves once every member is in the feed and ends it; on failure the feed fails with the same
+ * error (a {@link BadOutputTarError} for a malformed archive). The caller removes `dir`.
  */
-export async function spoolOutput(tarStream: Readable, dir: string): Promise<SpooledOutput> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  const files: { member: string; path: string }[] = [];
-  const skipped: SkippedMember[] = [];
+export async function spoolOutput(tarStream: Readable, dir: string, feed: OutputFeed): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await extractInto(tarStream, dir, feed);
+    feed.end();
+  } catch (err) {
+    const error = asSpoolError(err);
+    feed.fail(error);
+    throw error;
+  }
+}
+
+async function extractInto(tarStream: Readable, dir: string, feed: OutputFeed): Promise<void> {
+  let files = 0;
+  // Meta groups are read while the next member downloads; this chain hands them to the feed in tar order.
+  let published: Promise<void> = Promise.resolve();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
     const member = header.name;
     if (header.type !== 'file' && header.type !== 'contiguous-file') {
       if (header.type !== 'directory')
-        skipped.push({ member, reason: `not a regular file (tar type ${header.type})` });
+        published = published.then(() => {
+          feed.skip({ member, reason: `not a regular file (tar type ${header.type})` });
+        });
       stream.resume();
       stream.once('end', next);
       return;
     }
-    const path = join(dir, `${String(files.length).padStart(6, '0')}.dcm`);
-    files.push({ member, path });
-    pipeline(stream, createWriteStream(path)).then(
+    const path = join(dir, `${String(files++).padStart(6, '0')}.dcm`);
+    const out = createWriteStream(path);
+    pipeline(stream, out).then(
       () => {
+        // A member cut short must never be sent as if it were whole.
+        if (out.bytesWritten !== header.size) {
+          next(new Error(`tar member ended after ${out.bytesWritten} of ${header.size} bytes`));
+          return;
+        }
+        const read = classify(member, path);
+        read.catch(() => undefined);
+        published = published.then(async () => {
+          const entry = await read;
+          if ('file' in entry) feed.add(entry);
+          else feed.skip(entry);
+        });
+        published.catch(() => undefined);
         next();
       },
       (err: unknown) => {
@@ -77,39 +74,25 @@ export async function spoolOutput(tarStream: Readable, dir: string): Promise<Spo
       },
     );
   });
+  await pipeline(tarStream, extract);
+  await published;
+}
+
+async function classify(member: string, path: string): Promise<OutputInstance | SkippedMember> {
   try {
-    await pipeline(tarStream, extract);
+    return { member, file: await readInstanceFile(path) };
   } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    const text = err instanceof Error ? err.message : String(err);
-    // tar-stream reports a malformed archive with plain errors; network failures carry a code.
-    if ((err as NodeJS.ErrnoException).code === undefined)
-      throw new BadOutputTarError(`unreadable tar: ${text}`);
-    throw err;
+    if (!(err instanceof NotAnInstanceError)) throw err;
+    await rm(path, { force: true });
+    return { member, reason: err.message };
   }
-  // Meta groups are read a few files at a time (each is one small read); tar order is kept.
-  const read = await inBatches(
-    files,
-    META_READS_AT_ONCE,
-    async ({ member, path }): Promise<OutputInstance | SkippedMember> => {
-      try {
-        return { member, file: await readInstanceFile(path) };
-      } catch (err) {
-        if (!(err instanceof NotAnInstanceError)) throw err;
-        await rm(path, { force: true });
-        return { member, reason: err.message };
-      }
-    },
-  );
-  const instances: OutputInstance[] = [];
-  for (const entry of read) {
-    if ('file' in entry) instances.push(entry);
-    else skipped.push(entry);
-  }
-  return {
-    dir,
-    instances,
-    skipped,
-    remove: () => rm(dir, { recursive: true, force: true }),
-  };
+}
+
+function asSpoolError(err: unknown): Error {
+  if (err instanceof BadOutputTarError) return err;
+  const text = err instanceof Error ? err.message : String(err);
+  // tar-stream reports a malformed archive with plain errors; network and file system failures carry a code.
+  if ((err as NodeJS.ErrnoException).code === undefined)
+    return new BadOutputTarError(`unreadable tar: ${text}`);
+  return err instanceof Error ? err : new Error(text);
 }

@@ -2,7 +2,10 @@
 // the last instance acknowledged by the destination, for the 200-instance CT output (about 105 MB) put in
 // S3 as an output tar. Real RabbitMQ, PostgreSQL, S3 and a dcmtk storescp; the job runs in this process
 // from the sender's build. Prints each round and, last, one `RESULT key=value ...` line. Not a test.
-// Run: node bench/send/flow.mjs   (BENCH_ROUNDS, BENCH_INSTANCES)
+// Run: node bench/send/flow.mjs   (BENCH_ROUNDS, BENCH_INSTANCES; BENCH_OTHER_SENDER=<another build of
+// services/sender/dist> alternates rounds between this build and that one, e.g. an older commit's, so both
+// are measured under the same machine load)
+import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -42,7 +45,14 @@ const { connectBroker } = await import('@dicomflow/broker');
 const { createLogger } = await import('@dicomflow/runtime');
 const { createStorage } = await import('@dicomflow/storage');
 const sender = join(root, 'services', 'sender', 'dist');
-const { execSendJob } = await import(join(sender, 'send', 'send-run.js'));
+const builds = [
+  { name: 'this', execSendJob: (await import(join(sender, 'send', 'send-run.js'))).execSendJob },
+];
+if (process.env.BENCH_OTHER_SENDER)
+  builds.push({
+    name: 'other',
+    execSendJob: (await import(join(process.env.BENCH_OTHER_SENDER, 'send', 'send-run.js'))).execSendJob,
+  });
 const { AckStore } = await import(join(sender, 'db', 'ack-store.js'));
 const { migrate } = await import(join(sender, 'db', 'migrations.js'));
 const { createPool } = await import(join(sender, 'db', 'pool.js'));
@@ -125,12 +135,15 @@ const peer = await helpers.startDcmtkStorescp({
   outDir: out,
   env: { ...process.env, LD_PRELOAD: shim },
 });
-const stopping = new AbortController();
-const toAck = [];
-const toDone = [];
+const stopping = new globalThis.AbortController();
+const toAck = new Map(builds.map((b) => [b.name, []]));
+const toDone = new Map(builds.map((b) => [b.name, []]));
+const cpus = new Map(builds.map((b) => [b.name, []]));
 const downloads = [];
 try {
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let n = 0; n < ROUNDS * builds.length; n++) {
+    const round = Math.floor(n / builds.length);
+    const { name, execSendJob } = builds[n % builds.length];
     // The download alone, for reference: what the sender cannot go below.
     const d0 = performance.now();
     await pipeline(
@@ -141,6 +154,8 @@ try {
     const runId = randomUUID();
     let stored = 0;
     let lastAck = 0;
+    let firstAck = 0;
+    const cpu = process.cpuUsage();
     const begin = performance.now();
     await execSendJob(
       {
@@ -169,16 +184,19 @@ try {
         onStored: () => {
           stored++;
           lastAck = performance.now();
+          if (firstAck === 0) firstAck = lastAck;
         },
       },
     );
     const done = performance.now();
+    const used = process.cpuUsage(cpu);
+    cpus.get(name).push((used.user + used.system) / 1000);
     if (stored !== files.length) throw new Error(`${stored} of ${files.length} instances acknowledged`);
-    toAck.push(lastAck - begin);
-    toDone.push(done - begin);
+    toAck.get(name).push(lastAck - begin);
+    toDone.get(name).push(done - begin);
     for (const name of await readdir(out)) await rm(join(out, name), { force: true });
     log(
-      `round ${round + 1}: download alone ${downloads.at(-1).toFixed(0)} ms, flow.finished -> last ack ${toAck.at(-1).toFixed(0)} ms, -> job done ${toDone.at(-1).toFixed(0)} ms`,
+      `round ${round + 1} (${name} build): download alone ${downloads.at(-1).toFixed(0)} ms, flow.finished -> last ack ${toAck.get(name).at(-1).toFixed(0)} ms, -> job done ${toDone.get(name).at(-1).toFixed(0)} ms (first ack after ${(firstAck - begin).toFixed(0)} ms, sender CPU ${((used.user + used.system) / 1000).toFixed(0)} ms)`,
     );
   }
 } finally {
@@ -196,6 +214,10 @@ try {
   await rm(out, { recursive: true, force: true });
   await rm(confDir, { recursive: true, force: true });
 }
+const other =
+  builds.length > 1
+    ? ` other_to_last_ack_ms=${median(toAck.get('other')).toFixed(0)} other_to_job_done_ms=${median(toDone.get('other')).toFixed(0)} other_cpu_ms=${median(cpus.get('other')).toFixed(0)}`
+    : '';
 console.log(
-  `RESULT instances=${files.length} to_last_ack_ms=${median(toAck).toFixed(0)} to_job_done_ms=${median(toDone).toFixed(0)} download_alone_ms=${median(downloads).toFixed(0)}`,
+  `RESULT instances=${files.length} to_last_ack_ms=${median(toAck.get('this')).toFixed(0)} to_job_done_ms=${median(toDone.get('this')).toFixed(0)} cpu_ms=${median(cpus.get('this')).toFixed(0)}${other} download_alone_ms=${median(downloads).toFixed(0)}`,
 );

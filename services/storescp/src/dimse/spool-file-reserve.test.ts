@@ -33,16 +33,22 @@ describe('SpoolFileReserve', () => {
     expect(reserve.takeSpare()).toBeUndefined();
   });
 
-  it('creates one empty spare file, and hands it out once', async () => {
+  it('creates `depth` empty spare files, and hands each out once', async () => {
     reserve.prepareSoon();
     reserve.prepareSoon();
     expect(reserve.takeSpare()).toBeUndefined(); // created in the thread pool, so not yet
     await reserve.settled();
-    expect(await readdir(dir)).toEqual(['0.part']);
-    const spare = reserve.takeSpare();
-    expect(spare?.path).toBe(join(dir, '0.part'));
-    expect(spare && fstatSync(spare.fd).size).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(['0.part', '1.part', '2.part']);
+    const taken = [reserve.takeSpare(), reserve.takeSpare(), reserve.takeSpare()];
+    expect(taken.map((spare) => spare?.path).sort()).toEqual(
+      ['0.part', '1.part', '2.part'].map((f) => join(dir, f)),
+    );
+    for (const spare of taken) expect(spare && fstatSync(spare.fd).size).toBe(0);
     expect(reserve.takeSpare()).toBeUndefined();
+    // Refilled after use, never beyond the depth.
+    reserve.prepareSoon();
+    await reserve.settled();
+    expect(await readdir(dir)).toHaveLength(6);
   });
 
   it('removes an unused spare on close and reserves nothing afterwards', async () => {

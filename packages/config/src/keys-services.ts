@@ -95,6 +95,16 @@ export const consumerKeys = {
     10 * 1024 * 1024 * 1024,
     'Largest model output accepted (sum of its file sizes, bytes); a larger one fails the job (reason output).',
   ),
+  CONSUMER_WORK_DIR: key(
+    text(),
+    '',
+    'Work folder shared with the Docker engine, as this consumer sees it: each job gets input and output folders there, bind-mounted into its container (empty = copy through the Engine API archive calls instead, slower).',
+  ),
+  CONSUMER_WORK_DIR_HOST: key(
+    text(),
+    '',
+    'The same work folder as the Docker engine host sees it (empty = CONSUMER_WORK_DIR); differs when the consumer runs in a container with the host folder mounted at another path.',
+  ),
 };
 
 /** Static content (model weights) service. */

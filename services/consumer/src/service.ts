@@ -17,6 +17,7 @@ import { removeLeftoverContainers } from './docker/leftovers.js';
 import { createConsumerMetrics } from './metrics.js';
 import { slotsOf } from './slots.js';
 import { StaticVolumes } from './staging/static-volumes.js';
+import { WorkFolders } from './staging/work-folders.js';
 
 export type ConsumerConfig = ConfigOf<'consumer'>;
 
@@ -65,6 +66,14 @@ export function createService(
       metrics.staticFetches.inc();
     },
   });
+  const workFolders = config.CONSUMER_WORK_DIR
+    ? new WorkFolders({
+        dir: config.CONSUMER_WORK_DIR,
+        hostDir: config.CONSUMER_WORK_DIR_HOST,
+        consumerId,
+        logger: logger.child({ component: 'work-folders' }),
+      })
+    : undefined;
   let broker: Broker | undefined;
   const subscriptions: Subscription[] = [];
   let consuming = false;
@@ -117,6 +126,7 @@ export function createService(
     await untilDone('removing containers left behind', () =>
       removeLeftoverContainers(docker, consumerId, logger.child({ component: 'docker' })),
     );
+    if (workFolders) await untilDone('removing job folders left behind', () => workFolders.removeLeftovers());
     broker = await connectBroker({
       config: brokerConfigFrom(config),
       logger: logger.child({ component: 'broker' }),
@@ -139,6 +149,7 @@ export function createService(
         consumerId,
         worker: `${hostname()}/${consumerId}`,
         maxOutputBytes: config.MAX_OUTPUT_BYTES,
+        workFolders,
         running,
         signal: stopping.signal,
       },
@@ -152,7 +163,17 @@ export function createService(
     if (stopping.signal.aborted) return;
     consuming = true;
     if (slots.length === 0) logger.warn('CPUS is 0 and GPUS is empty: this consumer takes no jobs');
-    logger.info({ httpPort: port, consumerId, slots: slots.length, gpus: config.GPUS }, 'consumer started');
+    logger.info(
+      {
+        httpPort: port,
+        consumerId,
+        slots: slots.length,
+        gpus: config.GPUS,
+        staging: workFolders ? 'work-folder' : 'archive',
+        ...(workFolders ? { workFolder: workFolders.consumerDir } : {}),
+      },
+      'consumer started',
+    );
   };
 
   return {

@@ -1,4 +1,5 @@
-import type { ContainerCreateOptions } from 'dockerode';
+import { posix } from 'node:path';
+import type { ContainerCreateOptions, MountSettings } from 'dockerode';
 import { DockerKwargs, REFUSED_DOCKER_KWARGS, type Job } from '@dicomflow/messages';
 import { JobFailure } from '../jobs/job-failure.js';
 import { splitCommandLine } from './command-line.js';
@@ -21,12 +22,20 @@ export interface StaticVolumeMount {
   readonly target: string;
 }
 
+/** The job folder's input and output as the Docker engine's host sees them (work-folder mode). */
+export interface JobFolderBinds {
+  readonly hostInput: string;
+  readonly hostOutput: string;
+}
+
 /** Everything the create options of a job's container depend on. */
 export interface ContainerPlan {
   readonly job: Job;
   readonly slot: Slot;
   readonly consumerId: string;
   readonly staticMounts: readonly StaticVolumeMount[];
+  /** Bound at `input_dir` (read-only) and `output_dir`; absent when the input is copied in by the Engine API. */
+  readonly jobFolder?: JobFolderBinds | undefined;
 }
 
 /** The deterministic container name of a job: a redelivered job finds the container of its first attempt. */
@@ -92,6 +101,26 @@ export function modelEnvironment(job: Job): Record<string, string> {
 }
 
 /**
+ * The consumer's own binds of the job folder (the flow's `docker_kwargs` can never add binds or volumes):
+ * the input at `input_dir`, the output at `output_dir`; when both are one folder, only the output (the
+ * input was written into it). Writable as the container's own folders are in the archive mode.
+ */
+function jobFolderMounts(plan: ContainerPlan): MountSettings[] {
+  if (!plan.jobFolder) return [];
+  const input = containerDir(plan.job.model.input_dir);
+  const output = containerDir(plan.job.model.output_dir);
+  const outputMount = { Type: 'bind' as const, Source: plan.jobFolder.hostOutput, Target: output };
+  if (input === output) return [outputMount];
+  return [{ Type: 'bind' as const, Source: plan.jobFolder.hostInput, Target: input }, outputMount];
+}
+
+/** A container path without its trailing slash ("/input/" -> "/input"). */
+export function containerDir(path: string): string {
+  const normal = posix.normalize(path);
+  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+}
+
+/**
  * The Engine API create options of a job's container, from its flow's `docker_kwargs` (snake_case, as
  * docker-py names them) plus what the consumer owns: name, labels, environment, network (none unless the
  * model sets `network: true`), the slot's GPU and the static volumes (read-only). Throws a
@@ -116,12 +145,15 @@ export function buildCreateOptions(plan: ContainerPlan): ContainerCreateOptions 
     NetworkMode: job.model.network ? 'bridge' : 'none',
     Privileged: false,
     ReadonlyRootfs: false,
-    Mounts: plan.staticMounts.map((mount) => ({
-      Type: 'volume' as const,
-      Source: mount.volume,
-      Target: mount.target,
-      ReadOnly: true,
-    })),
+    Mounts: [
+      ...jobFolderMounts(plan),
+      ...plan.staticMounts.map((mount) => ({
+        Type: 'volume' as const,
+        Source: mount.volume,
+        Target: mount.target,
+        ReadOnly: true,
+      })),
+    ],
     ...(kwargs.shm_size === undefined ? {} : { ShmSize: parseByteSize(kwargs.shm_size) }),
     ...(kwargs.mem_limit === undefined ? {} : { Memory: parseByteSize(kwargs.mem_limit) }),
     ...(kwargs.mem_reservation === undefined

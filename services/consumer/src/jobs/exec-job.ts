@@ -2,7 +2,13 @@ import type Docker from 'dockerode';
 import { errorKind, GoneError, TransientError, type Logger } from '@dicomflow/runtime';
 import type { Job, JobFailed, JobFinished, JobStarted } from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
-import { buildCreateOptions, checkDockerKwargs, containerName, type Slot } from '../docker/create-options.js';
+import {
+  buildCreateOptions,
+  checkDockerKwargs,
+  containerDir,
+  containerName,
+  type Slot,
+} from '../docker/create-options.js';
 import { lastLines, readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
 import {
   asTransientDockerError,
@@ -12,9 +18,12 @@ import {
   isNotFound,
 } from '../docker/docker-errors.js';
 import { ensureImage } from '../docker/images.js';
-import { stageInput } from '../staging/input-tar.js';
-import { collectOutput } from '../staging/output-tar.js';
+import { stageInputFolder } from '../staging/input-folder.js';
+import { stageInput, type StagedInput } from '../staging/input-tar.js';
+import { collectOutputFolder } from '../staging/output-folder.js';
+import { collectOutput, type OutputDeps } from '../staging/output-tar.js';
 import type { StaticVolumes } from '../staging/static-volumes.js';
+import type { JobFolder, WorkFolders } from '../staging/work-folders.js';
 import { JobFailure } from './job-failure.js';
 
 /** Lines of the container log kept in `logExcerpt`, and its size cap in characters. */
@@ -33,6 +42,11 @@ export interface JobDeps {
   /** Shown as `worker` in the job messages (host and consumer id). */
   readonly worker: string;
   readonly maxOutputBytes: number;
+  /**
+   * The work folder shared with the Docker engine (CONSUMER_WORK_DIR): input and output go through a job
+   * folder bind-mounted into the container. Undefined: through the Engine API's archive calls.
+   */
+  readonly workFolders?: WorkFolders | undefined;
   /** Containers this process runs right now, by name (a second delivery of the same job must wait). */
   readonly running: Set<string>;
   /** Publishes `job.started` (confirmed). */
@@ -80,24 +94,28 @@ export async function execJob(
   }
 
   deps.running.add(name);
+  let folder: JobFolder | undefined;
   try {
+    folder = await deps.workFolders?.create(job);
     const { exitCode, logExcerpt, startedAt, finishedAt } = await runContainer(
       deps,
       job,
       slot,
       name,
       timings,
+      folder,
     );
-    await collectOutput(
-      {
-        storage: deps.storage,
-        maxOutputBytes: deps.maxOutputBytes,
-        onSpooled: () => {
-          timings.steps.spool = Date.now();
-        },
+    const outputDeps: OutputDeps = {
+      storage: deps.storage,
+      maxOutputBytes: deps.maxOutputBytes,
+      onSpooled: () => {
+        timings.steps.spool = Date.now();
       },
-      deps.docker.getContainer(name),
-      job,
+    };
+    await (
+      folder
+        ? collectOutputFolder(outputDeps, folder.output, job)
+        : collectOutput(outputDeps, deps.docker.getContainer(name), job)
     ).catch((err: unknown) => {
       if (err instanceof JobFailure) throw new JobFailure(err.reason, err.message, { exitCode, logExcerpt });
       throw err;
@@ -143,6 +161,8 @@ export async function execJob(
         'cannot remove the container; the next start removes it',
       );
     } finally {
+      // After the container: it no longer writes there.
+      if (folder) await deps.workFolders?.remove(folder);
       deps.running.delete(name);
     }
   }
@@ -155,6 +175,7 @@ async function runContainer(
   slot: Slot,
   name: string,
   timings: JobTimings,
+  folder: JobFolder | undefined,
 ): Promise<{ exitCode: number; logExcerpt: string; startedAt: string; finishedAt: string }> {
   const { docker, logger } = deps;
   const image = job.model.docker_kwargs.image;
@@ -172,7 +193,20 @@ async function runContainer(
   timings.steps.image = Date.now();
   const staticMounts = await deps.staticVolumes.prepare(job.model.static_mounts, image);
   timings.steps.static = Date.now();
-  const options = buildCreateOptions({ job, slot, consumerId: deps.consumerId, staticMounts });
+  let input: StagedInput | undefined;
+  if (folder) {
+    // The input is in place before the container exists; when input_dir is output_dir it goes there.
+    const same = containerDir(job.model.input_dir) === containerDir(job.model.output_dir);
+    input = await stageInputFolder({ storage: deps.storage }, job, same ? folder.output : folder.input);
+    timings.steps.input = Date.now();
+  }
+  const options = buildCreateOptions({
+    job,
+    slot,
+    consumerId: deps.consumerId,
+    staticMounts,
+    jobFolder: folder,
+  });
   let container: Docker.Container;
   try {
     container = await docker.createContainer(options);
@@ -185,8 +219,10 @@ async function runContainer(
     throw asTransientDockerError(err, 'creating the container');
   }
   timings.steps.create = Date.now();
-  const input = await stageInput({ storage: deps.storage }, container, job);
-  timings.steps.input = Date.now();
+  if (!input) {
+    input = await stageInput({ storage: deps.storage }, container, job);
+    timings.steps.input = Date.now();
+  }
   try {
     await container.start();
   } catch (err) {

@@ -1,4 +1,3 @@
-import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
@@ -9,6 +8,7 @@ import type { Storage } from '@dicomflow/storage';
 import { JobFailure } from '../jobs/job-failure.js';
 import { coalesce } from './coalesce.js';
 import { asTransientDockerError, dockerMessage, dockerStatus } from '../docker/docker-errors.js';
+import { containerDir } from '../docker/create-options.js';
 
 /** What staging the input needs. */
 export interface InputDeps {
@@ -21,11 +21,7 @@ export interface StagedInput {
   readonly bytes: number;
 }
 
-/** A container path without its trailing slash ("/input/" -> "/input"). */
-export function containerDir(path: string): string {
-  const normal = posix.normalize(path);
-  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
-}
+export { containerDir };
 
 /**
  * Adds the input and output folders of a job to a tar put at the container's root: the output folder is
@@ -108,7 +104,7 @@ export async function stageInput(
 }
 
 /** Member name in the receipt tar -> its name in the model input, for the run's members. */
-async function receiptLayout(deps: InputDeps, input: ReceiptJobInput): Promise<Map<string, string>> {
+export async function receiptLayout(deps: InputDeps, input: ReceiptJobInput): Promise<Map<string, string>> {
   let body: Buffer;
   try {
     body = await deps.storage.getBuffer(input.bucket, input.indexKey);
@@ -139,7 +135,8 @@ async function receiptLayout(deps: InputDeps, input: ReceiptJobInput): Promise<M
   return names;
 }
 
-async function openInput(deps: InputDeps, bucket: string, key: string): Promise<Readable> {
+/** Opens an input object; a missing or unreadable one is a {@link JobFailure} (reason input). */
+export async function openInput(deps: InputDeps, bucket: string, key: string): Promise<Readable> {
   try {
     return await deps.storage.getStream(bucket, key);
   } catch (err) {
@@ -155,7 +152,8 @@ function storageInputError(err: unknown, key: string): unknown {
   return err;
 }
 
-function inputError(err: unknown): unknown {
+/** A staging failure as what the job gets: a JobFailure for an unreadable tar, storage errors as they are. */
+export function inputError(err: unknown): unknown {
   if (err instanceof JobFailure) return err;
   const kind = (err as { kind?: unknown }).kind;
   if (kind === 'transient' || kind === 'gone' || kind === 'permanent') return err;

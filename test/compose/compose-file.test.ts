@@ -27,6 +27,7 @@ interface ComposeService {
   restart?: string;
   init?: boolean;
   group_add?: unknown[];
+  user?: string;
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
@@ -211,6 +212,10 @@ describe('compose.yaml', () => {
     const consumer = resolved.services.consumer;
     expect(consumer?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock:rw');
     expect(consumer?.group_add).toBeDefined();
+    // Job folders: a host folder at the same path inside and out, removed by a consumer running as root.
+    expect(consumer?.volumes).toContain('/var/lib/dicomflow/work:/var/lib/dicomflow/work:rw');
+    expect(consumer?.environment?.CONSUMER_WORK_DIR).toBe('/var/lib/dicomflow/work');
+    expect(consumer?.user).toBe('root');
     // `--scale consumer=3`: no fixed container name, no host port.
     expect(consumer?.container_name).toBeUndefined();
     expect(consumer?.ports).toBeUndefined();

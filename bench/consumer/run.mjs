@@ -173,41 +173,6 @@ try {
     engineEvents.set(runId, entry);
   });
 
-  // The consumer process, as production runs it; its 'job finished' log lines carry its own timings.
-  const timings = new Map();
-  consumer = spawn(process.execPath, [join(root, 'services/consumer/dist/main.js')], {
-    env: {
-      ...process.env,
-      ...helpers.testEnvironment(),
-      CONF_DIR: confDir,
-      LOG_LEVEL: 'info',
-      HTTP_PORT: '0',
-      RABBIT_EXCHANGE: isolation.exchange,
-      RABBIT_QUEUE_PREFIX: isolation.prefix,
-      S3_BUCKET_INCOMING: isolation.buckets.incoming,
-      S3_BUCKET_RUNS: isolation.buckets.runs,
-      S3_BUCKET_STATIC: isolation.buckets.static,
-      CONSUMER_ID: isolation.consumerId,
-      CPUS: '1',
-      GPUS: '',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let ready;
-  const started = new Promise((resolve) => (ready = resolve));
-  createInterface({ input: consumer.stdout }).on('line', (line) => {
-    let entry;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      return;
-    }
-    if (entry.msg === 'consumer started') ready();
-    if (entry.msg === 'job finished' && entry.runId) timings.set(entry.runId, entry.timings);
-    if (entry.level >= 40) console.log(`[consumer] ${line}`);
-  });
-  await started;
-
   const flow = checkFlowDefinition({
     name: 'bench-copy',
     version: '1',
@@ -215,75 +180,144 @@ try {
     models: [{ docker_kwargs: { image }, timeout: 600 }],
   });
   if (!flow.ok) throw new Error(JSON.stringify(flow.issues));
-  const rows = [];
-  const cpuBefore = await cpuSeconds(consumer.pid);
-  for (let n = 1; n <= JOBS; n++) {
-    const runId = randomUUID();
-    const job = {
-      runId,
-      receiptId: receipt.receiptId,
-      step: 0,
-      stepCount: 1,
-      flowName: 'bench-copy',
-      flowVersion: '1',
-      flowFile: 'bench-copy.yaml',
-      flowHash: 'ab'.repeat(32),
-      model: flow.flow.models[0],
-      input: {
-        kind: 'receipt',
-        bucket: isolation.buckets.incoming,
-        tarKey: receipt.tarKey,
-        indexKey: receipt.indexKey,
-        members: receipt.members,
-        tarSubdir: ['SeriesInstanceUID'],
+
+  /** Runs JOBS jobs on a fresh consumer process in one staging mode; returns the medians. */
+  async function measure(mode, extraEnv) {
+    log(`--- ${mode} mode ---`);
+    // The consumer process, as production runs it; its 'job finished' log lines carry its own timings.
+    const timings = new Map();
+    consumer = spawn(process.execPath, [join(root, 'services/consumer/dist/main.js')], {
+      env: {
+        ...process.env,
+        ...helpers.testEnvironment(),
+        CONF_DIR: confDir,
+        LOG_LEVEL: 'info',
+        HTTP_PORT: '0',
+        RABBIT_EXCHANGE: isolation.exchange,
+        RABBIT_QUEUE_PREFIX: isolation.prefix,
+        S3_BUCKET_INCOMING: isolation.buckets.incoming,
+        S3_BUCKET_RUNS: isolation.buckets.runs,
+        S3_BUCKET_STATIC: isolation.buckets.static,
+        CONSUMER_ID: isolation.consumerId,
+        CPUS: '1',
+        GPUS: '',
+        CONSUMER_WORK_DIR: '',
+        ...extraEnv,
       },
-      output: { bucket: isolation.buckets.runs, key: `${runId}/0/output.tar` },
-      priority: 0,
-      dispatchedAt: new Date().toISOString(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let ready;
+    const started = new Promise((resolve) => (ready = resolve));
+    createInterface({ input: consumer.stdout }).on('line', (line) => {
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (entry.msg === 'consumer started') ready();
+      if (entry.msg === 'job finished' && entry.runId) timings.set(entry.runId, entry.timings);
+      if (entry.level >= 40) console.log(`[consumer] ${line}`);
+    });
+    await started;
+
+    const rows = [];
+    const cpuBefore = await cpuSeconds(consumer.pid);
+    for (let n = 1; n <= JOBS; n++) {
+      const runId = randomUUID();
+      const job = {
+        runId,
+        receiptId: receipt.receiptId,
+        step: 0,
+        stepCount: 1,
+        flowName: 'bench-copy',
+        flowVersion: '1',
+        flowFile: 'bench-copy.yaml',
+        flowHash: 'ab'.repeat(32),
+        model: flow.flow.models[0],
+        input: {
+          kind: 'receipt',
+          bucket: isolation.buckets.incoming,
+          tarKey: receipt.tarKey,
+          indexKey: receipt.indexKey,
+          members: receipt.members,
+          tarSubdir: ['SeriesInstanceUID'],
+        },
+        output: { bucket: isolation.buckets.runs, key: `${runId}/0/output.tar` },
+        priority: 0,
+        dispatchedAt: new Date().toISOString(),
+      };
+      const outcome = new Promise((resolve) => finished.set(runId, resolve));
+      const publishedAt = Date.now();
+      await broker.publish('job.cpu', job, { messageId: jobMessageId(runId, 0), correlationId: runId });
+      const result = await outcome;
+      if (result.routingKey !== 'job.finished')
+        throw new Error(`job ${n} failed: ${JSON.stringify(result.body)}`);
+      const output = await storage.stat(job.output.bucket, job.output.key);
+      // The log line follows the confirm the bench saw; wait for it briefly.
+      for (let i = 0; i < 100 && !timings.has(runId); i++) await sleep(20);
+      const own = timings.get(runId);
+      const engine = engineEvents.get(runId) ?? {};
+      const outside =
+        engine.start && engine.die
+          ? (result.at - publishedAt - (engine.die - engine.start)) / 1000
+          : Number.NaN;
+      rows.push({ ...own, outside_s: outside });
+      log(
+        `job ${n}: start_s=${fixed(own.start_s)} run_s=${fixed(own.run_s)} collect_s=${fixed(own.collect_s)} ` +
+          `overhead_s=${fixed(own.start_s + own.collect_s)} | outside view (published -> job.finished received, ` +
+          `minus the engine's start->die): ${fixed(outside)} s | output ${(output.size / 1e6).toFixed(1)} MB`,
+      );
+      log(
+        `  steps (s): ${Object.entries(own.steps_s ?? {})
+          .map(([step, s]) => `${step}=${fixed(s)}`)
+          .join(' ')}`,
+      );
+      // Each output is 105 MB: removed at once so that s3rver's disk does not fill up.
+      await storage.remove(job.output.bucket, job.output.key);
+    }
+    const cpuPerJob = ((await cpuSeconds(consumer.pid)) - cpuBefore) / JOBS;
+    const exited = new Promise((resolve) => consumer.once('exit', resolve));
+    consumer.kill('SIGTERM');
+    await exited;
+    const result = {
+      start: median(rows.map((r) => r.start_s)),
+      collect: median(rows.map((r) => r.collect_s)),
+      overhead: median(rows.map((r) => r.start_s + r.collect_s)),
     };
-    const outcome = new Promise((resolve) => finished.set(runId, resolve));
-    const publishedAt = Date.now();
-    await broker.publish('job.cpu', job, { messageId: jobMessageId(runId, 0), correlationId: runId });
-    const result = await outcome;
-    if (result.routingKey !== 'job.finished')
-      throw new Error(`job ${n} failed: ${JSON.stringify(result.body)}`);
-    const output = await storage.stat(job.output.bucket, job.output.key);
-    // The log line follows the confirm the bench saw; wait for it briefly.
-    for (let i = 0; i < 100 && !timings.has(runId); i++) await sleep(20);
-    const own = timings.get(runId);
-    const engine = engineEvents.get(runId) ?? {};
-    const outside =
-      engine.start && engine.die
-        ? (result.at - publishedAt - (engine.die - engine.start)) / 1000
-        : Number.NaN;
-    rows.push({ ...own, outside_s: outside });
     log(
-      `job ${n}: start_s=${fixed(own.start_s)} run_s=${fixed(own.run_s)} collect_s=${fixed(own.collect_s)} ` +
-        `overhead_s=${fixed(own.start_s + own.collect_s)} | outside view (published -> job.finished received, ` +
-        `minus the engine's start->die): ${fixed(outside)} s | output ${(output.size / 1e6).toFixed(1)} MB`,
+      `${mode}: medians over ${JOBS} jobs: start_s=${fixed(result.start)} collect_s=${fixed(result.collect)} ` +
+        `overhead_s=${fixed(result.overhead)}`,
     );
-    log(
-      `  steps (s): ${Object.entries(own.steps_s ?? {})
-        .map(([step, s]) => `${step}=${fixed(s)}`)
-        .join(' ')}`,
-    );
+    log(`${mode}: outside view median: ${fixed(median(rows.map((r) => r.outside_s)))} s`);
+    log(`${mode}: consumer process CPU time per job: ${fixed(cpuPerJob)} s (user + system)`);
+    return result;
   }
-  const cpuPerJob = ((await cpuSeconds(consumer.pid)) - cpuBefore) / JOBS;
+
+  // Both staging modes, one after the other on the same input: the work folder (the default in
+  // compose.yaml) and the Engine API archive copies (CONSUMER_WORK_DIR empty).
+  const workDir = await mkdtemp(join(work, 'consumer-workdir-'));
+  let folder;
+  let archive;
+  try {
+    folder = await measure('work-folder', { CONSUMER_WORK_DIR: workDir });
+    const leftFolders = await readdir(join(workDir, isolation.consumerId)).catch(() => []);
+    log(`job folders left behind: ${leftFolders.length}`);
+    archive = await measure('archive', {});
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
   events.destroy();
-  const start = median(rows.map((r) => r.start_s));
-  const collect = median(rows.map((r) => r.collect_s));
-  const overhead = median(rows.map((r) => r.start_s + r.collect_s));
-  log(
-    `medians over ${JOBS} jobs: start_s=${fixed(start)} collect_s=${fixed(collect)} overhead_s=${fixed(overhead)}`,
-  );
-  log(`outside view median: ${fixed(median(rows.map((r) => r.outside_s)))} s`);
-  log(`consumer process CPU time per job: ${fixed(cpuPerJob)} s (user + system)`);
   const left = await docker.listContainers({
     all: true,
     filters: { label: [`dicomflow.consumer=${isolation.consumerId}`] },
   });
   log(`containers left behind: ${left.length}`);
-  console.log(`RESULT overhead_s=${fixed(overhead)} start_s=${fixed(start)} collect_s=${fixed(collect)}`);
+  console.log(
+    `RESULT overhead_s=${fixed(folder.overhead)} start_s=${fixed(folder.start)} collect_s=${fixed(folder.collect)} ` +
+      `mode=work-folder archive_overhead_s=${fixed(archive.overhead)} archive_start_s=${fixed(archive.start)} ` +
+      `archive_collect_s=${fixed(archive.collect)}`,
+  );
 } finally {
   if (consumer && consumer.exitCode === null) {
     const exited = new Promise((resolve) => consumer.once('exit', resolve));

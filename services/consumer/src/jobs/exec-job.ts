@@ -189,37 +189,33 @@ async function runContainer(
     logger.info({ container: name }, 'removed the container of an earlier attempt of this job');
   }
   timings.steps.prepare = Date.now();
-  await ensureImage(docker, image, job.model.pull_before_exec, logger);
-  timings.steps.image = Date.now();
-  const staticMounts = await deps.staticVolumes.prepare(job.model.static_mounts, image);
-  timings.steps.static = Date.now();
-  let input: StagedInput | undefined;
-  if (folder) {
-    // The input is in place before the container exists; when input_dir is output_dir it goes there.
-    const same = containerDir(job.model.input_dir) === containerDir(job.model.output_dir);
-    input = await stageInputFolder({ storage: deps.storage }, job, same ? folder.output : folder.input);
-    timings.steps.input = Date.now();
-  }
-  const options = buildCreateOptions({
-    job,
-    slot,
-    consumerId: deps.consumerId,
-    staticMounts,
-    jobFolder: folder,
-  });
+  // Work-folder mode: the input is written into the job folder while the image, static volumes and
+  // container are made ready (when input_dir is output_dir it goes into the output folder).
+  const staging = folder
+    ? stageInputFolder(
+        { storage: deps.storage },
+        job,
+        containerDir(job.model.input_dir) === containerDir(job.model.output_dir)
+          ? folder.output
+          : folder.input,
+      ).then((staged) => {
+        timings.steps.input = Date.now();
+        return staged;
+      })
+    : undefined;
+  // Handled here too, so a failure before it is awaited below is not an unhandled rejection.
+  void staging?.catch(() => undefined);
   let container: Docker.Container;
   try {
-    container = await docker.createContainer(options);
+    container = await createModelContainer(deps, job, slot, name, timings, folder);
   } catch (err) {
-    const status = dockerStatus(err);
-    if (status === 409)
-      throw new TransientError(`container ${name} exists already (another attempt is creating it)`);
-    if (status !== undefined && status < 500)
-      throw new JobFailure('error', `the container cannot be created: ${dockerMessage(err)}`);
-    throw asTransientDockerError(err, 'creating the container');
+    // Nothing may still write into the job folder once it is removed.
+    await staging?.catch(() => undefined);
+    throw err;
   }
-  timings.steps.create = Date.now();
-  if (!input) {
+  let input: StagedInput;
+  if (staging) input = await staging;
+  else {
     input = await stageInput({ storage: deps.storage }, container, job);
     timings.steps.input = Date.now();
   }
@@ -298,6 +294,41 @@ async function runContainer(
     );
   }
   return { exitCode: 0, logExcerpt, startedAt, finishedAt };
+}
+
+/** Makes sure the image and static volumes are there, then creates the job's container. */
+async function createModelContainer(
+  deps: JobDeps,
+  job: Job,
+  slot: Slot,
+  name: string,
+  timings: JobTimings,
+  folder: JobFolder | undefined,
+): Promise<Docker.Container> {
+  const image = job.model.docker_kwargs.image;
+  await ensureImage(deps.docker, image, job.model.pull_before_exec, deps.logger);
+  timings.steps.image = Date.now();
+  const staticMounts = await deps.staticVolumes.prepare(job.model.static_mounts, image);
+  timings.steps.static = Date.now();
+  const options = buildCreateOptions({
+    job,
+    slot,
+    consumerId: deps.consumerId,
+    staticMounts,
+    jobFolder: folder,
+  });
+  try {
+    const container = await deps.docker.createContainer(options);
+    timings.steps.create = Date.now();
+    return container;
+  } catch (err) {
+    const status = dockerStatus(err);
+    if (status === 409)
+      throw new TransientError(`container ${name} exists already (another attempt is creating it)`);
+    if (status !== undefined && status < 500)
+      throw new JobFailure('error', `the container cannot be created: ${dockerMessage(err)}`);
+    throw asTransientDockerError(err, 'creating the container');
+  }
 }
 
 /** A failure retrying cannot mend as a {@link JobFailure}; undefined for a transient one (retried). */

@@ -1,18 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { setTimeout } from 'node:timers/promises';
-import tar from 'tar-stream';
+import { Readable } from 'node:stream';
 import { TransientError } from '@dicomflow/runtime';
 import type { Job } from '@dicomflow/messages';
 import { JobFailure } from '../jobs/job-failure.js';
-import { coalesce, COALESCED_CHUNK_BYTES } from './coalesce.js';
+import { COALESCED_CHUNK_BYTES } from './coalesce.js';
 import type { OutputDeps, StoredOutput } from './output-tar.js';
-
-const BLOCK = 512;
-const END_OF_ARCHIVE = 2 * BLOCK;
+import { END_OF_ARCHIVE_BYTES, tarHeader, tarPadding, type TarHeaderFields } from './tar-writer.js';
 
 /** One entry of the output folder, as it goes into the stored tar. */
 export interface OutputEntry {
@@ -89,102 +84,73 @@ export async function scanOutputFolder(dir: string, maxBytes: number): Promise<S
   return { entries, files, bytes };
 }
 
-/** True when tar-stream writes the name in one plain ustar header (ASCII, fits name + prefix). */
-function fitsOneHeader(name: string): boolean {
-  if (Buffer.byteLength(name) !== name.length) return false;
-  let rest = name;
-  let prefix = '';
-  while (rest.length > 100) {
-    const at = rest.indexOf('/');
-    if (at === -1) return false;
-    prefix += prefix ? `/${rest.slice(0, at)}` : rest.slice(0, at);
-    rest = rest.slice(at + 1);
-  }
-  return prefix.length <= 155;
-}
-
-/** Bytes tar-stream writes before an entry's content: one header, or a pax header for a long name. */
-async function headerBytes(entry: OutputEntry): Promise<number> {
-  if (fitsOneHeader(entry.name)) return BLOCK;
-  // Rare: the pax header's size depends on the name only, so an empty entry of that name measures it.
-  const pack = tar.pack();
-  const header = { name: entry.name, type: entry.type, mtime: entry.mtime };
-  if (entry.type === 'file') pack.entry(header, Buffer.alloc(0));
-  else pack.entry(header);
-  pack.finalize();
-  let total = 0;
-  await pipeline(
-    pack,
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        total += chunk.length;
-        done();
-      },
-    }),
-  );
-  return total - END_OF_ARCHIVE;
-}
-
 /** The exact size of the tar {@link outputTarStream} writes for these entries. */
-export async function outputTarSize(entries: readonly OutputEntry[]): Promise<number> {
-  let total = END_OF_ARCHIVE;
-  for (const entry of entries) total += (await headerBytes(entry)) + Math.ceil(entry.size / BLOCK) * BLOCK;
+export function outputTarSize(entries: readonly OutputEntry[]): number {
+  let total = END_OF_ARCHIVE_BYTES;
+  for (const entry of entries)
+    total += tarHeader(headerOf(entry)).length + entry.size + tarPadding(entry.size);
   return total;
 }
 
+function headerOf(entry: OutputEntry): TarHeaderFields {
+  return {
+    name: entry.name,
+    type: entry.type,
+    size: entry.size,
+    mode: entry.type === 'directory' ? 0o755 : 0o644,
+    mtime: entry.mtime,
+  };
+}
+
 /**
- * Streams the tar of the scanned entries (files 0644, folders 0755, their mtimes), one file open at a time.
- * `failure` tells why the stream broke when a file changed or vanished after the scan.
+ * Streams the tar of the scanned entries (files 0644, folders 0755, their mtimes), one file open at a time,
+ * its chunks handed on as read (no repacking copy). `failure()` tells why the stream broke when a file
+ * changed or vanished after the scan.
  */
 export function outputTarStream(entries: readonly OutputEntry[]): {
   stream: Readable;
-  /** Resolves once every entry was read: to why the tar broke, or undefined. */
-  failure: Promise<unknown>;
+  failure: () => unknown;
 } {
-  const pack = tar.pack();
-  const out = new PassThrough({ highWaterMark: COALESCED_CHUNK_BYTES });
-  const fill = async (): Promise<void> => {
+  let failure: unknown;
+  async function* generate(): AsyncGenerator<Buffer> {
+    // A file's padding goes out with the next header: fewer small writes.
+    let carry = 0;
     for (const entry of entries) {
-      if (entry.type === 'directory') {
-        pack.entry({ name: entry.name, type: 'directory', mode: 0o755, mtime: entry.mtime });
-        continue;
-      }
-      const header = { name: entry.name, mode: 0o644, mtime: entry.mtime };
-      if (entry.size === 0) {
-        pack.entry(header, Buffer.alloc(0));
-        continue;
-      }
-      const sink = pack.entry({ ...header, size: entry.size });
-      // Never more than the scanned size; fewer bytes fail the entry ("Size mismatch").
-      const body = createReadStream(entry.path, {
-        start: 0,
-        end: entry.size - 1,
-        highWaterMark: COALESCED_CHUNK_BYTES,
-      });
+      const header = tarHeader(headerOf(entry));
+      yield carry > 0 ? Buffer.concat([Buffer.alloc(carry), header]) : header;
+      carry = 0;
+      if (entry.type === 'directory' || entry.size === 0) continue;
+      let read = 0;
       try {
-        await pipeline(body, sink);
+        // Never more than the scanned size.
+        const body = createReadStream(entry.path, {
+          start: 0,
+          end: entry.size - 1,
+          highWaterMark: COALESCED_CHUNK_BYTES,
+        });
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          read += chunk.length;
+          yield chunk;
+        }
       } catch (err) {
-        // The file's own fault (shorter than scanned, gone), not the upload's stopping to read.
-        if (body.errored !== null || (err as Error).message === 'Size mismatch')
-          throw new JobFailure(
-            'output',
-            `output file "${entry.name}" changed while it was stored: ${(err as Error).message}`,
-          );
-        throw err;
+        failure = new JobFailure(
+          'output',
+          `output file "${entry.name}" changed while it was stored: ${(err as Error).message}`,
+        );
+        throw failure;
       }
+      if (read !== entry.size) {
+        failure = new JobFailure(
+          'output',
+          `output file "${entry.name}" changed while it was stored: ${read} of ${entry.size} bytes left`,
+        );
+        throw failure;
+      }
+      carry = tarPadding(entry.size);
     }
-    pack.finalize();
-  };
-  pipeline(pack, coalesce(), out).catch((err: unknown) => out.destroy(err as Error));
-  const failure = fill().then(
-    () => undefined,
-    (err: unknown) => {
-      pack.destroy(err as Error);
-      out.destroy(err as Error);
-      return err;
-    },
-  );
-  return { stream: out, failure };
+    yield Buffer.alloc(carry + END_OF_ARCHIVE_BYTES);
+  }
+  return { stream: Readable.from(generate(), { objectMode: false }), failure: () => failure };
 }
 
 /**
@@ -193,14 +159,14 @@ export function outputTarStream(entries: readonly OutputEntry[]): {
  */
 export async function collectOutputFolder(deps: OutputDeps, dir: string, job: Job): Promise<StoredOutput> {
   const scanned = await scanOutputFolder(dir, deps.maxOutputBytes);
-  const tarBytes = await outputTarSize(scanned.entries);
+  const tarBytes = outputTarSize(scanned.entries);
   deps.onSpooled?.();
   const { stream, failure } = outputTarStream(scanned.entries);
   try {
     await deps.storage.putStream(job.output.bucket, job.output.key, stream, tarBytes);
   } catch (err) {
-    // The upload stops reading when the tar breaks; the tar's own reason (a file changed) comes first.
-    const cause = await Promise.race([failure, setTimeout(1000, undefined)]);
+    // The tar's own reason (a file changed) rather than the upload's broken body.
+    const cause = failure();
     if (cause instanceof JobFailure) throw cause;
     throw err;
   }

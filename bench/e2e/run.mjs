@@ -126,6 +126,8 @@ const env = {
   STATIC_DIRECTORY: join(scratch, 'static'),
   SPOOL_DIR: join(scratch, 'spool'),
   SENDER_SPOOL_DIR: join(scratch, 'sender'),
+  // Job folders bind-mounted into the model containers (the mode compose.yaml uses).
+  CONSUMER_WORK_DIR: join(scratch, 'consumer-work'),
   CPUS: '2',
   // info: the stack reads each service's bound HTTP port from its "listening" line.
   LOG_LEVEL: 'info',

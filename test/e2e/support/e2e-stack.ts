@@ -144,6 +144,8 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     STATIC_DIRECTORY: join(work, 'static'),
     SPOOL_DIR: join(work, 'spool'),
     SENDER_SPOOL_DIR: join(work, 'sender'),
+    // Job folders bind-mounted into the model containers (the mode compose.yaml uses).
+    CONSUMER_WORK_DIR: join(work, 'consumer-work'),
     CPUS: String(options.cpus ?? 1),
     GPUS: options.gpus ?? '',
     CONSUMER_ID: `e2e-${id}-main`,

@@ -25,9 +25,12 @@ export type { SopClassKind } from './uids.js';
 export type { DicomJsonDataset, DicomJsonElement } from './model.js';
 export {
   convertLittleEndian,
+  INSTANCE_HEAD_MAX_BYTES,
   isStoredStatus,
   isTransientStatus,
+  metaGroupEnd,
   NotAnInstanceError,
+  parseInstanceHead,
   readInstanceFile,
   StoreAssociation,
   StoreScuError,

@@ -42,8 +42,14 @@ async function readHead(handle: FileHandle, length: number): Promise<Buffer> {
   return buffer.subarray(0, bytesRead);
 }
 
-/** Where the meta group ends, when it ends inside `head` (read from its group length element). */
-function metaEnd(head: Buffer): number | undefined {
+/** Leading bytes of a file {@link parseInstanceHead} looks at, at most. */
+export const INSTANCE_HEAD_MAX_BYTES = HEAD_BYTES;
+
+/**
+ * Where the meta group of a Part-10 file ends, when it ends inside `head` (its first bytes), from the group
+ * length element; undefined while more bytes are needed (or when `head` is not a Part-10 start).
+ */
+export function metaGroupEnd(head: Buffer): number | undefined {
   if (head.length < META_START + 12) return undefined;
   if (head.readUInt16LE(META_START) !== 0x0002 || head.readUInt16LE(META_START + 2) !== 0x0000)
     return undefined;
@@ -66,11 +72,21 @@ export async function readInstanceFile(path: string): Promise<InstanceFile> {
     size = (await handle.stat()).size;
     // A meta group is usually a few hundred bytes: read a little, and more only when it is longer.
     head = await readHead(handle, Math.min(FIRST_READ_BYTES, size));
-    if (head.length < size && metaEnd(head) === undefined)
+    if (head.length < size && metaGroupEnd(head) === undefined)
       head = await readHead(handle, Math.min(HEAD_BYTES, size));
   } finally {
     await handle.close();
   }
+  return parseInstanceHead(path, size, head);
+}
+
+/**
+ * The {@link InstanceFile} of the file at `path` of `size` bytes from its first bytes `head` (the whole meta
+ * group, see {@link metaGroupEnd}, or at most {@link INSTANCE_HEAD_MAX_BYTES}): for a file whose start is
+ * still in memory (e.g. just written from a stream), without reading it again. Throws
+ * {@link NotAnInstanceError} like {@link readInstanceFile}.
+ */
+export function parseInstanceHead(path: string, size: number, head: Buffer): InstanceFile {
   if (head.length < META_START + 8 || head.toString('latin1', PREAMBLE, META_START) !== 'DICM')
     throw new NotAnInstanceError('not a DICOM Part-10 file (no DICM prefix)');
   const values = new Map<number, string>();

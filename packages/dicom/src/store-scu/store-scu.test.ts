@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPart10Prefix } from '../part10.js';
 import { decodeCStoreRsp, encodeCStoreRq, isStoredStatus, isTransientStatus } from './command.js';
-import { NotAnInstanceError, readInstanceFile } from './instance-file.js';
+import { metaGroupEnd, NotAnInstanceError, parseInstanceHead, readInstanceFile } from './instance-file.js';
 import { decodeAssociateAc, decodePdvs, encodeAssociateRq, pDataHeader, PduReader } from './pdu.js';
 
 /** A command element in implicit VR little endian. */
@@ -120,5 +120,25 @@ describe('readInstanceFile', () => {
     const path = join(dir, 'notes.txt');
     await writeFile(path, 'hello, not DICOM');
     await expect(readInstanceFile(path)).rejects.toBeInstanceOf(NotAnInstanceError);
+  });
+
+  it('parses the same from the first bytes already in memory, once they hold the meta group', () => {
+    const prefix = buildPart10Prefix({
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+      sopInstanceUid: '1.2.3.4.6',
+      transferSyntaxUid: '1.2.840.10008.1.2',
+    });
+    const bytes = Buffer.concat([prefix, Buffer.alloc(100)]);
+    expect(metaGroupEnd(bytes.subarray(0, 140))).toBeUndefined();
+    expect(metaGroupEnd(bytes)).toBe(prefix.length);
+    expect(parseInstanceHead('/x.dcm', 5000, bytes)).toEqual({
+      path: '/x.dcm',
+      size: 5000,
+      datasetOffset: prefix.length,
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+      sopInstanceUid: '1.2.3.4.6',
+      transferSyntaxUid: '1.2.840.10008.1.2',
+    });
+    expect(() => parseInstanceHead('/y', 16, Buffer.from('hello, not DICOM'))).toThrow(NotAnInstanceError);
   });
 });

@@ -44,7 +44,7 @@ const { loadConfig } = await import('@dicomflow/config');
 const { connectBroker } = await import('@dicomflow/broker');
 const { createLogger } = await import('@dicomflow/runtime');
 const { createStorage } = await import('@dicomflow/storage');
-const sender = join(root, 'services', 'sender', 'dist');
+const sender = process.env.BENCH_SENDER_DIST ?? join(root, 'services', 'sender', 'dist');
 const builds = [
   { name: 'this', execSendJob: (await import(join(sender, 'send', 'send-run.js'))).execSendJob },
 ];

@@ -79,6 +79,9 @@ export async function scanOutputFolder(dir: string, maxBytes: number): Promise<S
         'output',
         `the output folder changed while it was read: ${(err as Error).message}`,
       );
+    // What the model wrote with modes that keep this consumer out (it runs as root in compose).
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new JobFailure('output', `the output cannot be read: ${(err as Error).message}`);
     throw new TransientError(`reading the output folder failed: ${(err as Error).message}`, { cause: err });
   }
   return { entries, files, bytes };
@@ -135,14 +138,14 @@ export function outputTarStream(entries: readonly OutputEntry[]): {
       } catch (err) {
         failure = new JobFailure(
           'output',
-          `output file "${entry.name}" changed while it was stored: ${(err as Error).message}`,
+          `output file "${entry.name}" cannot be read (changed after the walk?): ${(err as Error).message}`,
         );
         throw failure;
       }
       if (read !== entry.size) {
         failure = new JobFailure(
           'output',
-          `output file "${entry.name}" changed while it was stored: ${read} of ${entry.size} bytes left`,
+          `output file "${entry.name}" changed while it was stored: ${read} of its ${entry.size} bytes remained`,
         );
         throw failure;
       }

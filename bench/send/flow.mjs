@@ -2,7 +2,8 @@
 // the last instance acknowledged by the destination, for the 200-instance CT output (about 105 MB) put in
 // S3 as an output tar. Real RabbitMQ, PostgreSQL, S3 and a dcmtk storescp; the job runs in this process
 // from the sender's build. Prints each round and, last, one `RESULT key=value ...` line. Not a test.
-// Run: node bench/send/flow.mjs   (BENCH_ROUNDS, BENCH_INSTANCES; BENCH_OTHER_SENDER=<another build of
+// Run: node bench/send/flow.mjs   (BENCH_ROUNDS, BENCH_INSTANCES; BENCH_S3_MBPS=<n> downloads through a relay
+// passing at most n MB/s, as over a network link (throttle-relay.mjs); BENCH_OTHER_SENDER=<another build of
 // services/sender/dist> alternates rounds between this build and that one, e.g. an older commit's, so both
 // are measured under the same machine load)
 import { Buffer } from 'node:buffer';
@@ -111,6 +112,26 @@ log(`${files.length} instances, output tar ${(body.length / 1e6).toFixed(1)} MB,
 const storage = createStorage(helpers.testStorageConfig());
 await storage.ensureBucket(bucket);
 await storage.putBuffer(bucket, 'run/output.tar', body);
+// The job (and the download-alone reference) read S3 directly, or through the throttling relay.
+let relay;
+let jobStorage = storage;
+if (process.env.BENCH_S3_MBPS) {
+  const { spawn } = await import('node:child_process');
+  relay = spawn(
+    process.execPath,
+    [
+      join(root, 'bench', 'send', 'throttle-relay.mjs'),
+      String(helpers.testStorageConfig().port),
+      process.env.BENCH_S3_MBPS,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const relayPort = await new Promise((resolve) =>
+    relay.stdout.once('data', (line) => resolve(Number(String(line)))),
+  );
+  jobStorage = createStorage({ ...helpers.testStorageConfig(), port: relayPort });
+  log(`S3 through a relay passing ${process.env.BENCH_S3_MBPS} MB/s`);
+}
 const pool = createPool(config, logger);
 await migrate(pool, schema, logger);
 const acks = new AckStore(pool, schema);
@@ -147,7 +168,7 @@ try {
     // The download alone, for reference: what the sender cannot go below.
     const d0 = performance.now();
     await pipeline(
-      await storage.getStream(bucket, 'run/output.tar'),
+      await jobStorage.getStream(bucket, 'run/output.tar'),
       new Writable({ write: (_chunk, _enc, done) => done() }),
     );
     downloads.push(performance.now() - d0);
@@ -157,9 +178,9 @@ try {
     let firstAck = 0;
     let downloaded = 0;
     // The tar's last byte read by the job (an 'end' listener does not change how the stream flows).
-    const timedStorage = Object.create(storage);
+    const timedStorage = Object.create(jobStorage);
     timedStorage.getStream = async (b, k) => {
-      const stream = await storage.getStream(b, k);
+      const stream = await jobStorage.getStream(b, k);
       stream.once('end', () => (downloaded = performance.now()));
       return stream;
     };
@@ -208,6 +229,7 @@ try {
     );
   }
 } finally {
+  relay?.kill();
   await peer.stop();
   await broker.close();
   await amqpChannel.deleteQueue(`${exchange}.events`);

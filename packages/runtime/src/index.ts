@@ -14,3 +14,4 @@ export { runService, DEFAULT_GRACE_MS } from './run-service.js';
 export { shutdownStep } from './shutdown-step.js';
 export type { ShutdownStep } from './shutdown-step.js';
 export type { ServiceHandle, RunServiceOptions } from './run-service.js';
+export { DirectoryWatcher, type DirectoryWatcherOptions } from './directory-watcher.js';

@@ -4,13 +4,13 @@ import {
   computeBackoff,
   createHttpServer,
   createMetricsRegistry,
+  DirectoryWatcher,
   shutdownStep,
   sleep,
   type HttpServer,
   type Logger,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
-import { DirectoryWatcher } from './flows/directory-watcher.js';
 import { FlowCatalog } from './flows/flow-catalog.js';
 import { reportOf } from './flows/flow-snapshot.js';
 import { studyReceivedHandler } from './matching/study-received-handler.js';

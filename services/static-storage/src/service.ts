@@ -3,6 +3,7 @@ import { storageConfigFrom, type StaticStorageConfig } from '@dicomflow/config';
 import {
   createHttpServer,
   createMetricsRegistry,
+  DirectoryWatcher,
   shutdownStep,
   type HttpServer,
   type Logger,
@@ -16,7 +17,6 @@ import { registerUploadRoute } from './http/upload-route.js';
 import { createStaticStorageMetrics } from './metrics.js';
 import { StaticStore } from './store/static-store.js';
 import { DirectorySync } from './sync/directory-sync.js';
-import { DirectoryWatcher } from './sync/directory-watcher.js';
 
 /** Tuning that is not configuration (tests change it). */
 export interface StaticStorageOptions {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@dicomflow/runtime';
 import { waitFor } from '@dicomflow/test-helpers';
-import { DirectoryWatcher } from './directory-watcher.js';
+import { DirectoryWatcher } from '@dicomflow/runtime';
 import { FlowCatalog } from './flow-catalog.js';
 import { reportOf, type FlowSnapshot } from './flow-snapshot.js';
 

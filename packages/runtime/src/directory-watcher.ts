@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { Logger } from '@dicomflow/runtime';
+import type { Logger } from 'pino';
 
 export interface DirectoryWatcherOptions {
   /** Quiet time after the last event before `onChange` runs (editors write a file in several steps). */
@@ -68,7 +68,11 @@ export class DirectoryWatcher {
       if (!info.isDirectory()) throw new Error('not a directory');
       inode = info.ino;
     } catch (err) {
-      if (this.#watcher) this.logger.warn({ err }, 'flow directory is gone; watching for it to return');
+      if (this.#watcher)
+        this.logger.warn(
+          { err, directory: this.directory },
+          'watched folder is gone; watching for it to return',
+        );
       this.#stopWatching();
       return;
     }
@@ -79,15 +83,21 @@ export class DirectoryWatcher {
         this.#schedule();
       });
       watcher.on('error', (err) => {
-        this.logger.warn({ err }, 'watching the flow directory failed; relying on rescans until it is back');
+        this.logger.warn(
+          { err, directory: this.directory },
+          'watching the folder failed; relying on rescans until it is back',
+        );
         if (this.#watcher === watcher) this.#stopWatching();
         this.#schedule();
       });
       this.#watcher = watcher;
       this.#watchedInode = inode;
-      this.logger.debug({ directory: this.directory }, 'watching the flow directory');
+      this.logger.debug({ directory: this.directory }, 'watching the folder');
     } catch (err) {
-      this.logger.warn({ err }, 'cannot watch the flow directory; relying on periodic rescans');
+      this.logger.warn(
+        { err, directory: this.directory },
+        'cannot watch the folder; relying on periodic rescans',
+      );
     }
   }
 

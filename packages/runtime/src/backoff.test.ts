@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { computeBackoff, errorKind, GoneError, PermanentError, sleep, TransientError } from './index.js';
+import {
+  computeBackoff,
+  errorKind,
+  GoneError,
+  PermanentError,
+  retryUntilDone,
+  sleep,
+  TransientError,
+} from './index.js';
 
 describe('computeBackoff', () => {
   it('doubles from initialMs and caps at maxMs', () => {
@@ -63,5 +71,42 @@ describe('errorKind', () => {
     expect(errorKind(new Error('plain'))).toBe('transient');
     expect(errorKind('a string')).toBe('transient');
     expect(errorKind(null)).toBe('transient');
+  });
+});
+
+describe('retryUntilDone', () => {
+  const quick = { initialMs: 1, maxMs: 2 };
+
+  it('tries a step until it succeeds, warning once per failure', async () => {
+    const warnings: unknown[] = [];
+    const untilDone = retryUntilDone({
+      logger: { warn: (data: unknown) => warnings.push(data) },
+      signal: new AbortController().signal,
+      backoff: quick,
+    });
+    let tries = 0;
+    await untilDone('connecting', () =>
+      ++tries < 3 ? Promise.reject(new Error('down')) : Promise.resolve(),
+    );
+    expect(tries).toBe(3);
+    expect(warnings).toMatchObject([
+      { step: 'connecting', attempt: 1 },
+      { step: 'connecting', attempt: 2 },
+    ]);
+  });
+
+  it('gives up with the last error once the signal aborted', async () => {
+    const stopping = new AbortController();
+    const untilDone = retryUntilDone({
+      logger: { warn: () => undefined },
+      signal: stopping.signal,
+      backoff: quick,
+    });
+    await expect(
+      untilDone('migrating', () => {
+        stopping.abort();
+        return Promise.reject(new Error('db away'));
+      }),
+    ).rejects.toThrow('db away');
   });
 });

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from 'pino';
 
 export interface BackoffOptions {
   /** Delay before the first retry. */
@@ -26,4 +27,32 @@ export function computeBackoff(attempt: number, opts: BackoffOptions): number {
  */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   await delay(ms, undefined, signal ? { signal } : {});
+}
+
+/** Runs one start-up step until it succeeds. */
+export type UntilDone = (step: string, attempt: () => Promise<unknown>) => Promise<void>;
+
+/**
+ * A runner for start-up steps that wait for a dependency (connect to PostgreSQL, migrate, declare queues):
+ * each step is tried until it succeeds, with capped exponential backoff and jitter between tries and a
+ * warning per failure; once `signal` aborts (the service is closing) it rejects with the last error.
+ */
+export function retryUntilDone(opts: {
+  readonly logger: Pick<Logger, 'warn'>;
+  readonly signal: AbortSignal;
+  readonly backoff?: BackoffOptions;
+}): UntilDone {
+  const backoff = opts.backoff ?? { initialMs: 500, maxMs: 30_000, jitter: true };
+  return async (step, attempt) => {
+    for (let n = 1; ; n++) {
+      try {
+        await attempt();
+        return;
+      } catch (err) {
+        if (opts.signal.aborted) throw err;
+        opts.logger.warn({ err, step, attempt: n }, 'start-up step failed; retrying');
+        await sleep(computeBackoff(n, backoff), opts.signal);
+      }
+    }
+  };
 }

@@ -2,13 +2,12 @@ import { hostname } from 'node:os';
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
 import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
 import {
-  computeBackoff,
   createHttpServer,
   createMetricsRegistry,
-  shutdownStep,
-  sleep,
   type HttpServer,
   type Logger,
+  retryUntilDone,
+  shutdownStep,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { consumeJobs, type SlotDeps } from './consumers/job-slot.js';
@@ -107,19 +106,7 @@ export function createService(
   let started = false;
   let closing: Promise<void> | undefined;
 
-  /** Runs `attempt` until it succeeds, with capped backoff; rejects once the service is stopping. */
-  const untilDone = async (what: string, attempt: () => Promise<unknown>): Promise<void> => {
-    for (let n = 1; ; n++) {
-      try {
-        await attempt();
-        return;
-      } catch (err) {
-        if (stopping.signal.aborted) throw err;
-        logger.warn({ err, attempt: n }, `${what} failed; retrying`);
-        await sleep(computeBackoff(n, { initialMs: 500, maxMs: 30_000, jitter: true }), stopping.signal);
-      }
-    }
-  };
+  const untilDone = retryUntilDone({ logger, signal: stopping.signal });
 
   const startInOrder = async (): Promise<void> => {
     ({ port } = await http.listen());

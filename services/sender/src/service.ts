@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
 import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
 import {
-  computeBackoff,
   createHttpServer,
   createMetricsRegistry,
-  shutdownStep,
-  sleep,
   type HttpServer,
   type Logger,
+  retryUntilDone,
+  shutdownStep,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { consumeFlowFinished } from './consumers/flow-finished.js';
@@ -81,19 +80,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
     );
   };
 
-  /** Runs `attempt` until it succeeds, with capped backoff; rejects once the service is stopping. */
-  const untilDone = async (what: string, attempt: () => Promise<void>): Promise<void> => {
-    for (let n = 1; ; n++) {
-      try {
-        await attempt();
-        return;
-      } catch (err) {
-        if (stopping.signal.aborted) throw err;
-        logger.warn({ err, attempt: n }, `${what} failed; retrying`);
-        await sleep(computeBackoff(n, { initialMs: 500, maxMs: 30_000, jitter: true }), stopping.signal);
-      }
-    }
-  };
+  const untilDone = retryUntilDone({ logger, signal: stopping.signal });
 
   const startInOrder = async (): Promise<void> => {
     ({ port } = await http.listen());

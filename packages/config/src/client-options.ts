@@ -18,6 +18,11 @@ export interface StorageConnectionConfig {
   partSize: number;
 }
 
+/** The message exchange and its dead-letter exchange (`<RABBIT_EXCHANGE>.dead`), for connectBroker. */
+export function exchangesFrom(c: CommonConfig): { exchange: string; deadExchange: string } {
+  return { exchange: c.RABBIT_EXCHANGE, deadExchange: `${c.RABBIT_EXCHANGE}.dead` };
+}
+
 /** Picks the RabbitMQ connection settings out of a service's configuration. */
 export function brokerConfigFrom(c: CommonConfig): BrokerConnectionConfig {
   return {

@@ -9,7 +9,7 @@ export {
   withConfigReference,
 } from './config-reference.js';
 export type { ConfigKeyDescription } from './describe-config.js';
-export { brokerConfigFrom, storageConfigFrom } from './client-options.js';
+export { brokerConfigFrom, exchangesFrom, storageConfigFrom } from './client-options.js';
 export type { BrokerConnectionConfig, StorageConnectionConfig } from './client-options.js';
 export { SERVICE_NAMES } from './services.js';
 export type {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
-import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
+import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
   createHttpServer,
   createMetricsRegistry,
@@ -117,8 +117,7 @@ export function createService(
     broker = await connectBroker({
       config: brokerConfigFrom(config),
       logger: logger.child({ component: 'broker' }),
-      exchange: config.RABBIT_EXCHANGE,
-      deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
+      ...exchangesFrom(config),
       appId: 'consumer',
       connectionName: `consumer-${consumerId}-${process.pid}`,
       signal: stopping.signal,

@@ -1,5 +1,5 @@
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
-import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
+import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
   computeBackoff,
   createHttpServer,
@@ -60,10 +60,7 @@ export function createService(
   options: FingerprinterOptions = {},
 ): FingerprinterService {
   const queue = options.queue ?? suiteQueues(config.RABBIT_QUEUE_PREFIX).fingerprinter.name;
-  const exchanges = options.exchanges ?? {
-    exchange: config.RABBIT_EXCHANGE,
-    deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
-  };
+  const exchanges = options.exchanges ?? exchangesFrom(config);
   const registry = createMetricsRegistry('fingerprinter');
   const metrics = createFingerprinterMetrics(registry);
   const storage = createStorage(storageConfigFrom(config));

@@ -1,5 +1,10 @@
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
-import { brokerConfigFrom, storageConfigFrom, type FlowTrackerConfig } from '@dicomflow/config';
+import {
+  brokerConfigFrom,
+  exchangesFrom,
+  type FlowTrackerConfig,
+  storageConfigFrom,
+} from '@dicomflow/config';
 import {
   createHttpServer,
   createMetricsRegistry,
@@ -102,8 +107,7 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
     broker = await connectBroker({
       config: brokerConfigFrom(config),
       logger: logger.child({ component: 'broker' }),
-      exchange: config.RABBIT_EXCHANGE,
-      deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
+      ...exchangesFrom(config),
       appId: 'flow-tracker',
       connectionName: `flow-tracker-${process.pid}`,
       signal: stopping.signal,

@@ -1,5 +1,5 @@
 import { connectBroker, TransientError, type Broker, type Subscription } from '@dicomflow/broker';
-import { brokerConfigFrom, type ConfigOf } from '@dicomflow/config';
+import { brokerConfigFrom, type ConfigOf, exchangesFrom } from '@dicomflow/config';
 import {
   createHttpServer,
   createMetricsRegistry,
@@ -100,8 +100,7 @@ export function createService(config: SchedulerConfig, logger: Logger): Schedule
     broker = await connectBroker({
       config: brokerConfigFrom(config),
       logger: logger.child({ component: 'broker' }),
-      exchange: config.RABBIT_EXCHANGE,
-      deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
+      ...exchangesFrom(config),
       appId: 'scheduler',
       connectionName: `scheduler-${process.pid}`,
       signal: stopping.signal,

@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
-import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
+import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
   createHttpServer,
   createMetricsRegistry,
@@ -90,8 +90,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
     broker = await connectBroker({
       config: brokerConfigFrom(config),
       logger: logger.child({ component: 'broker' }),
-      exchange: config.RABBIT_EXCHANGE,
-      deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
+      ...exchangesFrom(config),
       appId: 'sender',
       connectionName: `sender-${process.pid}`,
       signal: stopping.signal,

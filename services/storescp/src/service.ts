@@ -1,6 +1,6 @@
 import { access, constants } from 'node:fs/promises';
 import { connectBroker, type Broker } from '@dicomflow/broker';
-import { brokerConfigFrom, storageConfigFrom, type ConfigOf } from '@dicomflow/config';
+import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
   createHttpServer,
   createMetricsRegistry,
@@ -178,8 +178,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       connectBroker({
         config: brokerConfigFrom(config),
         logger: logger.child({ component: 'broker' }),
-        exchange: config.RABBIT_EXCHANGE,
-        deadExchange: `${config.RABBIT_EXCHANGE}.dead`,
+        ...exchangesFrom(config),
         appId: 'storescp',
         connectionName: `storescp-${process.pid}`,
         signal: stopping.signal,

@@ -166,4 +166,22 @@ describe('storescp refusing bad input', () => {
     const echo = await echoscu({ port: receiver.port, calledAe: 'STORESCP' });
     expect(echo.code).toBe(0);
   });
+
+  it('aborts a peer whose PDU header announces gigabytes, without buffering them, and keeps serving', async () => {
+    const received: Buffer[] = [];
+    await new Promise<void>((resolve) => {
+      const socket = connect(receiver.port, '127.0.0.1', () => {
+        // An A-ASSOCIATE-RQ header claiming 4 GiB, then data that never completes it.
+        const header = Buffer.from([0x01, 0x00, 0xff, 0xff, 0xff, 0xf0]);
+        socket.write(Buffer.concat([header, Buffer.alloc(256 * 1024)]));
+      });
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.on('close', () => resolve());
+      socket.on('error', () => resolve());
+    });
+    // The receiver answered with an A-ABORT PDU (type 7) and closed the connection.
+    expect(Buffer.concat(received)[0]).toBe(0x07);
+    const echo = await echoscu({ port: receiver.port, calledAe: 'STORESCP' });
+    expect(echo.code).toBe(0);
+  });
 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { joinPdu, PduFramer, type FramedPdu, type UnknownPduTypeError } from './pdu-framer.js';
+import {
+  joinPdu,
+  pduLengthLimit,
+  PduFramer,
+  PduTooLongError,
+  type FramedPdu,
+  type FramingError,
+} from './pdu-framer.js';
 
 function pdu(type: number, body: Buffer): Buffer {
   const header = Buffer.alloc(6);
@@ -12,9 +19,9 @@ function body(length: number, seed: number): Buffer {
   return Buffer.from(Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff));
 }
 
-function frame(chunks: readonly Buffer[]): { pdus: FramedPdu[]; errors: UnknownPduTypeError[] } {
+function frame(chunks: readonly Buffer[]): { pdus: FramedPdu[]; errors: FramingError[] } {
   const pdus: FramedPdu[] = [];
-  const errors: UnknownPduTypeError[] = [];
+  const errors: FramingError[] = [];
   const framer = new PduFramer(
     (p) => pdus.push(p),
     (e) => errors.push(e),
@@ -96,5 +103,39 @@ describe('PduFramer', () => {
     const { pdus, errors } = frame([header, body(100, 0)]);
     expect(pdus).toEqual([]); // waits for 2 GiB; never a negative length that completes at once
     expect(errors).toEqual([]);
+  });
+});
+
+describe('PduFramer length limit', () => {
+  it('refuses a PDU announcing more than the limit, before buffering it', () => {
+    const errors: Error[] = [];
+    const pdus: FramedPdu[] = [];
+    const framer = new PduFramer(
+      (p) => pdus.push(p),
+      (e) => errors.push(e),
+      pduLengthLimit(16_384),
+    );
+    const header = Buffer.alloc(6);
+    header.writeUInt8(0x04, 0);
+    header.writeUInt32BE(0xfffffff0, 2);
+    framer.push(header);
+    framer.push(Buffer.alloc(1000));
+    expect(pdus).toEqual([]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(PduTooLongError);
+    expect(errors[0]?.message).toMatch(/announces 4294967286 bytes; at most 1048582/);
+  });
+
+  it('accepts PDUs up to the limit', () => {
+    const limit = pduLengthLimit(16_384);
+    const { pdus, errors } = frame([pdu(0x04, body(limit - 6, 9))]);
+    expect(errors).toEqual([]);
+    expect(pdus).toHaveLength(1);
+  });
+
+  it('allows at least 1 MiB, the announced maximum beyond that, and 64 MiB for "unlimited"', () => {
+    expect(pduLengthLimit(16_384)).toBe(6 + 1024 * 1024);
+    expect(pduLengthLimit(4 * 1024 * 1024)).toBe(6 + 4 * 1024 * 1024);
+    expect(pduLengthLimit(0)).toBe(6 + 64 * 1024 * 1024);
   });
 });

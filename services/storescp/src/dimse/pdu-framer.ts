@@ -22,6 +22,34 @@ export class UnknownPduTypeError extends Error {
 }
 
 /**
+ * The peer announced a PDU longer than we accept. Every PDU is held until it is complete, so without this
+ * limit one header claiming 4 GiB would make the receiver buffer whatever the peer sends next.
+ */
+export class PduTooLongError extends Error {
+  constructor(
+    readonly pduType: number,
+    readonly pduLength: number,
+    readonly limit: number,
+  ) {
+    super(`PDU of type ${pduType} announces ${pduLength} bytes; at most ${limit} are accepted`);
+    this.name = 'PduTooLongError';
+  }
+}
+
+/** A stream the framer cannot go on with. */
+export type FramingError = UnknownPduTypeError | PduTooLongError;
+
+/**
+ * The longest PDU (header included) accepted when we announced `maxPduLength` (0 = unlimited): a P-DATA-TF
+ * may not exceed what we announced (PS3.8 D.1), and the other PDUs are small (an A-ASSOCIATE-RQ with
+ * 128 presentation contexts is some tens of KiB), so at least 1 MiB is allowed; "unlimited" means 64 MiB.
+ */
+export function pduLengthLimit(maxPduLength: number): number {
+  const MIB = 1024 * 1024;
+  return PDU_HEADER_LENGTH + (maxPduLength === 0 ? 64 * MIB : Math.max(maxPduLength, MIB));
+}
+
+/**
  * Cuts a socket's byte stream into PDUs without copying: chunks are kept as received and each PDU is
  * handed out as slices of them. Replaces the library's accumulator, which concatenates every chunk onto
  * the partial PDU: several copies and short-lived buffers per PDU.
@@ -35,7 +63,9 @@ export class PduFramer {
 
   constructor(
     private readonly onPdu: (pdu: FramedPdu) => void,
-    private readonly onError: (error: UnknownPduTypeError) => void,
+    private readonly onError: (error: FramingError) => void,
+    /** Longest PDU accepted, header included ({@link pduLengthLimit}). */
+    private readonly maxLength = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Takes the next chunk from the socket; calls `onPdu` for every PDU it completes, in order. */
@@ -46,19 +76,27 @@ export class PduFramer {
     while (this.buffered >= PDU_HEADER_LENGTH) {
       const type = this.byteAt(0);
       if (type < FIRST_PDU_TYPE || type > LAST_PDU_TYPE) {
-        // Nothing after an unframeable byte can be trusted; the association is torn down by the caller.
-        this.failed = true;
-        this.chunks.length = 0;
-        this.buffered = 0;
-        this.onError(new UnknownPduTypeError(type));
+        this.fail(new UnknownPduTypeError(type));
         return;
       }
       const length =
         PDU_HEADER_LENGTH +
         (this.byteAt(2) * 0x1000000 + ((this.byteAt(3) << 16) | (this.byteAt(4) << 8) | this.byteAt(5)));
+      if (length > this.maxLength) {
+        this.fail(new PduTooLongError(type, length, this.maxLength));
+        return;
+      }
       if (this.buffered < length) return;
       this.onPdu({ type, length, pieces: this.take(length) });
     }
+  }
+
+  /** Nothing after an unframeable PDU can be trusted; the caller tears the association down. */
+  private fail(error: FramingError): void {
+    this.failed = true;
+    this.chunks.length = 0;
+    this.buffered = 0;
+    this.onError(error);
   }
 
   /** Pieces of the next `count` buffered bytes (count <= buffered), removed from the buffer. */

@@ -1,6 +1,14 @@
-import { dimseLog } from './dimse.js';
+import { dimseLog, Implementation } from './dimse.js';
 import type { NetworkInternals } from './network-internals.js';
-import { joinPdu, PduFramer, type FramedPdu } from './pdu-framer.js';
+import { joinPdu, pduLengthLimit, PduFramer, PduTooLongError, type FramedPdu } from './pdu-framer.js';
+
+/**
+ * A-ABORT PDU (PS3.8 9.3.8): source 2 (service provider), reason 6 (invalid PDU parameter value). Written
+ * straight to the socket: the library's sendAbort needs an association, and there may be none yet.
+ */
+const A_ABORT_INVALID_PDU_PARAMETER = Buffer.from([
+  0x07, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x02, 0x06,
+]);
 
 /** How often the association and PDU timeouts are checked (the library's period). */
 const TIMEOUT_CHECK_MS = 1000;
@@ -38,8 +46,12 @@ export function wireSocket(network: NetworkInternals, takePdu?: (pdu: FramedPdu)
       void network._processPdu(joinPdu(pdu));
     },
     (error) => {
+      // A PDU beyond what we announced is a protocol violation the peer hears about (A-ABORT) before the
+      // connection closes; an unknown PDU type leaves nothing to answer.
+      if (error instanceof PduTooLongError) socket.end(A_ABORT_INVALID_PDU_PARAMETER);
       fail(`Connection error: ${error.message}`);
     },
+    pduLengthLimit(Implementation.getMaxPduLength()),
   );
   socket.on('data', (chunk: Buffer) => {
     framer.push(chunk);

@@ -98,6 +98,10 @@ export function serviceEnvironment(name, { env = process.env, root = REPO_ROOT, 
     CONF_DIR: env.CONF_DIR ?? join(root, 'conf.d'),
     SPOOL_DIR: env.SPOOL_DIR ?? join(data, 'spool'),
     SENDER_SPOOL_DIR: env.SENDER_SPOOL_DIR ?? join(data, 'sender'),
+    // The consumer stages jobs in a local work folder the engine bind-mounts (the faster mode), unless
+    // the engine is remote and cannot see this machine's folders.
+    CONSUMER_WORK_DIR:
+      env.CONSUMER_WORK_DIR ?? (/^(tcp|ssh|https?):/.test(env.DOCKER_HOST ?? '') ? '' : join(data, 'work')),
     FLOW_DIRECTORY: env.FLOW_DIRECTORY ?? join(root, 'mounts', 'flows'),
     STATIC_DIRECTORY: env.STATIC_DIRECTORY ?? join(root, 'mounts', 'static'),
     HTTP_PORT: String(httpPort ?? DEFAULT_HTTP_PORTS[name]),

@@ -75,6 +75,13 @@ describe('stack-lib', () => {
       });
     }
     expect(env.CONF_DIR).toBe(join(REPO_ROOT, 'conf.d'));
+    // The consumer stages jobs in a local work folder, except against a remote engine.
+    expect(env.CONSUMER_WORK_DIR).toBe(join(work, 'data', 'work'));
+    const remote = serviceEnvironment('consumer', {
+      env: { DOCKER_HOST: 'tcp://gpu-1:2375' },
+      dataDir: work,
+    });
+    expect(remote.CONSUMER_WORK_DIR).toBe('');
   });
 
   it('names the services that are not built, and unknown ones', () => {

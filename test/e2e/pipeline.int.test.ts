@@ -15,6 +15,7 @@ import {
   newUid,
   nodelayShimPath,
   readFileMeta,
+  runChecked,
   startDcmtkStorescp,
   startOrthanc,
   storescu,
@@ -257,5 +258,48 @@ describe('the whole suite', () => {
       await writeFile(path, await orthanc.instanceFile(instance.id));
       expect(await datasetDigest(path)).toBe(sent.get(instance.sopInstanceUid));
     }
+  });
+
+  it('mounts model weights from the static folder (synced by static-storage) read-only into the model', async () => {
+    // Weights dropped into the static folder as a tar: static-storage uploads them with their sha256.
+    const weights = join(work, 'weights-src');
+    await mkdir(weights, { recursive: true });
+    await writeFile(join(weights, 'model.bin'), 'weights v1\n');
+    await runChecked('tar', [
+      '-cf',
+      join(stack.env.STATIC_DIRECTORY ?? '', 'e2e-weights.tar'),
+      '-C',
+      weights,
+      '.',
+    ]);
+    const staticUrl = stack.urls['static-storage'] ?? '';
+    await waitFor(async () => {
+      const list = (await (await fetch(`${staticUrl}/static`)).json()) as { items: { name: string }[] };
+      return list.items.some((item) => item.name === 'e2e-weights');
+    }, 'static-storage to upload the weights');
+
+    // The model fails unless it finds the weights, and cannot write to them.
+    const weightsImage = await buildTestModelImage({
+      name: 'weights-model',
+      script:
+        'set -e\ngrep -q "weights v1" /weights/model.bin\nif touch /weights/x 2>/dev/null; then exit 9; fi\ncp -r /input/. /output/\n',
+    });
+    await stack.writeFlow('weights.yaml', {
+      name: 'weights',
+      triggers: [{ PatientID: '^E2E-WEIGHTS$' }],
+      models: [{ docker_kwargs: { image: weightsImage }, static_mounts: ['e2e-weights:/weights'] }],
+      destinations: [dest()],
+    });
+    const files = await generateCtSeries(join(work, 'weights'), 2, {
+      patientId: 'E2E-WEIGHTS',
+      rows: 64,
+      columns: 64,
+    });
+    const sent = await uidsAndDigests(files);
+    await send(files);
+
+    const [run] = await stack.waitForRuns('weights', 1, isDone);
+    expect(run?.statusName, JSON.stringify(run?.failure)).toBe('sent');
+    expect((await receivedAt(destination.dir, new Set(sent.keys()))).size).toBe(2);
   });
 });

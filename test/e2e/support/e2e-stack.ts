@@ -80,6 +80,8 @@ export interface E2eStack {
   /** DICOM port of the receiver (AE title {@link AE_TITLE}) on 127.0.0.1. */
   readonly aePort: number;
   readonly trackerUrl: string;
+  /** HTTP base URL of each service of the main stack. */
+  readonly urls: Readonly<Record<string, string>>;
   readonly flowsDir: string;
   /**
    * Writes a flow file (JSON is YAML) into the watched flow folder and waits until the fingerprinter has
@@ -217,6 +219,7 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     env,
     aePort,
     trackerUrl,
+    urls: main.urls,
     flowsDir,
     async writeFlow(file, flow) {
       await writeFile(join(flowsDir, file), `${JSON.stringify(flow, null, 2)}\n`);

@@ -18,6 +18,22 @@ export interface StorageConnectionConfig {
   partSize: number;
 }
 
+/** Connection options for PostgreSQL (shaped like node-postgres' client options). */
+export interface PostgresConnectionConfig {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}
+
+/** Picks the PostgreSQL connection settings out of a service's configuration. */
+export function postgresConfigFrom(
+  c: Pick<CommonConfig, 'DB_HOST' | 'DB_PORT' | 'DB_NAME' | 'DB_USER' | 'DB_PASS'>,
+): PostgresConnectionConfig {
+  return { host: c.DB_HOST, port: c.DB_PORT, database: c.DB_NAME, user: c.DB_USER, password: c.DB_PASS };
+}
+
 /** The message exchange and its dead-letter exchange (`<RABBIT_EXCHANGE>.dead`), for connectBroker. */
 export function exchangesFrom(c: CommonConfig): { exchange: string; deadExchange: string } {
   return { exchange: c.RABBIT_EXCHANGE, deadExchange: `${c.RABBIT_EXCHANGE}.dead` };

@@ -9,8 +9,12 @@ export {
   withConfigReference,
 } from './config-reference.js';
 export type { ConfigKeyDescription } from './describe-config.js';
-export { brokerConfigFrom, exchangesFrom, storageConfigFrom } from './client-options.js';
-export type { BrokerConnectionConfig, StorageConnectionConfig } from './client-options.js';
+export { brokerConfigFrom, exchangesFrom, postgresConfigFrom, storageConfigFrom } from './client-options.js';
+export type {
+  BrokerConnectionConfig,
+  PostgresConnectionConfig,
+  StorageConnectionConfig,
+} from './client-options.js';
 export { SERVICE_NAMES } from './services.js';
 export type {
   ServiceName,

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { postgresConfigFrom } from '@dicomflow/config';
 import type { Logger } from '@dicomflow/runtime';
 import { TRACKER_ENTITIES } from './entities.js';
 import { TRACKER_MIGRATIONS } from './migrations.js';
@@ -13,6 +14,18 @@ export interface TrackerDbConfig {
   readonly TRACKER_DB_SCHEMA: string;
 }
 
+/** The connection settings in TypeORM's names (`username` where node-postgres says `user`). */
+function postgresOptions(config: TrackerDbConfig): {
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  password: string;
+} {
+  const { user, ...rest } = postgresConfigFrom(config);
+  return { ...rest, username: user };
+}
+
 /**
  * The tracker's TypeORM data source (not yet connected). Tables come only from migrations: `synchronize` is
  * off, so the schema a release runs on is the one its migrations built.
@@ -20,11 +33,7 @@ export interface TrackerDbConfig {
 export function createDataSource(config: TrackerDbConfig): DataSource {
   return new DataSource({
     type: 'postgres',
-    host: config.DB_HOST,
-    port: config.DB_PORT,
-    database: config.DB_NAME,
-    username: config.DB_USER,
-    password: config.DB_PASS,
+    ...postgresOptions(config),
     schema: config.TRACKER_DB_SCHEMA,
     entities: TRACKER_ENTITIES,
     migrations: TRACKER_MIGRATIONS,

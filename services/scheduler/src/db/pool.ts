@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ConfigOf } from '@dicomflow/config';
+import { type ConfigOf, postgresConfigFrom } from '@dicomflow/config';
 import type { Logger } from '@dicomflow/runtime';
 
 /** A pool of PostgreSQL connections for the scheduler's run state. */
@@ -9,11 +9,7 @@ export type PoolClient = pg.PoolClient;
 /** Opens (lazily) a pool for the database in `config`; idle connection errors are logged, not thrown. */
 export function createPool(config: ConfigOf<'scheduler'>, logger: Logger): Pool {
   const pool = new pg.Pool({
-    host: config.DB_HOST,
-    port: config.DB_PORT,
-    database: config.DB_NAME,
-    user: config.DB_USER,
-    password: config.DB_PASS,
+    ...postgresConfigFrom(config),
     application_name: `dicomflow-scheduler-${process.pid}`,
     // Every handler (3 queues x prefetch 4) may hold one connection while publishing, plus the sweep.
     max: 16,

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { SenderConfig } from '@dicomflow/config';
+import { postgresConfigFrom, type SenderConfig } from '@dicomflow/config';
 import type { Logger } from '@dicomflow/runtime';
 
 /** A pool of PostgreSQL connections for the sender's acknowledgements. */
@@ -8,11 +8,7 @@ export type Pool = pg.Pool;
 /** Opens (lazily) a pool for the database in `config`; idle connection errors are logged, not thrown. */
 export function createPool(config: SenderConfig, logger: Logger): Pool {
   const pool = new pg.Pool({
-    host: config.DB_HOST,
-    port: config.DB_PORT,
-    database: config.DB_NAME,
-    user: config.DB_USER,
-    password: config.DB_PASS,
+    ...postgresConfigFrom(config),
     application_name: `dicomflow-sender-${process.pid}`,
     max: 8,
     connectionTimeoutMillis: 10_000,

@@ -1,4 +1,5 @@
 import { TransferSyntax } from './uids.js';
+import { LONG_LENGTH_VRS } from './explicit-vr.js';
 
 /*
  * dcmjs reads a dataset whose last value is cut short without complaint (it returns the bytes that are
@@ -13,21 +14,6 @@ const ITEM = 0xfffee000;
 const ITEM_DELIMITER = 0xfffee00d;
 const SEQUENCE_DELIMITER = 0xfffee0dd;
 const PIXEL_DATA = 0x7fe00010;
-const LONG_LENGTH_VRS: ReadonlySet<string> = new Set([
-  'OB',
-  'OD',
-  'OF',
-  'OL',
-  'OV',
-  'OW',
-  'SQ',
-  'SV',
-  'UC',
-  'UN',
-  'UR',
-  'UT',
-  'UV',
-]);
 const MAX_DEPTH = 32;
 const EMPTY = Buffer.alloc(0);
 

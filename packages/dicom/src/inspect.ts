@@ -4,7 +4,14 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { assertDatasetStructure, DatasetStructureError } from './dataset-framer.js';
 import { stringValue, toNonBulkJson } from './dicom-json.js';
 import { readPlainElements } from './element-reader.js';
-import { DicomParseError, datasetBytes, datasetOffset, metaTransferSyntax, toArrayBuffer } from './part10.js';
+import {
+  datasetBytes,
+  datasetOffset,
+  DicomParseError,
+  META_START,
+  metaTransferSyntax,
+  toArrayBuffer,
+} from './part10.js';
 import { Tags } from './tags.js';
 
 dcmjs.log.setLevel('error');
@@ -40,7 +47,6 @@ export interface InspectOptions {
 const DEFAULT_MAX_VALIDATED_BYTES = 256 * 1024 * 1024;
 const HEADER_PROBE_BYTES = 4 * 1024 * 1024;
 /** Where the meta group's first element (its group length, 12 bytes) starts and ends. */
-const META_START = 132;
 const META_GROUP_LENGTH_END = META_START + 12;
 
 /**

@@ -1,10 +1,13 @@
 import dcmjs from 'dcmjs';
 import type { DicomJsonDataset } from 'dcmjs';
 import { inflateRawSync } from 'node:zlib';
+import { LONG_LENGTH_VRS } from './explicit-vr.js';
 import { TransferSyntax } from './uids.js';
 
-const PREAMBLE_LENGTH = 128;
-const META_START = PREAMBLE_LENGTH + 4;
+/** Length of the Part-10 preamble; `DICM` follows it. */
+export const PREAMBLE_LENGTH = 128;
+/** Where the file meta group starts (after the preamble and `DICM`). */
+export const META_START = PREAMBLE_LENGTH + 4;
 
 /** Implementation identity written into the meta header of every file the receiver stores. */
 export const IMPLEMENTATION_CLASS_UID = '1.2.826.0.1.3680043.10.1473.1';
@@ -48,27 +51,46 @@ interface MetaSummary {
   readonly transferSyntaxUid: string | undefined;
 }
 
-// Meta elements are always explicit VR little endian. dcmjs cannot read a meta group alone when the
-// dataset is deflated (it tries to inflate nothing), so the group is walked here.
+// dcmjs cannot read a meta group alone when the dataset is deflated (it tries to inflate nothing), so the
+// group is walked here.
 function readMeta(file: Buffer): MetaSummary {
   if (file.length < META_START + 12 || file.toString('latin1', PREAMBLE_LENGTH, META_START) !== 'DICM') {
     throw new DicomParseError('not a DICOM Part-10 file (no DICM prefix)');
   }
+  const { datasetOffset, uids } = walkMetaGroup(file, () => new DicomParseError('meta group ends early'));
+  return { datasetOffset, transferSyntaxUid: uids.get(0x0010) };
+}
+
+/** The file meta group as {@link walkMetaGroup} reads it. */
+export interface MetaGroup {
+  /** Where the dataset starts: after the last group-0002 element. */
+  readonly datasetOffset: number;
+  /** SOP class (0x0002), SOP instance (0x0003) and transfer syntax (0x0010) UIDs, by element number. */
+  readonly uids: ReadonlyMap<number, string>;
+}
+
+const META_UID_ELEMENTS: ReadonlySet<number> = new Set([0x0002, 0x0003, 0x0010]);
+
+/**
+ * Walks the group-0002 elements (always explicit VR little endian) that follow `DICM` in `head`, the start
+ * of a Part-10 file whose prefix the caller checked. Stops at the first element of another group or where
+ * `head` ends between elements; throws `endsEarly()` when a value runs past the end of `head`.
+ */
+export function walkMetaGroup(head: Buffer, endsEarly: () => Error): MetaGroup {
+  const uids = new Map<number, string>();
   let at = META_START;
-  let transferSyntaxUid: string | undefined;
-  while (at + 8 <= file.length && file.readUInt16LE(at) === 0x0002) {
-    const element = file.readUInt16LE(at + 2);
-    const vr = file.toString('latin1', at + 4, at + 6);
-    const long = vr === 'OB' || vr === 'UN' || vr === 'UT' || vr === 'SQ' || vr === 'OW' || vr === 'UC';
-    if (long && at + 12 > file.length) break;
-    const length = long ? file.readUInt32LE(at + 8) : file.readUInt16LE(at + 6);
+  while (at + 8 <= head.length && head.readUInt16LE(at) === 0x0002) {
+    const element = head.readUInt16LE(at + 2);
+    const long = LONG_LENGTH_VRS.has(head.toString('latin1', at + 4, at + 6));
+    if (long && at + 12 > head.length) break;
+    const length = long ? head.readUInt32LE(at + 8) : head.readUInt16LE(at + 6);
     const valueAt = at + (long ? 12 : 8);
-    if (valueAt + length > file.length) throw new DicomParseError('meta group ends early');
-    if (element === 0x0010)
-      transferSyntaxUid = file.toString('latin1', valueAt, valueAt + length).replace(/[\0 ]+$/, '');
+    if (valueAt + length > head.length) throw endsEarly();
+    if (META_UID_ELEMENTS.has(element))
+      uids.set(element, head.toString('latin1', valueAt, valueAt + length).replace(/[\0 ]+$/, ''));
     at = valueAt + length;
   }
-  return { datasetOffset: at, transferSyntaxUid };
+  return { datasetOffset: at, uids };
 }
 
 /** Offset of the first dataset byte in a Part-10 buffer (after the meta group). */

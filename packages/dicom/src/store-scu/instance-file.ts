@@ -1,24 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { META_START, PREAMBLE_LENGTH, walkMetaGroup } from '../part10.js';
 
-const PREAMBLE = 128;
-const META_START = 132;
 const HEAD_BYTES = 64 * 1024;
 const FIRST_READ_BYTES = 4096;
-const LONG_VRS: ReadonlySet<string> = new Set([
-  'OB',
-  'OD',
-  'OF',
-  'OL',
-  'OV',
-  'OW',
-  'SQ',
-  'SV',
-  'UC',
-  'UN',
-  'UR',
-  'UT',
-  'UV',
-]);
 
 /** A Part-10 file ready to be sent: where its dataset starts and what its meta group says. */
 export interface InstanceFile {
@@ -57,8 +41,6 @@ export function metaGroupEnd(head: Buffer): number | undefined {
   return end <= head.length ? end : undefined;
 }
 
-const uidText = (bytes: Buffer): string => bytes.toString('latin1').replace(/[\0 ]+$/, '');
-
 /**
  * Reads the meta group of a Part-10 file (only its first 64 KiB are read). Throws
  * {@link NotAnInstanceError} when the file has no DICM prefix or lacks the SOP class, SOP instance or
@@ -87,28 +69,18 @@ export async function readInstanceFile(path: string): Promise<InstanceFile> {
  * {@link NotAnInstanceError} like {@link readInstanceFile}.
  */
 export function parseInstanceHead(path: string, size: number, head: Buffer): InstanceFile {
-  if (head.length < META_START + 8 || head.toString('latin1', PREAMBLE, META_START) !== 'DICM')
+  if (head.length < META_START + 8 || head.toString('latin1', PREAMBLE_LENGTH, META_START) !== 'DICM')
     throw new NotAnInstanceError('not a DICOM Part-10 file (no DICM prefix)');
-  const values = new Map<number, string>();
-  let at = META_START;
-  while (at + 8 <= head.length && head.readUInt16LE(at) === 0x0002) {
-    const element = head.readUInt16LE(at + 2);
-    const vr = head.toString('latin1', at + 4, at + 6);
-    const long = LONG_VRS.has(vr);
-    if (long && at + 12 > head.length) break;
-    const length = long ? head.readUInt32LE(at + 8) : head.readUInt16LE(at + 6);
-    const valueAt = at + (long ? 12 : 8);
-    if (valueAt + length > head.length) throw new NotAnInstanceError('the file meta group ends early');
-    if (element === 0x02 || element === 0x03 || element === 0x10)
-      values.set(element, uidText(head.subarray(valueAt, valueAt + length)));
-    at = valueAt + length;
-  }
-  const sopClassUid = values.get(0x02);
-  const sopInstanceUid = values.get(0x03);
-  const transferSyntaxUid = values.get(0x10);
+  const { datasetOffset, uids } = walkMetaGroup(
+    head,
+    () => new NotAnInstanceError('the file meta group ends early'),
+  );
+  const sopClassUid = uids.get(0x02);
+  const sopInstanceUid = uids.get(0x03);
+  const transferSyntaxUid = uids.get(0x10);
   if (!sopClassUid || !sopInstanceUid || !transferSyntaxUid)
     throw new NotAnInstanceError(
       'the file meta group lacks the SOP class, SOP instance or transfer syntax UID',
     );
-  return { path, size, datasetOffset: at, sopClassUid, sopInstanceUid, transferSyntaxUid };
+  return { path, size, datasetOffset, sopClassUid, sopInstanceUid, transferSyntaxUid };
 }

@@ -12,27 +12,16 @@ import { clearTimeout, setTimeout } from 'node:timers';
 /** The repository the services are started from. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+// The service list and their HTTP ports are the config package's; it must be built like the services.
+const config = await import('@dicomflow/config').catch((err) => {
+  throw new Error('packages/config is not built: run `npm run build` first', { cause: err });
+});
+
 /** Every service, in data-path order. */
-export const STACK_SERVICES = Object.freeze([
-  'storescp',
-  'fingerprinter',
-  'scheduler',
-  'consumer',
-  'sender',
-  'static-storage',
-  'flow-tracker',
-]);
+export const STACK_SERVICES = Object.freeze([...config.SERVICE_NAMES]);
 
 /** Default HTTP port of each service (DESIGN.md "Every service"). */
-export const DEFAULT_HTTP_PORTS = Object.freeze({
-  storescp: 9101,
-  fingerprinter: 9102,
-  scheduler: 9103,
-  consumer: 9104,
-  sender: 9105,
-  'static-storage': 8081,
-  'flow-tracker': 8080,
-});
+export const DEFAULT_HTTP_PORTS = Object.freeze({ ...config.HTTP_PORT_DEFAULTS });
 
 // Node flags a service needs (the same as its `npm start` and the compose command).
 const NODE_FLAGS = Object.freeze({ storescp: ['--max-semi-space-size=1'] });

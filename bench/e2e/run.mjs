@@ -44,11 +44,7 @@ if (process.env.BENCH_SKIP_BUILD !== '1') {
 }
 const helpers = await import('@dicomflow/test-helpers');
 const { startStack } = await import('../../scripts/stack-lib.mjs');
-const { deleteSuiteQueues } = await import('@dicomflow/broker');
-const { createStorage } = await import('@dicomflow/storage');
-const { removeBucketAndObjects } = await import('@dicomflow/storage/testing');
-const { default: amqp } = await import('amqplib');
-const { default: pg } = await import('pg');
+const { removeIsolatedStack } = await import('../../scripts/stack-cleanup.mjs');
 
 /** A series in bench/.work, generated once and reused while its marker says it is complete. */
 async function series(name, count, opts = {}) {
@@ -135,34 +131,7 @@ const env = {
 
 async function cleanUp() {
   for (const fn of cleanups.reverse()) await fn().catch((err) => log(`clean-up: ${err.message}`));
-  const connection = await amqp.connect(helpers.testBrokerConfig());
-  const channel = await connection.createChannel();
-  await deleteSuiteQueues(channel, env.RABBIT_QUEUE_PREFIX);
-  const { stdout } = await helpers.runCommand('rabbitmqctl', [
-    'list_queues',
-    '-q',
-    '--no-table-headers',
-    'name',
-  ]);
-  for (const name of stdout.split('\n').map((l) => l.trim()))
-    if (name.startsWith(env.RABBIT_QUEUE_PREFIX)) await channel.deleteQueue(name);
-  await channel.deleteExchange(env.RABBIT_EXCHANGE);
-  await channel.deleteExchange(`${env.RABBIT_EXCHANGE}.dead`);
-  await connection.close();
-  const storage = createStorage(helpers.testStorageConfig());
-  for (const key of ['S3_BUCKET_INCOMING', 'S3_BUCKET_RUNS', 'S3_BUCKET_STATIC'])
-    await removeBucketAndObjects(storage, env[key]);
-  const client = new pg.Client({
-    host: env.DB_HOST,
-    port: Number(env.DB_PORT),
-    user: env.DB_USER,
-    password: env.DB_PASS,
-    database: env.DB_NAME,
-  });
-  await client.connect();
-  for (const key of ['SCHEDULER_DB_SCHEMA', 'TRACKER_DB_SCHEMA', 'SENDER_DB_SCHEMA'])
-    await client.query(`drop schema if exists "${env[key]}" cascade`);
-  await client.end();
+  await removeIsolatedStack(env);
   await rm(scratch, { recursive: true, force: true });
 }
 

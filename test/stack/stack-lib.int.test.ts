@@ -4,13 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULT_RETRY_DELAYS_MS, deleteSuiteQueues } from '@dicomflow/broker';
-import { createStorage } from '@dicomflow/storage';
-import { removeBucketAndObjects } from '@dicomflow/storage/testing';
-import { testBrokerConfig, testEnvironment, testStorageConfig } from '@dicomflow/test-helpers';
+import { testEnvironment } from '@dicomflow/test-helpers';
+import { removeIsolatedStack } from '../../scripts/stack-cleanup.mjs';
 import {
   REPO_ROOT,
   checkBuilt,
@@ -24,6 +21,15 @@ const id = randomBytes(4).toString('hex');
 const exchange = `stack-test-${id}`;
 const prefix = `stack-test-${id}.`;
 const buckets = ['incoming', 'runs', 'static'].map((purpose) => `test-stack-${purpose}-${id}`);
+/** Servers, exchange, queue prefix and buckets of this test's own (removed by removeIsolatedStack). */
+const isolated = {
+  ...testEnvironment(),
+  RABBIT_EXCHANGE: exchange,
+  RABBIT_QUEUE_PREFIX: prefix,
+  S3_BUCKET_INCOMING: buckets[0],
+  S3_BUCKET_RUNS: buckets[1],
+  S3_BUCKET_STATIC: buckets[2],
+};
 let work: string;
 
 beforeAll(async () => {
@@ -31,15 +37,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const storage = createStorage(testStorageConfig());
-  for (const bucket of buckets) await removeBucketAndObjects(storage, bucket);
-  const broker = testBrokerConfig();
-  const connection = await connect({ protocol: 'amqp', ...broker });
-  const channel = await connection.createChannel();
-  await deleteSuiteQueues(channel, prefix, DEFAULT_RETRY_DELAYS_MS);
-  await channel.deleteExchange(exchange);
-  await channel.deleteExchange(`${exchange}.dead`);
-  await connection.close();
+  await removeIsolatedStack(isolated);
   await rm(work, { recursive: true, force: true });
 });
 
@@ -100,12 +98,7 @@ describe('stack-lib', () => {
       dataDir: join(work, 'data'),
       env: {
         ...process.env,
-        ...testEnvironment(),
-        RABBIT_EXCHANGE: exchange,
-        RABBIT_QUEUE_PREFIX: prefix,
-        S3_BUCKET_INCOMING: buckets[0],
-        S3_BUCKET_RUNS: buckets[1],
-        S3_BUCKET_STATIC: buckets[2],
+        ...isolated,
         STATIC_DIRECTORY: join(work, 'static'),
         HTTP_HOST: '127.0.0.1',
       },

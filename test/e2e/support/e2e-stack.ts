@@ -5,19 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'amqplib';
-import pg from 'pg';
-import { deleteSuiteQueues } from '@dicomflow/broker';
-import { createStorage } from '@dicomflow/storage';
-import { removeBucketAndObjects } from '@dicomflow/storage/testing';
-import {
-  freePort,
-  runCommand,
-  testBrokerConfig,
-  testEnvironment,
-  testStorageConfig,
-  waitFor,
-} from '@dicomflow/test-helpers';
+import { freePort, testEnvironment, waitFor } from '@dicomflow/test-helpers';
+import { removeIsolatedStack } from '../../../scripts/stack-cleanup.mjs';
 import { startStack } from '../../../scripts/stack-lib.mjs';
 
 /** The receiver's AE title in every end-to-end test. */
@@ -185,7 +174,7 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     if (closed) return;
     closed = true;
     for (const stack of stacks.reverse()) await stack.stop().catch(() => undefined);
-    await cleanUp(env, schemas, Object.values(buckets)).catch((err: unknown) => {
+    await removeIsolatedStack(env).catch((err: unknown) => {
       console.warn('e2e clean-up failed', err);
     });
     await rm(work, { recursive: true, force: true });
@@ -260,43 +249,4 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     logs: () => output.join('\n'),
     close,
   };
-}
-
-/** Removes what the suite made: queues, exchanges, buckets, database schemas. */
-async function cleanUp(
-  env: Readonly<Record<string, string>>,
-  schemas: Readonly<Record<string, string>>,
-  buckets: readonly string[],
-): Promise<void> {
-  const connection = await connect({ protocol: 'amqp', ...testBrokerConfig() });
-  try {
-    const channel = await connection.createChannel();
-    const prefix = env.RABBIT_QUEUE_PREFIX ?? '';
-    await deleteSuiteQueues(channel, prefix);
-    // Retry queues too, whatever delays each service declared them with.
-    const { stdout } = await runCommand('rabbitmqctl', ['list_queues', '-q', '--no-table-headers', 'name']);
-    for (const name of stdout.split('\n').map((line) => line.trim())) {
-      if (name.startsWith(prefix)) await channel.deleteQueue(name);
-    }
-    await channel.deleteExchange(env.RABBIT_EXCHANGE ?? '');
-    await channel.deleteExchange(`${env.RABBIT_EXCHANGE ?? ''}.dead`);
-  } finally {
-    await connection.close();
-  }
-  const storage = createStorage(testStorageConfig());
-  for (const bucket of buckets) await removeBucketAndObjects(storage, bucket);
-  const client = new pg.Client({
-    host: env.DB_HOST,
-    port: Number(env.DB_PORT),
-    user: env.DB_USER,
-    password: env.DB_PASS,
-    database: env.DB_NAME,
-  });
-  await client.connect();
-  try {
-    for (const schema of Object.values(schemas))
-      await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
 }

@@ -14,18 +14,12 @@ describe('sender delivery', () => {
     const dcmtk = await t.storescp('dcmtk');
     const pacs = await t.orthanc();
     await t.world.startSender();
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({
-        runId,
-        output,
-        destinations: [
-          { host: '127.0.0.1', port: dcmtk.port, ae_title: 'DEST' },
-          { host: '127.0.0.1', port: pacs.dicomPort, ae_title: pacs.aeTitle },
-        ],
-      }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [
+        { host: '127.0.0.1', port: dcmtk.port, ae_title: 'DEST' },
+        { host: '127.0.0.1', port: pacs.dicomPort, ae_title: pacs.aeTitle },
+      ],
+    });
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.finished');
     expect(outcome.body.instanceCount).toBe(t.series.length);
@@ -77,11 +71,9 @@ describe('sender delivery', () => {
       SEND_RETRY_INITIAL_MS: '500',
       SEND_RETRY_MAX_MS: '3000',
     });
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({ runId, output, destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }] }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }],
+    });
     await sleep(20_000);
     expect(t.world.outcomeOf(runId)).toBeUndefined();
     const late = await t.storescp('late', port);
@@ -103,15 +95,9 @@ describe('sender delivery', () => {
       SEND_RETRY_INITIAL_MS: '200',
       SEND_RETRY_MAX_MS: '500',
     });
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({
-        runId,
-        output,
-        destinations: [{ host: '127.0.0.1', port: dcmtk.port, ae_title: 'DEST' }],
-      }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [{ host: '127.0.0.1', port: dcmtk.port, ae_title: 'DEST' }],
+    });
     await waitFor(() => t.world.eventsOf(runId).length > 0, 'send.started', 60_000);
     await sleep(2000);
     await mkdir(dcmtk.dir);
@@ -206,11 +192,9 @@ describe('sender delivery', () => {
     const port = await freePort();
     const retrying = { SEND_MAX_ATTEMPTS: '40', SEND_RETRY_INITIAL_MS: '500', SEND_RETRY_MAX_MS: '2000' };
     const first = await t.world.startSender(retrying);
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({ runId, output, destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }] }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }],
+    });
     await waitFor(() => t.world.eventsOf(runId).length > 0, 'send.started', 60_000);
     await sleep(1000);
     await first.close();
@@ -252,15 +236,9 @@ describe('sender delivery', () => {
     // Orthanc checks the called AE title: only SCANNER (the study's calling AE title) is accepted.
     const scanner = await t.orthanc({ aeTitle: 'SCANNER' });
     await t.world.startSender();
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({
-        runId,
-        output,
-        returnToSender: { host: '127.0.0.1', aeTitle: 'SCANNER', ports: [scanner.dicomPort] },
-      }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      returnToSender: { host: '127.0.0.1', aeTitle: 'SCANNER', ports: [scanner.dicomPort] },
+    });
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.finished');
     expect(outcome.body.outcomes.map((o) => o.target)).toEqual([

@@ -12,15 +12,9 @@ describe('sender failures', () => {
   it('fails at once, without retries, when Orthanc does not know our AE title', async () => {
     const pacs = await t.orthanc({ allowAnyCaller: false, modalities: { other: { aeTitle: 'SOMEONE' } } });
     await t.world.startSender({ SEND_MAX_ATTEMPTS: '10' });
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({
-        runId,
-        output,
-        destinations: [{ host: '127.0.0.1', port: pacs.dicomPort, ae_title: pacs.aeTitle }],
-      }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [{ host: '127.0.0.1', port: pacs.dicomPort, ae_title: pacs.aeTitle }],
+    });
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.failed');
     const [target] = outcome.body.outcomes;
@@ -36,11 +30,9 @@ describe('sender failures', () => {
       SEND_RETRY_INITIAL_MS: '100',
       SEND_RETRY_MAX_MS: '200',
     });
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({ runId, output, destinations: [{ host: '127.0.0.1', port, ae_title: 'NOBODY' }] }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [{ host: '127.0.0.1', port, ae_title: 'NOBODY' }],
+    });
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.failed');
     expect(outcome.body.outcomes[0]).toMatchObject({
@@ -66,11 +58,9 @@ describe('sender failures', () => {
       SEND_RETRY_MAX_MS: '200',
       SEND_TIMEOUT_MS: '500',
     });
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({ runId, output, destinations: [{ host: '127.0.0.1', port, ae_title: 'SILENT' }] }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [{ host: '127.0.0.1', port, ae_title: 'SILENT' }],
+    });
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.failed');
     expect(outcome.body.outcomes[0]).toMatchObject({ sent: 0, attempts: 2, reason: 'unreachable' });
@@ -85,18 +75,12 @@ describe('sender failures', () => {
       SEND_RETRY_INITIAL_MS: '100',
       SEND_RETRY_MAX_MS: '200',
     });
-    const runId = crypto.randomUUID();
-    const output = await t.world.putOutputTar(runId, members(t.series));
-    await t.world.publishFlowFinished(
-      flowFinished({
-        runId,
-        output,
-        destinations: [
-          { host: '127.0.0.1', port: good.port, ae_title: 'DEST' },
-          { host: '127.0.0.1', port: badPort, ae_title: 'DOWN' },
-        ],
-      }),
-    );
+    const { runId } = await t.world.publishRun(members(t.series), {
+      destinations: [
+        { host: '127.0.0.1', port: good.port, ae_title: 'DEST' },
+        { host: '127.0.0.1', port: badPort, ae_title: 'DOWN' },
+      ],
+    });
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.failed');
     expect(outcome.body.outcomes.map((o) => [o.target.aeTitle, o.sent, o.failed, o.reason ?? null])).toEqual([

@@ -166,6 +166,20 @@ export class SenderWorld {
   }
 
   /** Publishes a `flow.finished` (with the contract's message id). */
+  /**
+   * Starts a new run: puts an output tar of `members` and publishes the run's flow.finished (with `opts`:
+   * destinations, return to sender). Returns the run id and the message, for a test to publish it again.
+   */
+  async publishRun(
+    members: readonly { name: string; path?: string; data?: Buffer }[],
+    opts: Omit<Parameters<typeof flowFinished>[0], 'output' | 'runId'>,
+  ): Promise<{ runId: string; finished: FlowFinished }> {
+    const runId = randomUUID();
+    const finished = flowFinished({ ...opts, runId, output: await this.putOutputTar(runId, members) });
+    await this.publishFlowFinished(finished);
+    return { runId, finished };
+  }
+
   async publishFlowFinished(finished: FlowFinished): Promise<void> {
     await this.broker.publish('flow.finished', finished, {
       messageId: flowFinishedMessageId(finished.runId),

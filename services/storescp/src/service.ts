@@ -2,13 +2,14 @@ import { access, constants } from 'node:fs/promises';
 import { connectBroker, type Broker } from '@dicomflow/broker';
 import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
+  computeBackoff,
   createHttpServer,
   createMetricsRegistry,
-  computeBackoff,
-  shutdownStep,
-  sleep,
   type HttpServer,
   type Logger,
+  retryUntilDone,
+  shutdownStep,
+  sleep,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { AssociationPolicy } from './dimse/association-policy.js';
@@ -151,19 +152,10 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
    * its queue. Not needed to publish (an unroutable receipt stays in the spool and is retried), so a
    * failure is only logged and retried in the background.
    */
-  const declareSuiteQueues = async (b: Broker): Promise<void> => {
-    for (let attempt = 1; !stopping.signal.aborted; attempt++) {
-      try {
-        await b.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX);
-        return;
-      } catch (err) {
-        logger.warn({ err, attempt }, 'cannot declare the queues yet; retrying');
-        await sleep(computeBackoff(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal).catch(
-          () => undefined,
-        );
-      }
-    }
-  };
+  const declareSuiteQueues = (b: Broker): Promise<void> =>
+    retryUntilDone({ logger, signal: stopping.signal })('declaring the queues', () =>
+      b.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX),
+    ).catch(() => undefined); // only when closing
 
   return {
     async start() {

@@ -43,7 +43,7 @@ if (process.env.BENCH_SKIP_BUILD !== '1') {
   });
 }
 const helpers = await import('@dicomflow/test-helpers');
-const { startStack } = await import('../../scripts/stack-lib.mjs');
+const { STACK_SERVICES, startStack } = await import('../../scripts/stack-lib.mjs');
 const { removeIsolatedStack } = await import('../../scripts/stack-cleanup.mjs');
 
 /** A series in bench/.work, generated once and reused while its marker says it is complete. */
@@ -178,11 +178,7 @@ try {
   const output = [];
   const stack = await startStack({
     env: { ...process.env, ...env },
-    httpPorts: Object.fromEntries(
-      ['storescp', 'fingerprinter', 'scheduler', 'consumer', 'sender', 'static-storage', 'flow-tracker'].map(
-        (s) => [s, 0],
-      ),
-    ),
+    httpPorts: Object.fromEntries(STACK_SERVICES.map((name) => [name, 0])),
     dataDir: join(scratch, 'stack'),
     onLine: (service, line) => {
       output.push(`[${service}] ${line}`);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, testEnvironment, waitFor } from '@dicomflow/test-helpers';
 import { removeIsolatedStack } from '../../../scripts/stack-cleanup.mjs';
-import { startStack } from '../../../scripts/stack-lib.mjs';
+import { STACK_SERVICES, startStack } from '../../../scripts/stack-lib.mjs';
 
 /** The receiver's AE title in every end-to-end test. */
 export const AE_TITLE = 'DICOMFLOW';
@@ -149,15 +149,8 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     if (output.length > 5000) output.splice(0, output.length - 5000);
   };
   const stacks: StackHandle[] = [];
-  const allPorts = {
-    storescp: 0,
-    fingerprinter: 0,
-    scheduler: 0,
-    consumer: 0,
-    sender: 0,
-    'static-storage': 0,
-    'flow-tracker': 0,
-  };
+  // Every service on a free port.
+  const allPorts = Object.fromEntries(STACK_SERVICES.map((name) => [name, 0]));
   const start = (services: readonly string[], extraEnv: Readonly<Record<string, string>>, dataDir: string) =>
     startStack({
       env: { ...process.env, ...env, ...extraEnv },
@@ -181,9 +174,7 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
   };
 
   try {
-    const services = Object.keys(allPorts).filter(
-      (name) => name !== 'consumer' || options.consumer !== false,
-    );
+    const services = STACK_SERVICES.filter((name) => name !== 'consumer' || options.consumer !== false);
     stacks.push(await start(services, {}, join(work, 'stack')));
   } catch (err) {
     const tail = output.slice(-80).join('\n');

@@ -1,14 +1,13 @@
 import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dicomflow/broker';
 import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
-  computeBackoff,
   createHttpServer,
   createMetricsRegistry,
   DirectoryWatcher,
-  shutdownStep,
-  sleep,
   type HttpServer,
   type Logger,
+  retryUntilDone,
+  shutdownStep,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { FlowCatalog } from './flows/flow-catalog.js';
@@ -135,27 +134,21 @@ export function createService(
       if (!stopping.signal.aborted) logger.error({ err }, 'cannot connect to RabbitMQ');
       return;
     }
-    for (let attempt = 1; !stopping.signal.aborted; attempt++) {
-      try {
-        // Every queue of the suite, so that no flow.matched is unroutable before the scheduler first starts.
-        if (options.queue === undefined) await broker.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX);
-        subscription = await broker.consume(
-          {
-            queue,
-            bindings: ['study.received'],
-            prefetch: options.prefetch ?? 4,
-            ...(options.retryDelaysMs === undefined ? {} : { retryDelaysMs: options.retryDelaysMs }),
-            ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
-          },
-          handler,
-        );
-        return;
-      } catch (err) {
-        const delayMs = computeBackoff(attempt, { initialMs: 500, maxMs: 30_000 });
-        logger.warn({ err, attempt, retryInMs: delayMs }, 'cannot start consuming; will retry');
-        await sleep(delayMs, stopping.signal).catch(() => undefined);
-      }
-    }
+    const connected = broker;
+    await retryUntilDone({ logger, signal: stopping.signal })('starting to consume', async () => {
+      // Every queue of the suite, so that no flow.matched is unroutable before the scheduler first starts.
+      if (options.queue === undefined) await connected.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX);
+      subscription = await connected.consume(
+        {
+          queue,
+          bindings: ['study.received'],
+          prefetch: options.prefetch ?? 4,
+          ...(options.retryDelaysMs === undefined ? {} : { retryDelaysMs: options.retryDelaysMs }),
+          ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+        },
+        handler,
+      );
+    }).catch(() => undefined); // only when closing
   }
 
   let httpPort = 0;

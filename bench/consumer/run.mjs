@@ -11,15 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
+import { median, positiveInt } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
-
-function positiveInt(name, fallback) {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
 
 const INSTANCES = positiveInt('BENCH_INSTANCES', 200);
 const JOBS = positiveInt('BENCH_JOBS', 7);
@@ -42,11 +37,6 @@ const { createLogger } = await import('@dicomflow/runtime');
 const { default: amqp } = await import('amqplib');
 const { default: Docker } = await import('dockerode');
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const fixed = (n) => n.toFixed(3);
 
 /** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 1/100 s). */

@@ -12,15 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
+import { median, positiveInt } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
-
-function positiveInt(name, fallback) {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
 
 const CT_INSTANCES = positiveInt('BENCH_INSTANCES', 200);
 const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
@@ -28,11 +23,6 @@ const STUDIES = positiveInt('BENCH_STUDIES', 40);
 const STUDY_INSTANCES = positiveInt('BENCH_STUDY_INSTANCES', 50);
 const SENDERS = positiveInt('BENCH_SENDERS', 4);
 const log = (message) => console.log(`[bench] ${message}`);
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const fixed = (n) => n.toFixed(3);
 
 // Everything runs from its build (tsc --build is a no-op when up to date; BENCH_SKIP_BUILD=1 skips it).

@@ -8,11 +8,7 @@ import { clearInterval, setInterval } from 'node:timers';
 
 export const MB = 1_000_000;
 
-export function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
+export { median } from '../lib.mjs';
 
 export const fixed = (n) => (Number.isFinite(n) ? n.toFixed(2) : 'NaN');
 

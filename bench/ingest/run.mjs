@@ -8,17 +8,12 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
+import { positiveInt } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
 const ROUNDS = 3;
 const PARALLEL_SENDERS = 4;
-
-function positiveInt(name, fallback) {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
 
 const INSTANCES = positiveInt('BENCH_INSTANCES', 200);
 const BIG_INSTANCES = positiveInt('BENCH_BIG_INSTANCES', 2000);

@@ -3,7 +3,7 @@
 // Not a test: nothing here asserts a time.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,8 @@ const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
 const STUDIES = positiveInt('BENCH_STUDIES', 40);
 const STUDY_INSTANCES = positiveInt('BENCH_STUDY_INSTANCES', 50);
 const SENDERS = positiveInt('BENCH_SENDERS', 4);
+// Every service's log lines, when set (a file path): to follow one run through the suite afterwards.
+const SERVICE_LOG = process.env.BENCH_SERVICE_LOG;
 const log = (message) => console.log(`[bench] ${message}`);
 const fixed = (n) => n.toFixed(3);
 
@@ -35,6 +37,9 @@ if (process.env.BENCH_SKIP_BUILD !== '1') {
 const helpers = await import('@dicomflow/test-helpers');
 const { STACK_SERVICES, startStack } = await import('../../scripts/stack-lib.mjs');
 const { removeIsolatedStack } = await import('../../scripts/stack-cleanup.mjs');
+const { loadConfig, storageConfigFrom } = await import('@dicomflow/config');
+const { createStorage } = await import('@dicomflow/storage');
+const { createTarStream, tarSize } = await import('@dicomflow/dicom');
 
 /** A series in bench/.work, generated once and reused while its marker says it is complete. */
 async function series(name, count, opts = {}) {
@@ -163,6 +168,39 @@ try {
     `baseline (storescu -> dcmtk storescp): ${baselines.map(fixed).join(' ')} s; median ${fixed(baseline)}`,
   );
 
+  // --- What S3 alone costs: the suite moves the study through S3 twice (receipt tar, then the model's
+  // output tar), each time one PUT and one GET of the whole tar, one after the other. Measured with the
+  // services' own storage code, against the same S3, in this run: no overhead can be below it.
+  const s3 = createStorage(storageConfigFrom(loadConfig('storescp', { env: { ...process.env, ...env } })));
+  const floorBucket = `bench-${id}-floor`;
+  await s3.ensureBucket(floorBucket);
+  cleanups.push(() => s3.removeBucket(floorBucket));
+  const entries = await Promise.all(
+    ct.map(async (path, i) => ({
+      name: `${String(i).padStart(6, '0')}.dcm`,
+      path,
+      size: (await stat(path)).size,
+    })),
+  );
+  const tarBytes = tarSize(entries);
+  const puts = [];
+  const gets = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const key = `floor-${round}.tar`;
+    let begin = performance.now();
+    await s3.putStream(floorBucket, key, createTarStream(entries), tarBytes);
+    puts.push((performance.now() - begin) / 1000);
+    begin = performance.now();
+    for await (const chunk of await s3.getStream(floorBucket, key)) void chunk;
+    gets.push((performance.now() - begin) / 1000);
+    await s3.remove(floorBucket, key);
+  }
+  const s3Floor = 2 * (median(puts) + median(gets));
+  log(
+    `S3 (${(tarBytes / 1e6).toFixed(1)} MB tar): PUT ${puts.map(fixed).join(' ')} s, GET ${gets.map(fixed).join(' ')} s; ` +
+      `2 x (PUT + GET) = ${fixed(s3Floor)} s`,
+  );
+
   // --- The suite. ---------------------------------------------------------------------------------------
   env.AE_PORT = String(await helpers.freePort());
   const output = [];
@@ -172,6 +210,7 @@ try {
     dataDir: join(scratch, 'stack'),
     onLine: (service, line) => {
       output.push(`[${service}] ${line}`);
+      if (SERVICE_LOG) appendFileSync(SERVICE_LOG, `[${service}] ${line}\n`);
       if (output.length > 200) output.shift();
     },
     waitFor: 'readyz',
@@ -230,7 +269,8 @@ try {
   const container = median(containers);
   const overhead = e2e - 2 * baseline - container;
   log(
-    `e2e median ${fixed(e2e)} s = 2 x baseline ${fixed(baseline)} + container ${fixed(container)} + overhead ${fixed(overhead)}`,
+    `e2e median ${fixed(e2e)} s = 2 x baseline ${fixed(baseline)} + container ${fixed(container)} + overhead ${fixed(overhead)}` +
+      ` (of it S3 transfers at least ${fixed(s3Floor)} s, the rest ${fixed(overhead - s3Floor)} s)`,
   );
 
   // --- Throughput: many small studies from parallel senders, a no-op model, CPUS=2. -----------------------
@@ -273,7 +313,7 @@ try {
   log(`throughput: ${STUDIES} runs finished in ${fixed(tpSeconds)} s`);
 
   console.log(
-    `RESULT overhead_s=${fixed(overhead)} e2e_s=${fixed(e2e)} baseline_s=${fixed(baseline)} container_s=${fixed(container)} runs_per_hour=${Math.round(runsPerHour)}`,
+    `RESULT overhead_s=${fixed(overhead)} e2e_s=${fixed(e2e)} baseline_s=${fixed(baseline)} container_s=${fixed(container)} runs_per_hour=${Math.round(runsPerHour)} s3_floor_s=${fixed(s3Floor)} overhead_beyond_s3_s=${fixed(overhead - s3Floor)}`,
   );
 } catch (err) {
   console.error(err);

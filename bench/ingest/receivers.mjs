@@ -1,6 +1,7 @@
 // Starting and stopping the two receivers the bench compares: dcmtk's storescp ("peer") and ours.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { freePort, startDcmtkStorescp, startListeningProcess } from '@dicomflow/test-helpers';
 import process from 'node:process';
@@ -26,6 +27,14 @@ export async function startPeer({ work, shim, fork = false }) {
     name: fork ? 'dcmtk storescp --fork' : 'dcmtk storescp',
     pid: running.pid,
     port,
+    /**
+     * dcmtk has nothing left to do after an association; its files are removed so the next send writes
+     * into an empty folder again, as the first did (ours, having published them, removed its own).
+     */
+    async settled() {
+      for (const name of await readdir(outDir))
+        await rm(join(outDir, name), { recursive: true, force: true });
+    },
     async stop() {
       await running.stop();
       await rm(outDir, { recursive: true, force: true });
@@ -98,10 +107,19 @@ export async function startOurs({ work, root, shim, fork = false, fsync = false 
     timeoutMs: 60_000,
     stopGraceMs: 120_000,
   });
+  const groupsDir = join(spoolDir, 'groups');
   return {
     name: fsync ? 'ours (services/storescp, SPOOL_FSYNC=true)' : 'ours (services/storescp)',
     pid: running.pid,
     port,
+    /** Resolves once every receipt is uploaded and published (its group folder is gone from the spool). */
+    async settled(timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      while ((await readdir(groupsDir).catch(() => [])).length > 0) {
+        if (Date.now() > deadline) throw new Error(`ours still holds receipts after ${timeoutMs} ms`);
+        await sleep(20);
+      }
+    },
     async stop() {
       await running.stop();
       await rm(spoolDir, { recursive: true, force: true });

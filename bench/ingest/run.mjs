@@ -80,11 +80,25 @@ async function datasetBytes(files) {
 }
 
 /**
- * One association per receiver and round, alternating peer/ours; returns median seconds of each, and the
- * median CPU time each receiver process used for it.
+ * Sends `files` once to a fresh receiver (the cold send: its first association), waits until it has nothing
+ * left to do (ours uploads and publishes the receipt), then sends them again (the warm send: a receiver
+ * that has been running, as in service). Returns the seconds of both and the receiver CPU of the warm one.
+ */
+async function coldThenWarm(receiver, send) {
+  const cold = await send();
+  await receiver.settled();
+  const before = await cpuMs(receiver.pid);
+  const warm = await send();
+  const cpu = (await cpuMs(receiver.pid)) - before;
+  return { cold, warm, cpu };
+}
+
+/**
+ * One fresh receiver per side and round, alternating peer/ours, each measured cold then warm
+ * ({@link coldThenWarm}); returns the medians of each side.
  */
 async function singleAssociation(files, shim) {
-  const seconds = { peer: [], ours: [] };
+  const seconds = { peer: [], ours: [], peerCold: [], oursCold: [] };
   const cpu = { peer: [], ours: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     for (const side of ['peer', 'ours']) {
@@ -92,12 +106,14 @@ async function singleAssociation(files, shim) {
         side === 'peer' ? startPeer({ work, shim }) : startOurs({ work, root, shim }),
       );
       try {
-        const before = await cpuMs(receiver.pid);
-        const s = await timedSend({ port: receiver.port, files, shim });
-        const used = (await cpuMs(receiver.pid)) - before;
-        seconds[side].push(s);
-        cpu[side].push(used);
-        log(`single  round ${round} ${receiver.name}: ${s.toFixed(3)} s, receiver CPU ${used.toFixed(0)} ms`);
+        const s = await coldThenWarm(receiver, () => timedSend({ port: receiver.port, files, shim }));
+        seconds[side].push(s.warm);
+        seconds[`${side}Cold`].push(s.cold);
+        cpu[side].push(s.cpu);
+        log(
+          `single  round ${round} ${receiver.name}: cold ${s.cold.toFixed(3)} s, warm ${s.warm.toFixed(3)} s, ` +
+            `receiver CPU (warm) ${s.cpu.toFixed(0)} ms`,
+        );
       } finally {
         await stopped(receiver);
       }
@@ -106,6 +122,8 @@ async function singleAssociation(files, shim) {
   return {
     peer: median(seconds.peer),
     ours: median(seconds.ours),
+    peerCold: median(seconds.peerCold),
+    oursCold: median(seconds.oursCold),
     peerCpuMs: median(cpu.peer),
     oursCpuMs: median(cpu.ours),
   };
@@ -116,35 +134,47 @@ async function parallelAssociations(files, shim) {
   const shares = Array.from({ length: PARALLEL_SENDERS }, (_, i) =>
     files.filter((_, j) => j % PARALLEL_SENDERS === i),
   );
-  const seconds = { peer: [], ours: [] };
+  const seconds = { peer: [], ours: [], peerCold: [], oursCold: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     for (const side of ['peer', 'ours']) {
       const receiver = await started(
         side === 'peer' ? startPeer({ work, shim, fork: true }) : startOurs({ work, root, shim, fork: true }),
       );
       try {
-        const begin = performance.now();
-        await Promise.all(shares.map((share) => timedSend({ port: receiver.port, files: share, shim })));
-        const s = (performance.now() - begin) / 1000;
-        seconds[side].push(s);
-        log(`parallel round ${round} ${receiver.name}: ${s.toFixed(3)} s`);
+        const s = await coldThenWarm(receiver, async () => {
+          const begin = performance.now();
+          await Promise.all(shares.map((share) => timedSend({ port: receiver.port, files: share, shim })));
+          return (performance.now() - begin) / 1000;
+        });
+        seconds[side].push(s.warm);
+        seconds[`${side}Cold`].push(s.cold);
+        log(
+          `parallel round ${round} ${receiver.name}: cold ${s.cold.toFixed(3)} s, warm ${s.warm.toFixed(3)} s`,
+        );
       } finally {
         await stopped(receiver);
       }
     }
   }
-  return { peer: median(seconds.peer), ours: median(seconds.ours) };
+  return {
+    peer: median(seconds.peer),
+    ours: median(seconds.ours),
+    peerCold: median(seconds.peerCold),
+    oursCold: median(seconds.oursCold),
+  };
 }
 
-/** Our default, SPOOL_FSYNC=true (each instance fsync'd before its success response): median seconds. */
+/** Our default, SPOOL_FSYNC=true (each instance fsync'd before its success response): median warm seconds. */
 async function singleAssociationFsync(files, shim) {
   const seconds = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const receiver = await started(startOurs({ work, root, shim, fsync: true }));
     try {
-      const s = await timedSend({ port: receiver.port, files, shim });
-      seconds.push(s);
-      log(`single  round ${round} ${receiver.name}: ${s.toFixed(3)} s`);
+      const s = await coldThenWarm(receiver, () => timedSend({ port: receiver.port, files, shim }));
+      seconds.push(s.warm);
+      log(
+        `single  round ${round} ${receiver.name}: cold ${s.cold.toFixed(3)} s, warm ${s.warm.toFixed(3)} s`,
+      );
     } finally {
       await stopped(receiver);
     }
@@ -199,6 +229,9 @@ async function main() {
   console.log('');
   console.log(`                      peer (dcmtk)          ours`);
   console.log(`single   MB/s         ${fixed(mbps(single.peer)).padEnd(22)}${fixed(mbps(single.ours))}`);
+  console.log(
+    `single   MB/s, cold   ${fixed(mbps(single.peerCold)).padEnd(22)}${fixed(mbps(single.oursCold))}`,
+  );
   console.log(`single   instances/s  ${fixed(ips(single.peer)).padEnd(22)}${fixed(ips(single.ours))}`);
   console.log(`single   MB/s, ours with SPOOL_FSYNC=true: ${fixed(mbps(singleFsync))}`);
   // CPU per byte barely depends on the machine's load, unlike the wall times above.
@@ -208,6 +241,9 @@ async function main() {
   );
   console.log(`parallel MB/s         ${fixed(mbps(parallel.peer)).padEnd(22)}${fixed(mbps(parallel.ours))}`);
   console.log(`parallel instances/s  ${fixed(ips(parallel.peer)).padEnd(22)}${fixed(ips(parallel.ours))}`);
+  console.log(
+    `parallel MB/s, cold   ${fixed(mbps(parallel.peerCold)).padEnd(22)}${fixed(mbps(parallel.oursCold))}`,
+  );
   console.log(`ours peak RSS (${BIG_INSTANCES} instances): ${fixed(peakRssMb)} MB`);
   console.log('');
   console.log(
@@ -215,7 +251,9 @@ async function main() {
       `ratio_parallel_mbps=${fixed(mbps(parallel.ours) / mbps(parallel.peer))} ` +
       `ours_mbps=${fixed(mbps(single.ours))} peer_mbps=${fixed(mbps(single.peer))} ` +
       `ours_parallel_mbps=${fixed(mbps(parallel.ours))} peer_parallel_mbps=${fixed(mbps(parallel.peer))} ` +
-      `ours_fsync_mbps=${fixed(mbps(singleFsync))} peak_rss_mb=${fixed(peakRssMb)}`,
+      `ours_fsync_mbps=${fixed(mbps(singleFsync))} peak_rss_mb=${fixed(peakRssMb)} ` +
+      `ratio_cold_mbps=${fixed(mbps(single.oursCold) / mbps(single.peerCold))} ` +
+      `ratio_parallel_cold_mbps=${fixed(mbps(parallel.oursCold) / mbps(parallel.peerCold))}`,
   );
 }
 

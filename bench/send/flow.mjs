@@ -7,7 +7,7 @@
 // services/sender/dist> alternates rounds between this build and that one, e.g. an older commit's, so both
 // are measured under the same machine load)
 import { Buffer } from 'node:buffer';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -40,6 +40,16 @@ if (process.env.BENCH_SKIP_BUILD !== '1')
     ],
     { cwd: root, stdio: 'inherit' },
   );
+// The sender runs here, in this process: with the Node flags the service runs with (scripts/stack-lib.mjs).
+const { NODE_FLAGS } = await import('../../scripts/stack-lib.mjs');
+if (!NODE_FLAGS.sender.every((flag) => process.execArgv.includes(flag))) {
+  const self = fileURLToPath(import.meta.url);
+  const again = spawnSync(process.execPath, [...NODE_FLAGS.sender, ...process.execArgv, self], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_SKIP_BUILD: '1' },
+  });
+  process.exit(again.status ?? 1);
+}
 const helpers = await import('@dicomflow/test-helpers');
 const { loadConfig } = await import('@dicomflow/config');
 const { connectBroker } = await import('@dicomflow/broker');

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SERVICE_NAMES } from '@dicomflow/config';
 import { runCommand } from '@dicomflow/test-helpers';
+import { NODE_FLAGS } from '../../scripts/stack-lib.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const COMPOSE_FILE = join(ROOT, 'compose.yaml');
@@ -105,11 +106,22 @@ describe('compose.yaml', () => {
       expect(service.init).toBe(true);
       expect(service.command?.[0]).toBe('node');
     }
-    expect(resolved.services.storescp?.command).toEqual([
-      'node',
-      '--max-semi-space-size=1',
-      'services/storescp/dist/main.js',
-    ]);
+  });
+
+  it('starts each service with the Node flags of its `npm start` and of `npm run stack`', async () => {
+    const flagsOf: Readonly<Record<string, readonly string[]>> = NODE_FLAGS;
+    for (const [, service] of ours()) {
+      const name = String(ONE_OF_OURS.exec(service.command?.at(-1) ?? '')?.[1]);
+      const pkg = JSON.parse(await readFile(join(ROOT, 'services', name, 'package.json'), 'utf8')) as {
+        scripts: { start: string };
+      };
+      const startFlags = pkg.scripts.start.split(/\s+/).filter((word) => word.startsWith('--'));
+      const composeFlags = service.command?.slice(1, -1);
+      expect({ name, flags: composeFlags }).toEqual({ name, flags: startFlags });
+      expect({ name, flags: [...(flagsOf[name] ?? [])] }).toEqual({ name, flags: startFlags });
+    }
+    expect(NODE_FLAGS.storescp).toEqual(['--max-semi-space-size=1']);
+    expect(NODE_FLAGS.sender).toEqual(['--max-semi-space-size=1']);
   });
 
   it('has the infrastructure: rabbitmq with its management UI, postgres, minio, grafana', () => {

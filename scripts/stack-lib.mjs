@@ -28,11 +28,13 @@ export const DEFAULT_HTTP_PORTS = Object.freeze({ ...config.HTTP_PORT_DEFAULTS }
  * all three). A 1 MiB young generation for the services that stream whole studies: the 64 KiB socket and
  * file buffers they go through are freed within microseconds instead of piling up until a larger young
  * generation fills, so the same cache-warm memory is reused (the sender: 40% less CPU, 20% sooner done
- * for a 105 MB study, bench/send/flow.mjs; the receiver: see README, "The receiver").
+ * for a 105 MB study, bench/send/flow.mjs; the consumer in work-folder mode: overhead 1.49 s instead of
+ * 1.84-2.06 s, bench/consumer; the receiver: see README, "The receiver").
  */
 export const NODE_FLAGS = Object.freeze({
   storescp: Object.freeze(['--max-semi-space-size=1']),
   sender: Object.freeze(['--max-semi-space-size=1']),
+  consumer: Object.freeze(['--max-semi-space-size=1']),
 });
 
 /** How long a service gets after SIGTERM before it is killed (runService itself gives up after 8 s). */

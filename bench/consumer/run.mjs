@@ -29,6 +29,7 @@ execFileSync(
 const helpers = await import('@dicomflow/test-helpers');
 const { createTarStream, inspectPart10File, tarMemberName, tarSize } = await import('@dicomflow/dicom');
 const { createStorage } = await import('@dicomflow/storage');
+const { NODE_FLAGS } = await import('../../scripts/stack-lib.mjs');
 const { removeBucketAndObjects, uniqueBucketName } = await import('@dicomflow/storage/testing');
 const { connectBroker, deadQueueName, DEFAULT_RETRY_DELAYS_MS, deleteSuiteQueues, retryQueueName } =
   await import('@dicomflow/broker');
@@ -176,26 +177,30 @@ try {
     log(`--- ${mode} mode ---`);
     // The consumer process, as production runs it; its 'job finished' log lines carry its own timings.
     const timings = new Map();
-    consumer = spawn(process.execPath, [join(root, 'services/consumer/dist/main.js')], {
-      env: {
-        ...process.env,
-        ...helpers.testEnvironment(),
-        CONF_DIR: confDir,
-        LOG_LEVEL: 'info',
-        HTTP_PORT: '0',
-        RABBIT_EXCHANGE: isolation.exchange,
-        RABBIT_QUEUE_PREFIX: isolation.prefix,
-        S3_BUCKET_INCOMING: isolation.buckets.incoming,
-        S3_BUCKET_RUNS: isolation.buckets.runs,
-        S3_BUCKET_STATIC: isolation.buckets.static,
-        CONSUMER_ID: isolation.consumerId,
-        CPUS: '1',
-        GPUS: '',
-        CONSUMER_WORK_DIR: '',
-        ...extraEnv,
+    consumer = spawn(
+      process.execPath,
+      [...(NODE_FLAGS.consumer ?? []), join(root, 'services/consumer/dist/main.js')],
+      {
+        env: {
+          ...process.env,
+          ...helpers.testEnvironment(),
+          CONF_DIR: confDir,
+          LOG_LEVEL: 'info',
+          HTTP_PORT: '0',
+          RABBIT_EXCHANGE: isolation.exchange,
+          RABBIT_QUEUE_PREFIX: isolation.prefix,
+          S3_BUCKET_INCOMING: isolation.buckets.incoming,
+          S3_BUCKET_RUNS: isolation.buckets.runs,
+          S3_BUCKET_STATIC: isolation.buckets.static,
+          CONSUMER_ID: isolation.consumerId,
+          CPUS: '1',
+          GPUS: '',
+          CONSUMER_WORK_DIR: '',
+          ...extraEnv,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    );
     let ready;
     const started = new Promise((resolve) => (ready = resolve));
     createInterface({ input: consumer.stdout }).on('line', (line) => {

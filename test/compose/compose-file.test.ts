@@ -122,6 +122,7 @@ describe('compose.yaml', () => {
     }
     expect(NODE_FLAGS.storescp).toEqual(['--max-semi-space-size=1']);
     expect(NODE_FLAGS.sender).toEqual(['--max-semi-space-size=1']);
+    expect(NODE_FLAGS.consumer).toEqual(['--max-semi-space-size=1']);
   });
 
   it('has the infrastructure: rabbitmq with its management UI, postgres, minio, grafana', () => {

@@ -138,7 +138,7 @@ describe('consumer killed with SIGKILL mid-job', () => {
     await bus.publishJob(job);
     await waitFor(() => bus.of(job.runId).some((r) => r.routingKey === 'job.started'), 'the start', 60_000);
     await first.close();
-    expect(await bus.containers()).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
     expect(bus.outcome(job)).toBeUndefined();
 
     const second = await startInProcess(isolation);

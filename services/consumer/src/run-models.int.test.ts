@@ -97,7 +97,7 @@ describe('consumer: running models in real containers', () => {
         body: { image: j.model.docker_kwargs.image },
       },
     ]);
-    expect(await bus.containers()).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('runs a chain: the second model gets the first output tar as its input', async () => {
@@ -140,7 +140,7 @@ describe('consumer: running models in real containers', () => {
       'reading input',
     ]);
     expect(await bus.storage.stat(j.output.bucket, j.output.key)).toBeUndefined();
-    expect(await bus.containers()).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('stops a model that runs past its timeout: reason timeout', async () => {
@@ -151,7 +151,7 @@ describe('consumer: running models in real containers', () => {
       routingKey: 'job.failed',
       body: { reason: 'timeout', logExcerpt: 'started\n' },
     });
-    expect(await bus.containers()).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('stores an empty output as an empty tar', async () => {

@@ -119,7 +119,7 @@ describe('consumer: slots, priorities and refused settings', () => {
     await waitFor(async () => (await bus.messageCount(deadQueueName(queue))) > 0, 'the dead letter');
     const dead = await bus.channel.get(deadQueueName(queue), { noAck: true });
     expect(dead && String(dead.properties.headers?.[ERROR_HEADER])).toContain('privileged');
-    expect(await bus.containers()).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('fails a job that reaches it with a refused docker_kwargs key: job.failed names the key', async () => {
@@ -164,6 +164,6 @@ describe('consumer: slots, priorities and refused settings', () => {
         message: 'docker_kwargs.privileged is refused: containers never run privileged',
       },
     });
-    expect(await bus.containers()).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 });

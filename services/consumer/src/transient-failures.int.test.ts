@@ -103,7 +103,7 @@ describe('consumer: transient failures', () => {
       messageId: jobFinishedMessageId(job.runId, 0),
     });
     expect(await bus.storage.stat(job.output.bucket, job.output.key)).toBeDefined();
-    expect(await bus.containers()).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('fails the job after its last attempt when S3 stays away (the run does not wait forever)', async () => {

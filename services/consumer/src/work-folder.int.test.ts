@@ -20,6 +20,7 @@ import {
 import {
   consumerEnvironment,
   newIsolation,
+  onceEmpty,
   startConsumer,
   TestBus,
   type InProcessConsumer,
@@ -142,8 +143,8 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
     expect(await storedOutput(j)).toEqual(
       new Map(selected.map((i) => [`${i.seriesUid}/${i.sopUid}.dcm`, i.body.toString()])),
     );
-    expect(await jobFolders()).toEqual([]);
-    expect(await bus.containers()).toEqual([]);
+    expect(await onceEmpty(jobFolders)).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('runs a chain: the second model gets the first output as its input folder', async () => {
@@ -162,7 +163,7 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
     await bus.publishJob(second);
     expect((await outcomeOf(second)).routingKey).toBe('job.finished');
     expect(await storedOutput(second)).toEqual(laidOut());
-    expect(await jobFolders()).toEqual([]);
+    expect(await onceEmpty(jobFolders)).toEqual([]);
   });
 
   it('lets a model running as another user read the input and write the output; removes what it wrote', async () => {
@@ -173,7 +174,7 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
     expect(output.get('uid.txt')).toBe('4321\n');
     output.delete('uid.txt');
     expect(output).toEqual(laidOut('sub/'));
-    expect(await jobFolders()).toEqual([]);
+    expect(await onceEmpty(jobFolders)).toEqual([]);
   });
 
   it('stores an empty output as an empty tar', async () => {
@@ -184,7 +185,7 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
       body: { logExcerpt: 'nothing to write\n' },
     });
     expect((await storedOutput(j)).size).toBe(0);
-    expect(await jobFolders()).toEqual([]);
+    expect(await onceEmpty(jobFolders)).toEqual([]);
   });
 
   it('refuses an output holding a symbolic link, naming it: reason output, nothing stored', async () => {
@@ -195,7 +196,7 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
     if (outcome.routingKey !== 'job.failed') throw new Error('expected job.failed');
     expect(outcome.body.message).toBe('output entry "link" is a symlink, not a regular file or folder');
     expect(await bus.storage.stat(j.output.bucket, j.output.key)).toBeUndefined();
-    expect(await jobFolders()).toEqual([]);
+    expect(await onceEmpty(jobFolders)).toEqual([]);
   });
 
   it('fails a model that exits 1 with its exit code and log lines, and removes its folder', async () => {
@@ -206,8 +207,8 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
     if (outcome.routingKey !== 'job.failed') throw new Error('expected job.failed');
     expect(outcome.body.message).toContain('model error: weights missing');
     expect(await bus.storage.stat(j.output.bucket, j.output.key)).toBeUndefined();
-    expect(await jobFolders()).toEqual([]);
-    expect(await bus.containers()).toEqual([]);
+    expect(await onceEmpty(jobFolders)).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('mounts static content alongside the job folders', async () => {
@@ -228,7 +229,7 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
     expect(output.get('used.txt')).toBe(weights);
     output.delete('used.txt');
     expect(output).toEqual(laidOut());
-    expect(await jobFolders()).toEqual([]);
+    expect(await onceEmpty(jobFolders)).toEqual([]);
   });
 
   function spawnConsumer(): ChildProcess {

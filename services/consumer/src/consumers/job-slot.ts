@@ -81,12 +81,18 @@ export async function execJobMessage(
   }
   const running = deps.metrics.running.labels(slot.kind);
   running.inc();
+  // The container and job folder are removed once the outcome is out (or the attempt failed), not before.
+  const leftovers: Array<() => Promise<void>> = [];
+  const removeLeftovers = async (): Promise<void> => {
+    for (const cleanup of leftovers.splice(0)) await cleanup();
+  };
   let outcome: JobOutcome;
   try {
     outcome = await execJob(
       {
         ...deps.job,
         logger,
+        deferCleanup: (cleanup) => leftovers.push(cleanup),
         publishStarted: (body) =>
           deps.broker.publish('job.started', body, {
             messageId: jobStartedMessageId(job.runId, job.step),
@@ -99,6 +105,7 @@ export async function execJobMessage(
       takenAt,
     );
   } catch (err) {
+    await removeLeftovers();
     if (errorKind(err) !== 'transient' || !lastAttempt) throw err;
     // The last attempt: the run must not wait forever for a job that never ends.
     const message = `the job failed ${maxAttempts} times on transient errors; last: ${err instanceof Error ? err.message : String(err)}`;
@@ -126,8 +133,9 @@ export async function execJobMessage(
   const recording = writeOutcome(deps.storage, job, record).catch((err: unknown) => {
     logger.warn({ err }, 'cannot record the job outcome; a redelivery would run the job again');
   });
-  await Promise.all([recording, publishOutcome(deps, job, record)]);
-  const confirmedAt = Date.now();
+  const confirmedAt = await Promise.all([recording, publishOutcome(deps, job, record)])
+    .then(() => Date.now())
+    .finally(removeLeftovers);
   outcome.timings.steps.outcome = confirmedAt;
   deps.metrics.jobs.inc({ outcome: outcome.kind, slot: slot.kind });
   const { containerStartedAt, containerExitedAt } = outcome.timings;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import Docker from 'dockerode';
 import {
@@ -27,6 +28,16 @@ import { testBrokerConfig, testEnvironment, testStorageConfig } from '@dicomflow
 import { CONSUMER_LABEL } from '../docker/create-options.js';
 import { JOB_RETRY_DELAYS_MS } from '../consumers/job-slot.js';
 import { createService, type ConsumerConfig, type ConsumerService } from '../service.js';
+
+/** `read()` once it gives an empty list, or its last answer after `timeoutMs` (a bound, not a speed test). */
+export async function onceEmpty<T>(read: () => Promise<T[]>, timeoutMs = 15_000): Promise<T[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await read();
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(20);
+  }
+}
 
 /** Retry delays the tests give their consumers (their retry queues are deleted with the rest). */
 export const TEST_RETRY_DELAYS_MS: readonly number[] = [300];
@@ -218,6 +229,14 @@ export class TestBus {
       all: true,
       filters: { label: [`${CONSUMER_LABEL}=${this.isolation.consumerId}`] },
     });
+  }
+
+  /**
+   * {@link containers} once none is left, or what is still there after `timeoutMs`: the consumer removes a
+   * job's container just after publishing its outcome, so a test that saw the outcome waits for it.
+   */
+  async containersLeft(timeoutMs = 15_000): Promise<Docker.ContainerInfo[]> {
+    return onceEmpty(() => this.containers(), timeoutMs);
   }
 
   /** Stops collecting, deletes the isolation's queues, exchanges and buckets, and its containers. */

@@ -25,8 +25,8 @@ export class DicomServer {
         this.ctx.metrics.associationsOpen.set(this.sockets.size);
       });
       socket.on('error', () => undefined); // the association reports it
-      const openAssociations = this.sockets.size - 1;
-      new StoreScp(socket, { ...this.ctx, openAssociations: () => openAssociations });
+      // Counted when asked: the receiver writes inline only while it serves one association alone.
+      new StoreScp(socket, { ...this.ctx, openAssociations: () => Math.max(0, this.sockets.size - 1) });
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, openSync, writev } from 'node:fs';
+import { closeSync, fdatasync, openSync, writev, writevSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import {
   DatasetFramer,
@@ -25,8 +25,12 @@ const MAX_PIECES_PER_WRITE = 512;
  * Writes are pipelined: each PDV's slices are queued for libuv's thread pool and the stream takes the next
  * ones without waiting, up to {@link MAX_BYTES_IN_FLIGHT}; it finishes when every write has landed. So copying into the page cache runs on other threads (on another core) while this one reads
  * the socket, and only the last write's completion lies between an instance's last byte and its
- * response. (Waiting for each write in turn cost ~6 ms per 0.5 MB instance; synchronous writes cost
- * nothing in latency but kept all the copying on the one thread every association shares.)
+ * response. (Waiting for each write in turn cost ~6 ms per 0.5 MB instance.)
+ *
+ * With `inline` (the receiver gives it while one association is open), the same writes are made
+ * synchronously on this thread instead: handing each to the pool costs two thread wake-ups, and on a
+ * small machine with one sender that cost more than the copy itself (bench/ingest, warm, 2 cores: 15-20%
+ * less receiver CPU). With several associations the pool spreads their copies over the other cores.
  */
 export class SpoolWriteStream extends Writable {
   private fd: number | undefined;
@@ -55,6 +59,7 @@ export class SpoolWriteStream extends Writable {
     transferSyntaxUid: string,
     private readonly fsync: boolean,
     fd?: number,
+    private readonly inline = false,
   ) {
     super({ highWaterMark: 1024 * 1024 });
     this.fd = fd;
@@ -214,7 +219,7 @@ export class SpoolWriteStream extends Writable {
     for (const piece of pieces) bytes += piece.length;
     const at = this.position;
     this.position += bytes;
-    writeAllAt(fd, pieces, at, (err) => {
+    writeAllAt(fd, pieces, at, this.inline, (err) => {
       this.bytesInFlight -= bytes;
       if (err) this.writeError ??= err;
       const held = this.heldBack;
@@ -233,20 +238,29 @@ export class SpoolWriteStream extends Writable {
   }
 }
 
-/** Writes every byte of `chunks` at `position`, continuing after short writes. */
-function writeAllAt(fd: number, chunks: Buffer[], position: number, done: (err: Error | null) => void): void {
+/**
+ * Writes every byte of `chunks` at `position`, continuing after short writes; in the thread pool, or with
+ * `inline` synchronously (then `done` runs before this returns).
+ */
+function writeAllAt(
+  fd: number,
+  chunks: Buffer[],
+  position: number,
+  inline: boolean,
+  done: (err: Error | null) => void,
+): void {
   const pending = chunks.filter((c) => c.length > 0);
   if (pending.length === 0) {
     done(null);
     return;
   }
-  writev(fd, pending, position, (err, written) => {
+  const written = (err: Error | null, bytes: number): void => {
     if (err) {
       done(err);
       return;
     }
     const rest: Buffer[] = [];
-    let skip = written;
+    let skip = bytes;
     for (const chunk of pending) {
       if (skip >= chunk.length) {
         skip -= chunk.length;
@@ -256,6 +270,18 @@ function writeAllAt(fd: number, chunks: Buffer[], position: number, done: (err: 
       }
     }
     if (rest.length === 0) done(null);
-    else writeAllAt(fd, rest, position + written, done);
-  });
+    else writeAllAt(fd, rest, position + bytes, inline, done);
+  };
+  if (!inline) {
+    writev(fd, pending, position, written);
+    return;
+  }
+  let bytes: number;
+  try {
+    bytes = writevSync(fd, pending, position);
+  } catch (err) {
+    written(err as Error, 0);
+    return;
+  }
+  written(null, bytes);
 }

@@ -175,6 +175,8 @@ export class StoreScp extends Scp {
       transferSyntaxUid,
       this.ctx.fsync,
       spare?.fd,
+      // Alone, copying inline is cheaper than the thread pool's hand-off; with others, the pool spreads it.
+      this.ctx.openAssociations() === 0,
     );
     stream.on('error', () => undefined); // reported through `finished` below
     this.current = stream;

@@ -1,0 +1,60 @@
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TransferSyntax } from '@dicomflow/dicom';
+import { SpoolWriteStream } from './spool-write-stream.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'spool-write-stream-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+// Deflated data is not framed on the way (it is checked from the file), so any bytes will do here.
+const DEFLATED = TransferSyntax.DeflatedExplicitVRLittleEndian;
+
+/** Bytes `n` long, different in every position mod 251, so a misplaced slice shows. */
+function pattern(n: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) bytes[i] = (i + seed) % 251;
+  return bytes;
+}
+
+describe('SpoolWriteStream', () => {
+  for (const inline of [false, true]) {
+    it(`writes the prefix, then every chunk in order (${inline ? 'inline' : 'thread pool'})`, async () => {
+      const path = join(dir, `instance-${String(inline)}.part`);
+      const prefix = pattern(132, 7);
+      const stream = new SpoolWriteStream(path, prefix, DEFLATED, false, undefined, inline);
+      // More than the bytes kept in flight, in writes of several sizes, some corked together.
+      const chunks = Array.from({ length: 40 }, (_, i) => pattern(1000 + i * 2000, i));
+      for (const [i, chunk] of chunks.entries()) {
+        if (i % 3 === 0) stream.cork();
+        stream.write(chunk);
+        if (i % 3 === 2) stream.uncork();
+      }
+      stream.uncork();
+      stream.end();
+      await finished(stream);
+      expect((await readFile(path)).equals(Buffer.concat([prefix, ...chunks]))).toBe(true);
+    });
+  }
+
+  for (const inline of [false, true]) {
+    it(`fails when the file cannot be written (${inline ? 'inline' : 'thread pool'})`, async () => {
+      const path = join(dir, `read-only-${String(inline)}.part`);
+      closeSync(openSync(path, 'w'));
+      const readOnly = openSync(path, 'r');
+      const stream = new SpoolWriteStream(path, pattern(10, 1), DEFLATED, false, readOnly, inline);
+      stream.on('error', () => undefined);
+      stream.write(pattern(100, 2));
+      stream.end();
+      await expect(finished(stream)).rejects.toMatchObject({ code: 'EBADF' });
+    });
+  }
+});

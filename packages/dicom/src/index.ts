@@ -15,8 +15,15 @@ export type { Part10PrefixInput } from './part10.js';
 export { resolveTag, Tags } from './tags.js';
 export { createTarStream, fitsUstar, tarMemberName, tarSize } from './tar.js';
 export type { TarFileEntry } from './tar.js';
-export { END_OF_ARCHIVE_BYTES, tarHeader, tarPadding } from './tar-writer.js';
-export type { TarHeaderFields } from './tar-writer.js';
+export {
+  END_OF_ARCHIVE_BYTES,
+  tarChunks,
+  tarHeader,
+  TarMemberReadError,
+  TarMemberSizeError,
+  tarPadding,
+} from './tar-writer.js';
+export type { TarHeaderFields, TarMember } from './tar-writer.js';
 export {
   classifySopClass,
   isSupportedTransferSyntax,

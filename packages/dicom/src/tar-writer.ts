@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+
 const BLOCK = 512;
 /** Two zero blocks end a tar. */
 export const END_OF_ARCHIVE_BYTES = 2 * BLOCK;
@@ -100,4 +102,69 @@ export function tarHeader(entry: TarHeaderFields): Buffer {
 /** Zero bytes after `size` bytes of content up to the next block. */
 export function tarPadding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** One member of a tar written by {@link tarChunks}: its header blocks and the file its content comes from. */
+export interface TarMember {
+  readonly name: string;
+  /** The member's header blocks ({@link tarHeader}). */
+  readonly header: Buffer;
+  /** File holding the content; not read when `size` is 0 (empty files, folders). */
+  readonly path: string;
+  readonly size: number;
+}
+
+/** A member's file could not be read (gone, unreadable) while its tar was written. */
+export class TarMemberReadError extends Error {
+  override readonly name = 'TarMemberReadError';
+  constructor(
+    readonly member: string,
+    cause: Error,
+  ) {
+    super(`tar member ${member}: its file cannot be read: ${cause.message}`, { cause });
+  }
+}
+
+/** A member's file held fewer bytes than its header says: the tar would be cut short. */
+export class TarMemberSizeError extends Error {
+  override readonly name = 'TarMemberSizeError';
+  constructor(
+    readonly member: string,
+    readonly read: number,
+    readonly size: number,
+  ) {
+    super(`tar member ${member}: its file has ${read} of the ${size} bytes expected`);
+  }
+}
+
+/**
+ * The bytes of a tar of `members`, one file open at a time, its chunks (`chunkBytes` per read) handed on as
+ * read: no repacking copy. Never more than `size` bytes of a file are read; a file with fewer fails with
+ * {@link TarMemberSizeError}, one that cannot be read with {@link TarMemberReadError}.
+ */
+export async function* tarChunks(members: Iterable<TarMember>, chunkBytes: number): AsyncGenerator<Buffer> {
+  // A member's padding goes out with the next header: fewer small writes.
+  let carry = 0;
+  for (const member of members) {
+    yield carry > 0 ? Buffer.concat([Buffer.alloc(carry), member.header]) : member.header;
+    carry = 0;
+    if (member.size === 0) continue;
+    let read = 0;
+    try {
+      const body = createReadStream(member.path, {
+        start: 0,
+        end: member.size - 1,
+        highWaterMark: chunkBytes,
+      });
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        read += chunk.length;
+        yield chunk;
+      }
+    } catch (err) {
+      throw new TarMemberReadError(member.name, err instanceof Error ? err : new Error(String(err)));
+    }
+    if (read !== member.size) throw new TarMemberSizeError(member.name, read, member.size);
+    carry = tarPadding(member.size);
+  }
+  yield Buffer.alloc(carry + END_OF_ARCHIVE_BYTES);
 }

@@ -57,6 +57,15 @@ describe('tar', () => {
     );
   });
 
+  it('fails naming the member when its file is gone', async () => {
+    const entries = [{ name: 'a/gone.dcm', path: join(dir, 'never-written'), size: 10 }];
+    await expect(buffer(createTarStream(entries))).rejects.toMatchObject({
+      name: 'TarMemberReadError',
+      member: 'a/gone.dcm',
+      message: expect.stringContaining('tar member a/gone.dcm: its file cannot be read: ENOENT') as unknown,
+    });
+  });
+
   it('refuses a member name that does not fit a ustar header', async () => {
     const path = join(dir, 'long');
     await writeFile(path, Buffer.alloc(10, 1));

@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { DicomJsonDataset } from './model.js';
 import { stringValue } from './dicom-json.js';
 import { resolveTag } from './tags.js';
-import { END_OF_ARCHIVE_BYTES, tarHeader, tarPadding } from './tar-writer.js';
+import { tarChunks, tarHeader, type TarMember } from './tar-writer.js';
 
 const BLOCK = 512;
 const USTAR_NAME = 100;
@@ -61,38 +60,19 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 const EPOCH = new Date(0);
 
 /**
- * Streams a tar of the given files, one file open at a time, its chunks handed on as read (no repacking
- * copy; about half the CPU of tar-stream's packer for a 105 MB series). Every name must fit ustar and every
- * file must still have the size given, so that the archive is exactly {@link tarSize} bytes; otherwise the
- * stream fails naming the member.
+ * Streams a tar of the given files ({@link tarChunks}: about half the CPU of tar-stream's packer for a
+ * 105 MB series). Every name must fit ustar and every file must still have the size given, so that the
+ * archive is exactly {@link tarSize} bytes; otherwise the stream fails naming the member.
  */
 export function createTarStream(entries: readonly TarFileEntry[]): Readable {
-  async function* generate(): AsyncGenerator<Buffer> {
-    // A member's padding goes out with the next header: fewer small writes.
-    let carry = 0;
+  function* members(): Generator<TarMember> {
     for (const entry of entries) {
       const header = fitsUstar(entry.name)
         ? tarHeader({ name: entry.name, type: 'file', size: entry.size, mode: 0o644, mtime: EPOCH })
         : undefined;
       if (header?.length !== BLOCK) throw new Error(`tar member name too long for ustar: ${entry.name}`);
-      yield carry > 0 ? Buffer.concat([Buffer.alloc(carry), header]) : header;
-      let read = 0;
-      if (entry.size > 0) {
-        const body = createReadStream(entry.path, {
-          start: 0,
-          end: entry.size - 1,
-          highWaterMark: READ_CHUNK_BYTES,
-        });
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          read += chunk.length;
-          yield chunk;
-        }
-      }
-      if (read !== entry.size)
-        throw new Error(`tar member ${entry.name}: its file has ${read} of the ${entry.size} bytes expected`);
-      carry = tarPadding(entry.size);
+      yield { ...entry, header };
     }
-    yield Buffer.alloc(carry + END_OF_ARCHIVE_BYTES);
   }
-  return Readable.from(generate(), { objectMode: false });
+  return Readable.from(tarChunks(members(), READ_CHUNK_BYTES), { objectMode: false });
 }

@@ -1,8 +1,15 @@
-import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { END_OF_ARCHIVE_BYTES, tarHeader, tarPadding, type TarHeaderFields } from '@dicomflow/dicom';
+import {
+  END_OF_ARCHIVE_BYTES,
+  tarChunks,
+  tarHeader,
+  TarMemberReadError,
+  TarMemberSizeError,
+  tarPadding,
+  type TarHeaderFields,
+} from '@dicomflow/dicom';
 import { TransientError } from '@dicomflow/runtime';
 import type { Job } from '@dicomflow/messages';
 import { JobFailure } from '../jobs/job-failure.js';
@@ -115,43 +122,23 @@ export function outputTarStream(entries: readonly OutputEntry[]): {
   failure: () => unknown;
 } {
   let failure: unknown;
+  const members = entries.map((entry) => ({ ...entry, header: tarHeader(headerOf(entry)) }));
   async function* generate(): AsyncGenerator<Buffer> {
-    // A file's padding goes out with the next header: fewer small writes.
-    let carry = 0;
-    for (const entry of entries) {
-      const header = tarHeader(headerOf(entry));
-      yield carry > 0 ? Buffer.concat([Buffer.alloc(carry), header]) : header;
-      carry = 0;
-      if (entry.type === 'directory' || entry.size === 0) continue;
-      let read = 0;
-      try {
-        // Never more than the scanned size.
-        const body = createReadStream(entry.path, {
-          start: 0,
-          end: entry.size - 1,
-          highWaterMark: COALESCED_CHUNK_BYTES,
-        });
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          read += chunk.length;
-          yield chunk;
-        }
-      } catch (err) {
+    try {
+      yield* tarChunks(members, COALESCED_CHUNK_BYTES);
+    } catch (err) {
+      if (err instanceof TarMemberReadError)
         failure = new JobFailure(
           'output',
-          `output file "${entry.name}" cannot be read (changed after the walk?): ${(err as Error).message}`,
+          `output file "${err.member}" cannot be read (changed after the walk?): ${(err.cause as Error).message}`,
         );
-        throw failure;
-      }
-      if (read !== entry.size) {
+      else if (err instanceof TarMemberSizeError)
         failure = new JobFailure(
           'output',
-          `output file "${entry.name}" changed while it was stored: ${read} of its ${entry.size} bytes remained`,
+          `output file "${err.member}" changed while it was stored: ${err.read} of its ${err.size} bytes remained`,
         );
-        throw failure;
-      }
-      carry = tarPadding(entry.size);
+      throw failure ?? err;
     }
-    yield Buffer.alloc(carry + END_OF_ARCHIVE_BYTES);
   }
   return { stream: Readable.from(generate(), { objectMode: false }), failure: () => failure };
 }

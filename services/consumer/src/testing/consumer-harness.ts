@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import Docker from 'dockerode';
 import {
@@ -24,19 +23,16 @@ import {
 import { createLogger } from '@dicomflow/runtime';
 import { createStorage, type Storage } from '@dicomflow/storage';
 import { removeBucketAndObjects, uniqueBucketName } from '@dicomflow/storage/testing';
-import { testBrokerConfig, testEnvironment, testStorageConfig } from '@dicomflow/test-helpers';
+import { testBrokerConfig, testEnvironment, testStorageConfig, waitFor } from '@dicomflow/test-helpers';
 import { CONSUMER_LABEL } from '../docker/create-options.js';
 import { JOB_RETRY_DELAYS_MS } from '../consumers/job-slot.js';
 import { createService, type ConsumerConfig, type ConsumerService } from '../service.js';
 
 /** `read()` once it gives an empty list, or its last answer after `timeoutMs` (a bound, not a speed test). */
 export async function onceEmpty<T>(read: () => Promise<T[]>, timeoutMs = 15_000): Promise<T[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = await read();
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await sleep(20);
-  }
+  // On timeout the test asserts on what is left, which names it better than a timeout error would.
+  await waitFor(async () => (await read()).length === 0, 'an empty list', timeoutMs).catch(() => undefined);
+  return read();
 }
 
 /** Retry delays the tests give their consumers (their retry queues are deleted with the rest). */

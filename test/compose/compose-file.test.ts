@@ -121,8 +121,28 @@ describe('compose.yaml', () => {
       expect({ name, flags: [...(flagsOf[name] ?? [])] }).toEqual({ name, flags: startFlags });
     }
     expect(NODE_FLAGS.storescp).toEqual(['--max-semi-space-size=1']);
-    expect(NODE_FLAGS.sender).toEqual(['--max-semi-space-size=1']);
-    expect(NODE_FLAGS.consumer).toEqual(['--max-semi-space-size=1']);
+    expect(NODE_FLAGS.sender).toEqual([
+      '--max-semi-space-size=1',
+      '--external-memory-accounted-in-global-limit',
+    ]);
+    expect(NODE_FLAGS.consumer).toEqual([
+      '--max-semi-space-size=1',
+      '--external-memory-accounted-in-global-limit',
+    ]);
+  });
+
+  it('uses only Node flags this Node accepts (an unknown V8 flag would stop the service at start)', async () => {
+    for (const [name, flags] of Object.entries(NODE_FLAGS)) {
+      const result = await runCommand(process.execPath, [...flags, '-e', 'process.stdout.write("ok")'], {
+        timeoutMs: 30_000,
+      });
+      expect({ name, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({
+        name,
+        code: 0,
+        stdout: 'ok',
+        stderr: '',
+      });
+    }
   });
 
   it('has the infrastructure: rabbitmq with its management UI, postgres, minio, grafana', () => {

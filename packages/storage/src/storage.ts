@@ -5,6 +5,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
 import { exactSize, readAtMost } from './byte-limits.js';
+import { DOWNLOAD_URL_SECONDS, openDownload } from './download.js';
 import { objectHeaders, sanitizeEtag } from './object-headers.js';
 import { StorageError, toStorageError, type StorageErrorContext } from './storage-error.js';
 
@@ -204,12 +205,21 @@ export function createStorage(cfg: StorageConfig): Storage {
     },
 
     getStream(bucket, key) {
-      return guarded({ operation: 'getStream', bucket, key }, () => client.getObject(bucket, key));
+      const context = { operation: 'getStream', bucket, key };
+      return guarded(context, async () =>
+        openDownload(await client.presignedGetObject(bucket, key, DOWNLOAD_URL_SECONDS), context),
+      );
     },
 
     getBuffer(bucket, key, maxBytes = DEFAULT_MAX_BUFFER_BYTES) {
       const context = { operation: 'getBuffer', bucket, key };
-      return guarded(context, async () => readAtMost(await client.getObject(bucket, key), maxBytes, context));
+      return guarded(context, async () =>
+        readAtMost(
+          await openDownload(await client.presignedGetObject(bucket, key, DOWNLOAD_URL_SECONDS), context),
+          maxBytes,
+          context,
+        ),
+      );
     },
 
     async stat(bucket, key) {

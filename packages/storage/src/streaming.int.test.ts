@@ -1,19 +1,26 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from './storage-error.js';
 import { createStorage } from './storage.js';
 import { generatedStream, sha256Of } from './testing/generated-stream.js';
 import { removeBucketAndObjects, testStorageConfig, uniqueBucketName } from './testing/s3-test-config.js';
 
-/** A TCP relay in front of the real S3 server that counts the bytes the client has sent through it. */
+/**
+ * A TCP relay in front of the real S3 server that counts the bytes the client has sent through it, and
+ * can cut every connection once the server has answered with more than a number of bytes.
+ */
 interface CountingRelay {
   readonly port: number;
   /** Resolves once at least `bytes` have gone from the client to the server. */
   sent(bytes: number): Promise<void>;
+  /** From now on, closes a connection once more than `bytes` went from the server to the client. */
+  cutAfter(bytes: number): void;
   close(): Promise<void>;
 }
 
 async function startCountingRelay(target: { host: string; port: number }): Promise<CountingRelay> {
   let sentBytes = 0;
+  let cutAfter = Infinity;
   const waiters: Array<{ bytes: number; resolve: () => void }> = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -30,6 +37,14 @@ async function startCountingRelay(target: { host: string; port: number }): Promi
         waiter.resolve();
       }
     });
+    let answered = 0;
+    upstream.on('data', (chunk: Buffer) => {
+      answered += chunk.length;
+      if (answered > cutAfter) {
+        client.destroy();
+        upstream.destroy();
+      }
+    });
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => {
@@ -43,6 +58,9 @@ async function startCountingRelay(target: { host: string; port: number }): Promi
       sentBytes >= bytes
         ? Promise.resolve()
         : new Promise<void>((resolve) => waiters.push({ bytes, resolve })),
+    cutAfter: (bytes) => {
+      cutAfter = bytes;
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) =>
@@ -80,5 +98,49 @@ describe('putStream streams', () => {
     );
     await viaRelay.putStream(bucket, 'streamed.bin', generated.stream, size);
     expect(await sha256Of(await direct.getStream(bucket, 'streamed.bin'))).toBe(await generated.sha256);
+  }, 30_000);
+});
+
+describe('getStream', () => {
+  const config = testStorageConfig();
+  const direct = createStorage(config);
+  const bucket = uniqueBucketName('download');
+  const size = 8 * 1024 * 1024;
+  let relay: CountingRelay;
+  let sha256: string;
+
+  beforeAll(async () => {
+    await direct.ensureBucket(bucket);
+    const generated = generatedStream(size);
+    await direct.putStream(bucket, 'whole.bin', generated.stream, size);
+    sha256 = await generated.sha256;
+    relay = await startCountingRelay({ host: config.endPoint, port: config.port });
+  });
+  afterAll(async () => {
+    await relay.close();
+    await removeBucketAndObjects(direct, bucket);
+  });
+
+  it('reads an object byte for byte', async () => {
+    expect(await sha256Of(await direct.getStream(bucket, 'whole.bin'))).toBe(sha256);
+  });
+
+  it('fails the stream with a transient StorageError when the connection is cut mid-body', async () => {
+    const viaRelay = createStorage({ ...config, port: relay.port });
+    relay.cutAfter(size / 2);
+    const stream = await viaRelay.getStream(bucket, 'whole.bin');
+    let received = 0;
+    const failure = await (async () => {
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) received += chunk.length;
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    expect(failure).toBeInstanceOf(StorageError);
+    expect(failure).toMatchObject({ kind: 'transient', operation: 'getStream', bucket, key: 'whole.bin' });
+    expect((failure as StorageError).code).toEqual(expect.any(String));
+    expect(received).toBeLessThan(size);
   }, 30_000);
 });

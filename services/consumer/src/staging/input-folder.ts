@@ -59,7 +59,7 @@ async function writeFile(root: string, relative: string, body: AsyncIterable<unk
     fchmodSync(fd, 0o644);
     for await (const chunk of body) {
       const bytes = chunk as Buffer;
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
     }
   } finally {
     closeSync(fd);

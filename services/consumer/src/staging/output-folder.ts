@@ -123,7 +123,7 @@ export function outputTarStream(entries: readonly OutputEntry[]): {
 } {
   let failure: unknown;
   const members = entries.map((entry) => ({ ...entry, header: tarHeader(headerOf(entry)) }));
-  async function* generate(): AsyncGenerator<Buffer> {
+  function* generate(): Generator<Buffer> {
     try {
       yield* tarChunks(members, COALESCED_CHUNK_BYTES);
     } catch (err) {

@@ -26,11 +26,16 @@ function pattern(n: number, seed: number): Buffer {
 }
 
 describe('SpoolWriteStream', () => {
-  for (const inline of [false, true]) {
-    it(`writes the prefix, then every chunk in order (${inline ? 'inline' : 'thread pool'})`, async () => {
-      const path = join(dir, `instance-${String(inline)}.part`);
+  for (const [inline, fsync] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
+    it(`writes the prefix, then every chunk in order (${inline ? 'inline' : 'thread pool'}${fsync ? ', fsync' : ''})`, async () => {
+      const path = join(dir, `instance-${String(inline)}-${String(fsync)}.part`);
       const prefix = pattern(132, 7);
-      const stream = new SpoolWriteStream(path, prefix, DEFLATED, false, undefined, inline);
+      const stream = new SpoolWriteStream(path, prefix, DEFLATED, fsync, undefined, inline);
       // More than the bytes kept in flight, in writes of several sizes, some corked together.
       const chunks = Array.from({ length: 40 }, (_, i) => pattern(1000 + i * 2000, i));
       for (const [i, chunk] of chunks.entries()) {

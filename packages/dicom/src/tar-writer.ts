@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 const BLOCK = 512;
 /** Two zero blocks end a tar. */
@@ -142,23 +143,24 @@ export class TarMemberSizeError extends Error {
  * read: no repacking copy. Never more than `size` bytes of a file are read; a file with fewer fails with
  * {@link TarMemberSizeError}, one that cannot be read with {@link TarMemberReadError}.
  *
- * Files are opened and read with synchronous calls, one chunk per pull of the generator (so the event loop
- * runs between chunks): a read of up to `chunkBytes` from the page cache took less than the thread pool's
- * round trip for it on the 2-core test machine, and a study is hundreds of files of a few reads each.
+ * By default files are opened and read with synchronous calls, one chunk per pull (the event loop runs
+ * between chunks): a read of up to `chunkBytes` from the page cache took less than the thread pool's round
+ * trip for it on the 2-core test machine, and a study is hundreds of files of a few reads each. When
+ * `inline` says no (asked per file), that file goes through the thread pool instead: a process that also
+ * serves latency-bound traffic (the receiver, with associations open) must not stall on a slow disk.
  */
-export function* tarChunks(members: Iterable<TarMember>, chunkBytes: number): Generator<Buffer> {
+export async function* tarChunks(
+  members: Iterable<TarMember>,
+  chunkBytes: number,
+  inline: () => boolean = () => true,
+): AsyncGenerator<Buffer> {
   // A member's padding goes out with the next header: fewer small writes.
   let carry = 0;
   for (const member of members) {
     yield carry > 0 ? Buffer.concat([Buffer.alloc(carry), member.header]) : member.header;
     carry = 0;
     if (member.size === 0) continue;
-    let fd: number;
-    try {
-      fd = openSync(member.path, 'r');
-    } catch (err) {
-      throw readError(member, err);
-    }
+    const file = inline() ? openNow(member) : await openPooled(member);
     let read = 0;
     try {
       while (read < member.size) {
@@ -167,7 +169,7 @@ export function* tarChunks(members: Iterable<TarMember>, chunkBytes: number): Ge
         const chunk = Buffer.allocUnsafe(wanted);
         let got: number;
         try {
-          got = readSync(fd, chunk, 0, wanted, read);
+          got = await file.read(chunk, wanted, read);
         } catch (err) {
           throw readError(member, err);
         }
@@ -176,12 +178,45 @@ export function* tarChunks(members: Iterable<TarMember>, chunkBytes: number): Ge
         yield got === wanted ? chunk : chunk.subarray(0, got);
       }
     } finally {
-      closeSync(fd);
+      await file.close();
     }
     if (read !== member.size) throw new TarMemberSizeError(member.name, read, member.size);
     carry = tarPadding(member.size);
   }
   yield Buffer.alloc(carry + END_OF_ARCHIVE_BYTES);
+}
+
+/** A member's open file: read at a position, then closed. */
+interface MemberFile {
+  read(into: Buffer, length: number, position: number): number | Promise<number>;
+  close(): void | Promise<void>;
+}
+
+function openNow(member: TarMember): MemberFile {
+  let fd: number;
+  try {
+    fd = openSync(member.path, 'r');
+  } catch (err) {
+    throw readError(member, err);
+  }
+  return {
+    read: (into, length, position) => readSync(fd, into, 0, length, position),
+    close: () => {
+      closeSync(fd);
+    },
+  };
+}
+
+async function openPooled(member: TarMember): Promise<MemberFile> {
+  try {
+    const handle = await open(member.path, 'r');
+    return {
+      read: async (into, length, position) => (await handle.read(into, 0, length, position)).bytesRead,
+      close: () => handle.close(),
+    };
+  } catch (err) {
+    throw readError(member, err);
+  }
 }
 
 function readError(member: TarMember, err: unknown): TarMemberReadError {

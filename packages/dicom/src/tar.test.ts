@@ -46,25 +46,34 @@ describe('tar', () => {
       Readable.from([bytes]).pipe(extract);
     });
     expect(seen).toEqual(entries.map((e) => ({ name: e.name, sha: e.sha })));
+    // Read through the thread pool, or alternating per file: the same bytes.
+    expect((await buffer(createTarStream(entries, () => false))).equals(bytes)).toBe(true);
+    let turn = 0;
+    expect((await buffer(createTarStream(entries, () => turn++ % 2 === 0))).equals(bytes)).toBe(true);
   });
 
-  it('fails naming the member when a file is shorter than its entry says', async () => {
-    const path = join(dir, 'shrunk');
-    await writeFile(path, Buffer.alloc(1000, 7));
-    const entries = [{ name: 'a/shrunk.dcm', path, size: 4000 }];
-    await expect(buffer(createTarStream(entries))).rejects.toThrow(
-      'tar member a/shrunk.dcm: its file has 1000 of the 4000 bytes expected',
-    );
-  });
-
-  it('fails naming the member when its file is gone', async () => {
-    const entries = [{ name: 'a/gone.dcm', path: join(dir, 'never-written'), size: 10 }];
-    await expect(buffer(createTarStream(entries))).rejects.toMatchObject({
-      name: 'TarMemberReadError',
-      member: 'a/gone.dcm',
-      message: expect.stringContaining('tar member a/gone.dcm: its file cannot be read: ENOENT') as unknown,
+  for (const [mode, inline] of [
+    ['synchronous reads', () => true],
+    ['thread pool', () => false],
+  ] as const) {
+    it(`fails naming the member when a file is shorter than its entry says (${mode})`, async () => {
+      const path = join(dir, 'shrunk');
+      await writeFile(path, Buffer.alloc(1000, 7));
+      const entries = [{ name: 'a/shrunk.dcm', path, size: 4000 }];
+      await expect(buffer(createTarStream(entries, inline))).rejects.toThrow(
+        'tar member a/shrunk.dcm: its file has 1000 of the 4000 bytes expected',
+      );
     });
-  });
+
+    it(`fails naming the member when its file is gone (${mode})`, async () => {
+      const entries = [{ name: 'a/gone.dcm', path: join(dir, 'never-written'), size: 10 }];
+      await expect(buffer(createTarStream(entries, inline))).rejects.toMatchObject({
+        name: 'TarMemberReadError',
+        member: 'a/gone.dcm',
+        message: expect.stringContaining('tar member a/gone.dcm: its file cannot be read: ENOENT') as unknown,
+      });
+    });
+  }
 
   it('refuses a member name that does not fit a ustar header', async () => {
     const path = join(dir, 'long');

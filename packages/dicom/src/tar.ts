@@ -62,9 +62,13 @@ const EPOCH = new Date(0);
 /**
  * Streams a tar of the given files ({@link tarChunks}: about half the CPU of tar-stream's packer for a
  * 105 MB series). Every name must fit ustar and every file must still have the size given, so that the
- * archive is exactly {@link tarSize} bytes; otherwise the stream fails naming the member.
+ * archive is exactly {@link tarSize} bytes; otherwise the stream fails naming the member. `inline` is
+ * asked per file whether to read it with synchronous calls (the default) or through the thread pool.
  */
-export function createTarStream(entries: readonly TarFileEntry[]): Readable {
+export function createTarStream(
+  entries: readonly TarFileEntry[],
+  inline: () => boolean = () => true,
+): Readable {
   function* members(): Generator<TarMember> {
     for (const entry of entries) {
       const header = fitsUstar(entry.name)
@@ -74,5 +78,5 @@ export function createTarStream(entries: readonly TarFileEntry[]): Readable {
       yield { ...entry, header };
     }
   }
-  return Readable.from(tarChunks(members(), READ_CHUNK_BYTES), { objectMode: false });
+  return Readable.from(tarChunks(members(), READ_CHUNK_BYTES, inline), { objectMode: false });
 }

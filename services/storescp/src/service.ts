@@ -58,6 +58,9 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       spool,
       bucket,
       tarSubdir: config.TAR_SUBDIR,
+      // Reading the spool for an upload while associations are open goes through the thread pool, so a
+      // slow disk never stalls their sockets; alone, synchronous reads are cheaper.
+      readInline: () => dicom.openConnections() === 0,
       storage: {
         putStream: async (...args) => {
           if (!bucketReady) {

@@ -123,7 +123,7 @@ export function outputTarStream(entries: readonly OutputEntry[]): {
 } {
   let failure: unknown;
   const members = entries.map((entry) => ({ ...entry, header: tarHeader(headerOf(entry)) }));
-  function* generate(): Generator<Buffer> {
+  async function* generate(): AsyncGenerator<Buffer> {
     try {
       yield* tarChunks(members, COALESCED_CHUNK_BYTES);
     } catch (err) {

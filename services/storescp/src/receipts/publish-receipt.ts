@@ -14,6 +14,8 @@ export interface PublishReceiptDeps {
   readonly broker: Pick<Broker, 'publish'>;
   readonly bucket: string;
   readonly tarSubdir: readonly string[];
+  /** Asked per spooled file whether to read it synchronously (see createTarStream); default yes. */
+  readonly readInline?: () => boolean;
 }
 
 /** Object keys of a receipt inside the incoming bucket. */
@@ -70,7 +72,7 @@ export async function execPublishReceipt(
   // same receipt always gives the same bytes, so it is not sent again.
   const existing = await deps.storage.stat(deps.bucket, tarKey);
   if (existing?.size !== size) {
-    await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries), size);
+    await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries, deps.readInline), size);
   }
   await deps.storage.putBuffer(deps.bucket, indexKey, JSON.stringify(index), 'application/json');
 

@@ -1,14 +1,22 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobFinishedMessageId } from '@dicomflow/messages';
 import { buildTestModelImage, COPY_MODEL, testStorageConfig, waitFor } from '@dicomflow/test-helpers';
 import { jobFixture, receiptInput, storeReceipt } from './testing/fixtures.js';
 import { newIsolation, startConsumer, TestBus, type InProcessConsumer } from './testing/consumer-harness.js';
 
-/** A TCP relay to the tests' S3 that can refuse everything for a while (S3 "away"). */
+/**
+ * A TCP relay to the tests' S3 that can refuse everything for a while (S3 "away"), or cut one connection
+ * once it has served a number of bytes (a download broken mid-body).
+ */
 class S3Relay {
   down = false;
   refused = 0;
+  cuts = 0;
+  #cutAfter: number | undefined;
   readonly #sockets = new Set<Socket>();
   readonly server: Server;
 
@@ -27,6 +35,15 @@ class S3Relay {
         client.destroy();
         upstream.destroy();
       };
+      let served = 0;
+      upstream.on('data', (chunk: Buffer) => {
+        served += chunk.length;
+        if (this.#cutAfter !== undefined && served > this.#cutAfter) {
+          this.#cutAfter = undefined;
+          this.cuts++;
+          close();
+        }
+      });
       client.on('error', close).on('close', close);
       upstream.on('error', close).on('close', close);
     });
@@ -53,6 +70,11 @@ class S3Relay {
 
   up(): void {
     this.down = false;
+  }
+
+  /** Cuts the next connection that serves more than `bytes` to the consumer (once). */
+  cutOnceAfter(bytes: number): void {
+    this.#cutAfter = bytes;
   }
 
   async close(): Promise<void> {
@@ -130,5 +152,59 @@ describe('consumer: transient failures', () => {
     expect(outcome?.routingKey === 'job.failed' && outcome.body.message).toMatch(
       /failed 8 times on transient errors/,
     );
+  });
+});
+
+describe.each([
+  ['archive calls', false],
+  ['work folder', true],
+])('consumer: a download cut mid-body (%s)', (_mode, workFolder) => {
+  let bus: TestBus;
+  let consumer: InProcessConsumer;
+  let relay: S3Relay;
+  let work: string | undefined;
+
+  beforeAll(async () => {
+    relay = await S3Relay.start();
+    const isolation = newIsolation();
+    bus = await TestBus.open(isolation);
+    work = workFolder ? await mkdtemp(join(tmpdir(), 'consumer-cut-')) : undefined;
+    consumer = await startConsumer(isolation, {
+      S3_ENDPOINT: '127.0.0.1',
+      S3_PORT: String(relay.port()),
+      ...(work ? { CONSUMER_WORK_DIR: work } : {}),
+    });
+  });
+
+  afterAll(async () => {
+    await consumer.close();
+    await bus.cleanup();
+    await relay.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('retries the job (never fails it as a bad input) and then runs it with the whole input', async () => {
+    const image = await buildTestModelImage(COPY_MODEL);
+    // 2 x 20 instances of ~2.6 KB: a tar of ~130 KB, far larger than the index read before it.
+    const receipt = await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 2, 20);
+    const job = jobFixture({
+      image,
+      input: receiptInput(
+        receipt,
+        receipt.instances.map((i) => i.member),
+        [],
+      ),
+      runsBucket: bus.isolation.buckets.runs,
+    });
+    relay.cutOnceAfter(64 * 1024);
+    await bus.publishJob(job);
+    await waitFor(() => bus.outcome(job) !== undefined, 'the outcome', 60_000);
+
+    expect(relay.cuts).toBe(1);
+    expect(bus.outcome(job)).toMatchObject({ routingKey: 'job.finished' });
+    const output = await bus.storage.stat(job.output.bucket, job.output.key);
+    // The copy model's output holds every input file: nothing of the cut first attempt is missing.
+    expect(output?.size).toBeGreaterThan(receipt.instances.reduce((sum, i) => sum + i.body.length, 0));
+    expect(await bus.containersLeft()).toEqual([]);
   });
 });

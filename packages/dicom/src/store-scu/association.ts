@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../part10.js';
 import { decodeCStoreRsp, encodeCStoreRq, type CStoreResponse } from './command.js';
@@ -246,7 +246,7 @@ export class StoreAssociation {
       const unused = await prefetched.block.catch(() => undefined);
       unused?.release(Promise.resolve());
     }
-    let handle: FileHandle | undefined;
+    let fd: number | undefined;
     try {
       if (remaining === 0) {
         this.#socket.cork();
@@ -258,8 +258,8 @@ export class StoreAssociation {
       let first = true;
       while (remaining > 0) {
         if (!block) {
-          handle ??= await open(instance.path, 'r');
-          block = await this.#buffers.read(handle, position, remaining);
+          fd ??= openSync(instance.path, 'r');
+          block = await this.#buffers.read(fd, position, remaining);
         }
         const bytes = block.bytes;
         if (bytes.length === 0 || this.#failure) {
@@ -295,7 +295,7 @@ export class StoreAssociation {
       }
     } finally {
       block?.release(Promise.resolve());
-      await handle?.close();
+      if (fd !== undefined) closeSync(fd);
     }
   }
 
@@ -304,11 +304,11 @@ export class StoreAssociation {
     const length = Math.min(READ_BLOCK, instance.size - instance.datasetOffset);
     if (length <= 0) return;
     const block = (async () => {
-      const handle = await open(instance.path, 'r');
+      const fd = openSync(instance.path, 'r');
       try {
-        return await this.#buffers.read(handle, instance.datasetOffset, length);
+        return await this.#buffers.read(fd, instance.datasetOffset, length);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
     })();
     block.catch(() => undefined);

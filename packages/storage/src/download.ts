@@ -35,15 +35,20 @@ function bodyStream(body: ReadableStream<Uint8Array>, context: StorageErrorConte
   const reader = body.getReader();
   return new Readable({
     read() {
-      reader.read().then(
-        ({ done, value }) => {
-          if (done) this.push(null);
-          else this.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        },
-        (err: unknown) => {
-          this.destroy(toStorageError(networkError(err), context));
-        },
-      );
+      const pull = (): void => {
+        reader.read().then(
+          ({ done, value }) => {
+            if (done) this.push(null);
+            // An empty chunk pushed would not ask for the next one: read on instead.
+            else if (value.byteLength === 0) pull();
+            else this.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+          },
+          (err: unknown) => {
+            this.destroy(toStorageError(networkError(err), context));
+          },
+        );
+      };
+      pull();
     },
     destroy(err, callback) {
       // Cancelling closes the connection; a read still pending then ends, and its push is ignored.

@@ -13,10 +13,11 @@ export {
 } from './part10.js';
 export type { Part10PrefixInput } from './part10.js';
 export { resolveTag, Tags } from './tags.js';
-export { createTarStream, fitsUstar, tarMemberName, tarSize } from './tar.js';
+export { createTarStream, tarMemberName, tarSize } from './tar.js';
 export type { TarFileEntry } from './tar.js';
 export {
   END_OF_ARCHIVE_BYTES,
+  fitsUstar,
   tarChunks,
   tarHeader,
   TarMemberReadError,

@@ -19,6 +19,14 @@ function octal(value: number, digits: number): string {
   return `${Math.max(0, Math.floor(value)).toString(8).padStart(digits, '0')} `;
 }
 
+/**
+ * True when a member name fits one plain ustar header block (ASCII; the name, or a prefix/name split at a
+ * `/`, within the fields), so the member's header size is known up front.
+ */
+export function fitsUstar(name: string): boolean {
+  return ustarName(name) !== undefined;
+}
+
 /** Splits a name into ustar `prefix` and `name` (greedy, like GNU tar), or undefined when it cannot fit. */
 function ustarName(name: string): { prefix: string; name: string } | undefined {
   if (Buffer.byteLength(name) !== name.length) return undefined; // not ASCII: the name goes in a pax record

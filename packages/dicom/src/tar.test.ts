@@ -6,7 +6,8 @@ import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTarStream, fitsUstar, tarMemberName, tarSize } from './tar.js';
+import { createTarStream, tarMemberName, tarSize } from './tar.js';
+import { fitsUstar } from './tar-writer.js';
 
 let dir: string;
 beforeAll(async () => {

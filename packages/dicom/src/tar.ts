@@ -2,11 +2,16 @@ import { Readable } from 'node:stream';
 import type { DicomJsonDataset } from './model.js';
 import { stringValue } from './dicom-json.js';
 import { resolveTag } from './tags.js';
-import { tarChunks, tarHeader, type TarMember } from './tar-writer.js';
+import {
+  END_OF_ARCHIVE_BYTES,
+  fitsUstar,
+  tarChunks,
+  tarHeader,
+  tarPadding,
+  type TarMember,
+} from './tar-writer.js';
 
 const BLOCK = 512;
-const USTAR_NAME = 100;
-const USTAR_PREFIX = 155;
 
 export interface TarFileEntry {
   /** Member name inside the tar (ustar limits: see {@link fitsUstar}). */
@@ -15,24 +20,10 @@ export interface TarFileEntry {
   readonly size: number;
 }
 
-/** True when a member name fits a plain ustar header, so the archive size can be computed up front. */
-export function fitsUstar(name: string): boolean {
-  if (Buffer.byteLength(name) <= USTAR_NAME) return true;
-  for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
-    if (
-      Buffer.byteLength(name.slice(0, i)) <= USTAR_PREFIX &&
-      Buffer.byteLength(name.slice(i + 1)) <= USTAR_NAME
-    ) {
-      return true;
-    }
-  }
-  return false;
-}
-
-/** Exact byte size of the tar {@link createTarStream} produces for these entries. */
+/** Exact byte size of the tar {@link createTarStream} produces for these entries (one header block each). */
 export function tarSize(entries: readonly TarFileEntry[]): number {
-  let total = 2 * BLOCK; // end-of-archive marker
-  for (const entry of entries) total += BLOCK + Math.ceil(entry.size / BLOCK) * BLOCK;
+  let total = END_OF_ARCHIVE_BYTES;
+  for (const entry of entries) total += BLOCK + entry.size + tarPadding(entry.size);
   return total;
 }
 
@@ -71,10 +62,14 @@ export function createTarStream(
 ): Readable {
   function* members(): Generator<TarMember> {
     for (const entry of entries) {
-      const header = fitsUstar(entry.name)
-        ? tarHeader({ name: entry.name, type: 'file', size: entry.size, mode: 0o644, mtime: EPOCH })
-        : undefined;
-      if (header?.length !== BLOCK) throw new Error(`tar member name too long for ustar: ${entry.name}`);
+      if (!fitsUstar(entry.name)) throw new Error(`tar member name too long for ustar: ${entry.name}`);
+      const header = tarHeader({
+        name: entry.name,
+        type: 'file',
+        size: entry.size,
+        mode: 0o644,
+        mtime: EPOCH,
+      });
       yield { ...entry, header };
     }
   }

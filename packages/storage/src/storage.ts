@@ -142,6 +142,12 @@ export function createStorage(cfg: StorageConfig): Storage {
     return { etag: sanitizeEtag(typeof etag === 'string' ? etag : undefined) };
   }
 
+  /** Opens an object's body: a presigned GET (signed here, no request) read with fetch (download.ts). */
+  async function download(context: StorageErrorContext & { bucket: string; key: string }): Promise<Readable> {
+    const url = await client.presignedGetObject(context.bucket, context.key, DOWNLOAD_URL_SECONDS);
+    return openDownload(url, context);
+  }
+
   const storage: Storage = {
     ensureBucket(bucket) {
       const context = { operation: 'ensureBucket', bucket };
@@ -206,20 +212,12 @@ export function createStorage(cfg: StorageConfig): Storage {
 
     getStream(bucket, key) {
       const context = { operation: 'getStream', bucket, key };
-      return guarded(context, async () =>
-        openDownload(await client.presignedGetObject(bucket, key, DOWNLOAD_URL_SECONDS), context),
-      );
+      return guarded(context, () => download(context));
     },
 
     getBuffer(bucket, key, maxBytes = DEFAULT_MAX_BUFFER_BYTES) {
       const context = { operation: 'getBuffer', bucket, key };
-      return guarded(context, async () =>
-        readAtMost(
-          await openDownload(await client.presignedGetObject(bucket, key, DOWNLOAD_URL_SECONDS), context),
-          maxBytes,
-          context,
-        ),
-      );
+      return guarded(context, async () => readAtMost(await download(context), maxBytes, context));
     },
 
     async stat(bucket, key) {

@@ -3,9 +3,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobFinishedMessageId } from '@dicomflow/messages';
+import { jobFinishedMessageId, type Job } from '@dicomflow/messages';
 import { buildTestModelImage, COPY_MODEL, testStorageConfig, waitFor } from '@dicomflow/test-helpers';
-import { jobFixture, receiptInput, storeReceipt } from './testing/fixtures.js';
+import { jobFixture, receiptInput, storeReceipt, type StoredReceipt } from './testing/fixtures.js';
 import { newIsolation, startConsumer, TestBus, type InProcessConsumer } from './testing/consumer-harness.js';
 
 /**
@@ -83,6 +83,19 @@ class S3Relay {
   }
 }
 
+/** A copy-model job over every member of `receipt`. */
+async function copyJob(bus: TestBus, receipt: StoredReceipt): Promise<Job> {
+  return jobFixture({
+    image: await buildTestModelImage(COPY_MODEL),
+    input: receiptInput(
+      receipt,
+      receipt.instances.map((i) => i.member),
+      [],
+    ),
+    runsBucket: bus.isolation.buckets.runs,
+  });
+}
+
 describe('consumer: transient failures', () => {
   let bus: TestBus;
   let consumer: InProcessConsumer;
@@ -102,17 +115,7 @@ describe('consumer: transient failures', () => {
   });
 
   it('retries a job while S3 is away, then runs it once S3 is back', async () => {
-    const image = await buildTestModelImage(COPY_MODEL);
-    const receipt = await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 1, 2);
-    const job = jobFixture({
-      image,
-      input: receiptInput(
-        receipt,
-        receipt.instances.map((i) => i.member),
-        [],
-      ),
-      runsBucket: bus.isolation.buckets.runs,
-    });
+    const job = await copyJob(bus, await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 1, 2));
     relay.goDown();
     await bus.publishJob(job);
     await waitFor(() => relay.refused >= 2, 'the consumer trying S3 twice while it is away', 30_000);
@@ -129,17 +132,7 @@ describe('consumer: transient failures', () => {
   });
 
   it('fails the job after its last attempt when S3 stays away (the run does not wait forever)', async () => {
-    const image = await buildTestModelImage(COPY_MODEL);
-    const receipt = await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 1, 1);
-    const job = jobFixture({
-      image,
-      input: receiptInput(
-        receipt,
-        receipt.instances.map((i) => i.member),
-        [],
-      ),
-      runsBucket: bus.isolation.buckets.runs,
-    });
+    const job = await copyJob(bus, await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 1, 1));
     relay.goDown();
     try {
       await bus.publishJob(job);
@@ -184,18 +177,9 @@ describe.each([
   });
 
   it('retries the job (never fails it as a bad input) and then runs it with the whole input', async () => {
-    const image = await buildTestModelImage(COPY_MODEL);
     // 2 x 20 instances of ~2.6 KB: a tar of ~130 KB, far larger than the index read before it.
     const receipt = await storeReceipt(bus.storage, bus.isolation.buckets.incoming, 2, 20);
-    const job = jobFixture({
-      image,
-      input: receiptInput(
-        receipt,
-        receipt.instances.map((i) => i.member),
-        [],
-      ),
-      runsBucket: bus.isolation.buckets.runs,
-    });
+    const job = await copyJob(bus, receipt);
     relay.cutOnceAfter(64 * 1024);
     await bus.publishJob(job);
     await waitFor(() => bus.outcome(job) !== undefined, 'the outcome', 60_000);

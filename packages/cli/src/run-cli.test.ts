@@ -65,7 +65,7 @@ describe('runCli validate', () => {
     );
     expect(output.stdout).toEqual([
       `${join(flows, 'b.yaml')}:5: models[0].docker_kwargs.binds: is not allowed: host paths are never mounted: the consumer mounts /input, /output and static_mounts itself`,
-      `${join(flows, 'c.yaml')}:2: triggers[0].SeriesDescription: is not a valid regular expression (Unterminated group)`,
+      `${join(flows, 'c.yaml')}:2: triggers[0].SeriesDescription: is not a valid regular expression (missing closing ): \`(unclosed\`)`,
       `${join(dir, 'missing.yaml')}:1: (file): cannot be read: no such file or directory`,
       '3 problems in 3 files; 2 valid flows',
     ]);

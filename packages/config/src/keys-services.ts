@@ -40,6 +40,11 @@ export const storescpKeys = {
     'Local folder where instances are written as they arrive.',
   ),
   SPOOL_FSYNC: key(flag, true, 'fsync each instance to the spool before answering success.'),
+  INDEX_MAX_VALUE_BYTES: key(
+    integer(64),
+    65536,
+    'Longest element value, in bytes, that the receipt index keeps whole; a longer value is cut there and marked TruncatedFrom (the instance is stored whole). Matching sees what the index holds.',
+  ),
   MAX_PDU: key(integer(0), 116794, 'Maximum PDU length in bytes the receiver offers (0 = unlimited).'),
   MAX_ASSOCIATIONS: key(integer(1), 32, 'Maximum number of simultaneous associations.'),
   CHECK_CALLED_AE_TITLE: key(flag, true, 'Reject associations whose called AE title is not AE_TITLE.'),

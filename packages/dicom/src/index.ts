@@ -1,5 +1,10 @@
 export { assertDatasetStructure, DatasetFramer, DatasetStructureError } from './dataset-framer.js';
 export { toNonBulkJson, stringValue } from './dicom-json.js';
+export { DEFAULT_MAX_VALUE_BYTES, readElements } from './element-reader.js';
+export type { ReadElementsOptions } from './element-reader.js';
+export { textDecodingFor } from './charset.js';
+export type { TextDecoding } from './charset.js';
+export { trimEnd } from './text-values.js';
 export { inspectPart10File, inspectPart10Buffer, MissingTagError } from './inspect.js';
 export type { InstanceInfo, InspectOptions } from './inspect.js';
 export {

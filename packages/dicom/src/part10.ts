@@ -86,11 +86,17 @@ export function walkMetaGroup(head: Buffer, endsEarly: () => Error): MetaGroup {
     const length = long ? head.readUInt32LE(at + 8) : head.readUInt16LE(at + 6);
     const valueAt = at + (long ? 12 : 8);
     if (valueAt + length > head.length) throw endsEarly();
-    if (META_UID_ELEMENTS.has(element))
-      uids.set(element, head.toString('latin1', valueAt, valueAt + length).replace(/[\0 ]+$/, ''));
+    if (META_UID_ELEMENTS.has(element)) uids.set(element, withoutPadding(head, valueAt, valueAt + length));
     at = valueAt + length;
   }
   return { datasetOffset: at, uids };
+}
+
+/** The text of bytes `start` to `end` without trailing NUL and space padding (one pass, from the end). */
+function withoutPadding(buf: Buffer, start: number, end: number): string {
+  let last = end;
+  while (last > start && (buf[last - 1] === 0 || buf[last - 1] === 0x20)) last -= 1;
+  return buf.toString('latin1', start, last);
 }
 
 /** Offset of the first dataset byte in a Part-10 buffer (after the meta group). */

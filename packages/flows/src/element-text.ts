@@ -36,6 +36,14 @@ function personNameText(name: Record<string, unknown>): string {
 }
 
 // DICOM pads values to an even length with a space (or NUL for UI); the padding is not part of the value.
+// An index loop from the end: a regular expression anchored at the end retries from every space of a
+// long value, which is quadratic in its length.
 function stripPadding(text: string): string {
-  return text.replace(/[ \0]+$/, '');
+  let end = text.length;
+  while (end > 0) {
+    const code = text.charCodeAt(end - 1);
+    if (code !== 0x20 && code !== 0) break;
+    end -= 1;
+  }
+  return end === text.length ? text : text.slice(0, end);
 }

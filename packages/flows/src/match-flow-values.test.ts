@@ -31,8 +31,8 @@ const cases: Case[] = [
     failedMaps: [0],
   },
   {
-    name: 'a tag the file lacks never matches a negative-looking pattern',
-    triggers: [{ BodyPartExamined: '^(?!HEAD)' }],
+    name: 'a tag the file lacks never matches a pattern that matches any value',
+    triggers: [{ BodyPartExamined: '^[^H]|^$' }],
     files: study,
     triggered: false,
     selected: [],

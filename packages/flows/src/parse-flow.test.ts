@@ -104,25 +104,34 @@ describe('parseFlow: problems name the file, line and field', () => {
       'a pattern that does not compile',
       lines('triggers:', '  - SeriesDescription:', '      - Head', '      - "(Neck"'),
       [
-        'flow.yaml:4: triggers[0].SeriesDescription[1]: is not a valid regular expression (Unterminated group)',
+        'flow.yaml:4: triggers[0].SeriesDescription[1]: is not a valid regular expression (missing closing ): `(Neck`)',
       ],
     ],
     [
       'an exclusion that does not compile',
       lines('triggers:', '  - Modality: "~[CT"'),
-      ['flow.yaml:2: triggers[0].Modality: is not a valid regular expression (Unterminated character class)'],
+      ['flow.yaml:2: triggers[0].Modality: is not a valid regular expression (missing closing ]: `[CT`)'],
     ],
     [
       'an unsupported inline flag',
       lines('triggers:', '  - Modality: "(?x)CT"'),
       [
-        'flow.yaml:2: triggers[0].Modality: is not a valid regular expression (inline flag (?x) is not supported; (?i), (?m) and (?s) are)',
+        'flow.yaml:2: triggers[0].Modality: is not a valid regular expression (invalid or unsupported Perl syntax: `(?x`)',
+      ],
+    ],
+    [
+      'a look-ahead, which needs backtracking',
+      lines('triggers:', '  - BodyPartExamined: "^(?!HEAD)"'),
+      [
+        'flow.yaml:2: triggers[0].BodyPartExamined: is not a valid regular expression (invalid or unsupported Perl syntax: `(?!`; look-around and back-references need backtracking, which RE2 leaves out so that matching stays linear)',
       ],
     ],
     [
       'a bad pattern under a (gggg,eeee) key',
       lines('triggers:', '  - "(0010,0010)": "*"'),
-      ['flow.yaml:2: triggers[0]["(0010,0010)"]: is not a valid regular expression (Nothing to repeat)'],
+      [
+        'flow.yaml:2: triggers[0]["(0010,0010)"]: is not a valid regular expression (missing argument to repetition operator: `*`)',
+      ],
     ],
     [
       'an unknown keyword, with the spelling it probably meant',
@@ -158,7 +167,7 @@ describe('parseFlow: problems name the file, line and field', () => {
     );
     expect(problems).toEqual([
       'flow.yaml:1: priority: must be <= 5',
-      'flow.yaml:3: triggers[0].Modality: is not a valid regular expression (Unterminated group)',
+      'flow.yaml:3: triggers[0].Modality: is not a valid regular expression (missing closing ): `(`)',
       'flow.yaml:4: triggers[0].Modalty: is not a DICOM keyword',
       expect.stringMatching(
         /^flow\.yaml:6: models\[0\]\.docker_kwargs\.network_mode: is not allowed: /,

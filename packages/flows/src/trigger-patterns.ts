@@ -6,6 +6,19 @@ import {
   type TriggerPatterns,
 } from '@dicomflow/messages';
 import dcmjs from 'dcmjs';
+import { RE2JS } from 're2js';
+
+/**
+ * A compiled trigger pattern. Patterns run on RE2 (re2js, a pure-JavaScript port): its automaton matches
+ * in time linear in the value's length whatever the pattern, so no flow and no value can stall matching.
+ * V8's backtracking engine takes exponential time on patterns such as `(a+)+$`.
+ */
+export interface TriggerPattern {
+  /** True when the pattern is found anywhere in `text` (a search, not anchored). */
+  test(text: string): boolean;
+  /** The pattern as written (without a leading `~`). */
+  readonly source: string;
+}
 
 /** One tag of a trigger map, ready to match. */
 export interface CompiledTag {
@@ -14,9 +27,9 @@ export interface CompiledTag {
   /** Upper-case `GGGGEEEE`, the key of the element in the DICOM JSON model. */
   readonly tag: string;
   /** Patterns the value must all match (none: the tag only excludes). */
-  readonly include: readonly RegExp[];
+  readonly include: readonly TriggerPattern[];
   /** Patterns (written with a leading `~`) that exclude a file when its value matches one. */
-  readonly exclude: readonly RegExp[];
+  readonly exclude: readonly TriggerPattern[];
 }
 
 /** One trigger map, ready to match. */
@@ -34,10 +47,6 @@ export class InvalidTriggerError extends Error {
 }
 
 const EXCLUSION_PREFIX = '~';
-// Python's re (the original flow format) allows global inline flags at the start; JavaScript has no such
-// syntax, so the common ones become RegExp flags.
-const LEADING_INLINE_FLAGS = /^\(\?([a-zA-Z]+)\)/;
-const SUPPORTED_INLINE_FLAGS = new Set(['i', 'm', 's']);
 
 const compiledFlows = new WeakMap<FlowDefinition, readonly CompiledTriggerMap[]>();
 
@@ -119,8 +128,8 @@ function compileTag(
   at: readonly (string | number)[],
   issues: FlowIssue[],
 ): CompiledTag {
-  const include: RegExp[] = [];
-  const exclude: RegExp[] = [];
+  const include: TriggerPattern[] = [];
+  const exclude: TriggerPattern[] = [];
   const list = typeof patterns === 'string' ? [patterns] : patterns;
   list.forEach((pattern, i) => {
     const excludes = pattern.startsWith(EXCLUSION_PREFIX);
@@ -135,31 +144,25 @@ function compileTag(
   return { key, tag, include, exclude };
 }
 
+const RE2_PREFIX = 'error parsing regexp: ';
+
 /**
- * A trigger pattern as a RegExp: Unicode-aware (`u`), searched (not anchored), with a leading `(?i)`,
- * `(?m)` or `(?s)` (Python syntax) turned into the flag. Throws an Error whose message is the reason.
+ * A trigger pattern in RE2 syntax (close to Python's `re`, the original flow format: inline flags such as
+ * `(?i)`, `(?m)`, `(?s)` anywhere, `(?P<name>...)` groups; no look-around or back-references, which need
+ * backtracking). Throws an Error whose message is the reason when RE2 cannot compile it.
  */
-export function compilePattern(pattern: string): RegExp {
-  let source = pattern;
-  let flags = 'u';
-  const inline = LEADING_INLINE_FLAGS.exec(source);
-  if (inline?.[1] !== undefined) {
-    for (const flag of inline[1]) {
-      if (!SUPPORTED_INLINE_FLAGS.has(flag)) {
-        throw new Error(
-          `is not a valid regular expression (inline flag (?${flag}) is not supported; (?i), (?m) and (?s) are)`,
-        );
-      }
-      if (!flags.includes(flag)) flags += flag;
-    }
-    source = source.slice(inline[0].length);
-  }
+export function compilePattern(pattern: string): TriggerPattern {
   try {
-    return new RegExp(source, flags);
+    const compiled = RE2JS.compile(pattern);
+    return { source: pattern, test: (text) => compiled.test(text) };
   } catch (err) {
-    // V8 says "Invalid regular expression: /(/u: Unterminated group"; the last part is the reason.
-    const detail = (err as Error).message.split(': ').at(-1) ?? '';
-    throw new Error(`is not a valid regular expression (${detail})`, { cause: err });
+    // re2js says "error parsing regexp: missing closing ): `(`"; the part after the prefix is the reason.
+    const message = (err as Error).message;
+    const detail = message.startsWith(RE2_PREFIX) ? message.slice(RE2_PREFIX.length) : message;
+    const hint = /unsupported Perl syntax: `\(\?[=!<]|invalid escape sequence: `\\[1-9]/.test(detail)
+      ? '; look-around and back-references need backtracking, which RE2 leaves out so that matching stays linear'
+      : '';
+    throw new Error(`is not a valid regular expression (${detail}${hint})`, { cause: err });
   }
 }
 

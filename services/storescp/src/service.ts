@@ -38,7 +38,9 @@ const PUBLISH_DRAIN_MS = 10_000;
 export function createService(config: StorescpConfig, logger: Logger): StorescpService {
   const registry = createMetricsRegistry('storescp');
   const metrics = createReceiverMetrics(registry);
-  const spool = new Spool(config.SPOOL_DIR, config.SPOOL_FSYNC);
+  const spool = new Spool(config.SPOOL_DIR, config.SPOOL_FSYNC, {
+    maxValueBytes: config.INDEX_MAX_VALUE_BYTES,
+  });
   const storage = createStorage(storageConfigFrom(config));
   const bucket = config.S3_BUCKET_INCOMING;
   const stopping = new AbortController();

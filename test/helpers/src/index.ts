@@ -6,6 +6,7 @@ export { convertTransferSyntax, dumpedTransferSyntax, TRANSFER_SYNTAX_UIDS } fro
 export type { TransferSyntaxName } from './transfer-syntax.js';
 export { minimalJ2kCodestream } from './j2k-codestream.js';
 export { truncatedCopy, withMissingTag, withSopClass } from './broken-files.js';
+export { SPACES_THEN_X, WORDS_THEN_ENDS, withLongText } from './long-values.js';
 export type { MissingTagKeyword } from './broken-files.js';
 export { echoscu, storescu } from './dcmtk-scu.js';
 export type { StoreScuOptions, StoreScuResult } from './dcmtk-scu.js';

@@ -7,6 +7,7 @@ import {
   inspectPart10File,
   TransferSyntax,
   type InstanceInfo,
+  type ReadElementsOptions,
 } from '@dicomflow/dicom';
 
 /** Header bytes kept to read the instance's elements without reading the file back. */
@@ -60,6 +61,7 @@ export class SpoolWriteStream extends Writable {
     private readonly fsync: boolean,
     fd?: number,
     private readonly inline = false,
+    private readonly readOptions: ReadElementsOptions = {},
   ) {
     super({ highWaterMark: 1024 * 1024 });
     this.fd = fd;
@@ -76,10 +78,13 @@ export class SpoolWriteStream extends Writable {
    */
   async inspect(): Promise<InstanceInfo> {
     if (this.framingError) throw new DicomParseError(this.framingError.message);
-    if (!this.framer || !this.headerComplete) return inspectPart10File(this.path);
+    if (!this.framer || !this.headerComplete) return inspectPart10File(this.path, this.readOptions);
     const size = this.prefix.length + this.framer.bytesSeen;
-    const header = Buffer.concat([this.prefix, ...this.header], this.prefix.length + this.headerBytes);
-    return { ...inspectPart10Buffer(header, { validate: false }), size };
+    // With tiny fragments, the first bytes of Pixel Data's header were kept before the framer saw the
+    // whole tag; the header ends where Pixel Data starts.
+    const datasetHeader = Math.min(this.headerBytes, this.framer.pixelDataOffset ?? this.headerBytes);
+    const header = Buffer.concat([this.prefix, ...this.header], this.prefix.length + datasetHeader);
+    return { ...inspectPart10Buffer(header, { ...this.readOptions, validate: false }), size };
   }
 
   private observe(chunks: readonly Buffer[]): void {

@@ -177,6 +177,7 @@ export class StoreScp extends Scp {
       spare?.fd,
       // Alone, copying inline is cheaper than the thread pool's hand-off; with others, the pool spreads it.
       this.ctx.openAssociations() === 0,
+      this.ctx.spool.readOptions,
     );
     stream.on('error', () => undefined); // reported through `finished` below
     this.current = stream;

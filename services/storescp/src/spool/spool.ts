@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, renameSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inspectPart10File, type InstanceInfo } from '@dicomflow/dicom';
+import { inspectPart10File, type InstanceInfo, type ReadElementsOptions } from '@dicomflow/dicom';
 
 /*
  * Spool layout (one filesystem, so renames are atomic):
@@ -53,9 +53,14 @@ export class Spool {
   readonly incomingDir: string;
   readonly groupsDir: string;
 
+  /**
+   * `readOptions`: how instances' elements are read for the index (the bound on each value); the
+   * receiver reads what it receives, and what it finds again on restart, the same way.
+   */
   constructor(
     readonly root: string,
     private readonly fsync: boolean,
+    readonly readOptions: ReadElementsOptions = {},
   ) {
     this.incomingDir = join(root, 'incoming');
     this.groupsDir = join(root, 'groups');
@@ -126,7 +131,7 @@ export class Spool {
     const result: SpooledInstance[] = [];
     for (const name of names) {
       const path = join(groupDir, name);
-      result.push({ path, info: known.get(name) ?? (await inspectPart10File(path)) });
+      result.push({ path, info: known.get(name) ?? (await inspectPart10File(path, this.readOptions)) });
     }
     return result;
   }

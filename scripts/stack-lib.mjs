@@ -113,8 +113,8 @@ export function serviceEnvironment(name, { env = process.env, root = REPO_ROOT, 
 }
 
 /**
- * Starts `services` as child processes and waits until each answers `/healthz` (or `/readyz` with
- * `waitFor: 'readyz'`). Rejects, after stopping what it started, when one is not built, exits or does not
+ * Starts `services` as child processes and waits until each answers `/readyz` (or only `/healthz` with
+ * `waitFor: 'healthz'`). Rejects, after stopping what it started, when one is not built, exits or does not
  * come up in `readyTimeoutMs`.
  *
  * @param {object} [options]
@@ -137,7 +137,8 @@ export async function startStack(options = {}) {
     dataDir = join(REPO_ROOT, '.tmp', 'stack'),
     onLine = () => {},
     onExit = () => {},
-    waitFor = 'healthz',
+    // Ready, not just alive: its broker, database, S3 and (the consumer) Docker engine answer.
+    waitFor = 'readyz',
     readyTimeoutMs = 60_000,
     ensureBuckets = true,
   } = options;

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { dependencyProblems, nodeProblem } from './preflight.mjs';
 import { checkBuilt, entryPoint, prettyLogLine, STACK_SERVICES, startStack } from './stack-lib.mjs';
 import console from 'node:console';
 import process from 'node:process';
@@ -60,6 +61,17 @@ if (stale.length > 0) {
 }
 
 const env = process.env;
+const tooOld = nodeProblem();
+if (tooOld) {
+  console.error(`stack: ${tooOld}`);
+  process.exit(1);
+}
+const missing = await dependencyProblems(env, services);
+if (missing.length > 0) {
+  for (const problem of missing) console.error(`stack: ${problem}`);
+  console.error('stack: nothing started');
+  process.exit(1);
+}
 console.log(
   `stack: RabbitMQ ${env.RABBIT_HOSTNAME ?? 'localhost'}:${env.RABBIT_PORT ?? 5672}, ` +
     `PostgreSQL ${env.DB_USER ?? 'dicomflow'}@${env.DB_HOST ?? 'localhost'}:${env.DB_PORT ?? 5432}/${env.DB_NAME ?? 'dicomflow'}, ` +
@@ -112,7 +124,7 @@ try {
 if (stopping) await stopping;
 
 const dicomHost = env.AE_HOSTNAME && env.AE_HOSTNAME !== '0.0.0.0' ? env.AE_HOSTNAME : hostname();
-const lines = [`stack: ${services.length} service(s) up`];
+const lines = [`stack: ${services.length} service(s) up and ready (each answers /readyz)`];
 if (services.includes('storescp')) {
   lines.push(
     `  send DICOM to   AE title ${env.AE_TITLE ?? 'STORESCP'}, host ${dicomHost} (or 127.0.0.1), port ${env.AE_PORT ?? 10000}`,

@@ -13,14 +13,19 @@ import {
   IMAGE_TYPE,
 } from './testing/match-fixtures.js';
 
-// The examples users copy from (mounts/flows) must pass both the published JSON Schema, as an editor
-// checks them, and the loader the fingerprinter uses.
+// The examples users copy from (mounts/flows, loaded by default, and mounts/flows/examples, which is not)
+// must pass both the published JSON Schema, as an editor checks them, and the loader the fingerprinter uses.
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const examplesDir = join(root, 'mounts', 'flows');
 const schemaFile = join(root, 'packages', 'messages', 'schemas', 'flow.schema.json');
 const MODELINE = /^# yaml-language-server: \$schema=(\S+)$/m;
 
-const names = (await readdir(examplesDir)).filter((name) => /\.ya?ml$/.test(name)).sort();
+const yamlIn = async (dir: string): Promise<string[]> =>
+  (await readdir(dir)).filter((name) => /\.ya?ml$/.test(name)).sort();
+const names = [
+  ...(await yamlIn(examplesDir)),
+  ...(await yamlIn(join(examplesDir, 'examples'))).map((name) => `examples/${name}`),
+];
 const schema = JSON.parse(await readFile(schemaFile, 'utf8')) as Record<string, unknown>;
 // Editors ignore the annotation keywords; ajv in strict mode must be told they are known.
 const validate = new Ajv({ allErrors: true, keywords: ['errorMessage', 'patternErrorMessage'] }).compile(
@@ -28,8 +33,12 @@ const validate = new Ajv({ allErrors: true, keywords: ['errorMessage', 'patternE
 );
 
 describe('example flows in mounts/flows', () => {
-  it('include a CT, an MR and a GPU flow', () => {
-    expect(names).toEqual(['ct-copy.yaml', 'ct-gpu-segmentation.yaml', 'mr-without-localizers.yaml']);
+  it('load one flow by default, the local CT copy, and keep the site examples (GPU, MR) aside', () => {
+    expect(names).toEqual([
+      'ct-copy.yaml',
+      'examples/ct-gpu-segmentation.yaml',
+      'examples/mr-without-localizers.yaml',
+    ]);
   });
 
   describe.each(names)('%s', (name) => {
@@ -92,7 +101,7 @@ describe('example flows do what their comments say', () => {
   });
 
   it('mr-without-localizers needs a T1 series and then takes every MR series but localizers', async () => {
-    const flow = await example('mr-without-localizers.yaml');
+    const flow = await example('examples/mr-without-localizers.yaml');
     const t1 = mr('t1', 'T1 MPRAGE');
     const t2 = mr('t2', 'T2 FLAIR');
     const localizer = mr('loc', 'AAHead_Scout localizer');
@@ -101,7 +110,7 @@ describe('example flows do what their comments say', () => {
   });
 
   it('ct-gpu-segmentation takes chest CTs of 1-3 mm slices only', async () => {
-    const flow = await example('ct-gpu-segmentation.yaml');
+    const flow = await example('examples/ct-gpu-segmentation.yaml');
     expect(matchFlow(flow, [ct('thin', ['ORIGINAL'], 1.25), ct('thick', ['ORIGINAL'], 5)]).selected).toEqual([
       'thin',
     ]);

@@ -64,6 +64,8 @@ export {
   SendFailed,
   SendFinished,
   SendInstanceFailure,
+  SendRetryError,
+  SendRetrying,
   SendStarted,
   SendTarget,
   SendTargetOutcome,

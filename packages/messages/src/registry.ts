@@ -3,7 +3,7 @@ import type { RoutingKey } from './routing-keys.js';
 import { FlowMatched } from './flow-matched.js';
 import { FlowFailed, FlowFinished } from './flow-outcome.js';
 import { Job, JobFailed, JobFinished, JobStarted } from './jobs.js';
-import { SendFailed, SendFinished, SendStarted } from './send-outcome.js';
+import { SendFailed, SendFinished, SendRetrying, SendStarted } from './send-outcome.js';
 import { StudyReceived } from './study-received.js';
 
 /** The body schema of every routing key. */
@@ -18,6 +18,7 @@ export const MESSAGE_SCHEMAS = {
   'flow.finished': FlowFinished,
   'flow.failed': FlowFailed,
   'send.started': SendStarted,
+  'send.retrying': SendRetrying,
   'send.finished': SendFinished,
   'send.failed': SendFailed,
 } as const satisfies Record<RoutingKey, TSchema>;

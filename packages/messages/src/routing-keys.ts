@@ -13,6 +13,7 @@ export const ROUTING_KEYS = [
   'flow.finished',
   'flow.failed',
   'send.started',
+  'send.retrying',
   'send.finished',
   'send.failed',
 ] as const;

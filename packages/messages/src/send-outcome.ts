@@ -99,6 +99,45 @@ export const SendStarted = Type.Object(
 );
 export type SendStarted = Static<typeof SendStarted>;
 
+/** Why an attempt at a target failed, as the sender's `retrying target` log line says it. */
+export const SendRetryError = Type.Object(
+  {
+    /**
+     * What kind of failure: the system error code when the connection failed (`ECONNREFUSED`,
+     * `EHOSTUNREACH`, `ENOTFOUND` ...), the DICOM status when the node answered one that asks to try again
+     * (`0xA700`), else how the association ended (`timeout`, `aborted`, `rejected`, `connect`).
+     */
+    code: Type.String({ minLength: 1, maxLength: 64 }),
+    /** The failure in words (no patient data). */
+    message: Type.String({ maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+export type SendRetryError = Static<typeof SendRetryError>;
+
+/**
+ * `send.retrying`: an attempt at one target failed transiently and the sender tries again at
+ * `nextAttemptAt`. One per retry and target, so a target that is down shows why and until when while the
+ * run is sending. A progress note, not a result: its message id is a new UUID each time (a redelivered
+ * `flow.finished` starts counting attempts again, and its retries must not be taken for repeats of the
+ * earlier ones); the latest one per target (by `retryingAt`) is what counts.
+ */
+export const SendRetrying = Type.Object(
+  {
+    ...sendRun,
+    retryingAt: DateTime,
+    target: SendTarget,
+    /** The attempt that failed (1: the first try). */
+    attempt: Type.Integer({ minimum: 1 }),
+    /** Attempts the target gets before it counts as failed (`SEND_MAX_ATTEMPTS`). */
+    maxAttempts: Type.Integer({ minimum: 1 }),
+    nextAttemptAt: DateTime,
+    error: SendRetryError,
+  },
+  { additionalProperties: false },
+);
+export type SendRetrying = Static<typeof SendRetrying>;
+
 /** `send.finished`: every target acknowledged every instance. Message id `<runId>:send.finished`. */
 export const SendFinished = Type.Object(
   {

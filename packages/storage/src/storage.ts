@@ -9,7 +9,7 @@ import { DOWNLOAD_URL_SECONDS, openDownload } from './download.js';
 import { objectHeaders, sanitizeEtag } from './object-headers.js';
 import { StorageError, toStorageError, type StorageErrorContext } from './storage-error.js';
 
-/** How to reach the S3 server (MinIO in production, s3rver in tests). */
+/** How to reach the S3 server (MinIO, in production and in tests). */
 export interface StorageConfig {
   endPoint: string;
   port: number;
@@ -72,12 +72,19 @@ export interface Storage {
   removeBucket(bucket: string): Promise<void>;
   /** Every object whose key starts with `prefix` (recursive, in key order). */
   list(bucket: string, prefix?: string): Promise<ListedObject[]>;
+  /**
+   * The ids of multipart uploads of `key` begun and neither completed nor aborted. Per key, because MinIO
+   * lists incomplete uploads only for a whole object name (with a shorter prefix it answers with none).
+   */
+  incompleteUploads(bucket: string, key: string): Promise<string[]>;
   /** Readiness probe: resolves when the server answers an authenticated request. */
   check(): Promise<void>;
 }
 
 const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
 const CHECK_TIMEOUT_MS = 5_000;
+/** How long a failed multipart upload's clean-up may take before the failure is reported anyway. */
+const ABORT_TIMEOUT_MS = 5_000;
 
 async function guarded<T>(context: StorageErrorContext, action: () => Promise<T>): Promise<T> {
   try {
@@ -142,6 +149,18 @@ export function createStorage(cfg: StorageConfig): Storage {
     return { etag: sanitizeEtag(typeof etag === 'string' ? etag : undefined) };
   }
 
+  /**
+   * Aborts the multipart upload a failed putStream left, so that no incomplete upload stays behind. Best
+   * effort: with the server unreachable this fails, and the caller's retry then resumes that upload (the
+   * minio client looks for one of the same key first) and completes it.
+   */
+  async function abortIncomplete(bucket: string, key: string): Promise<void> {
+    const context = { operation: 'abortMultipartUpload', bucket, key };
+    await withTimeout(client.removeIncompleteUpload(bucket, key), ABORT_TIMEOUT_MS, context).catch(
+      () => undefined,
+    );
+  }
+
   /** Opens an object's body: a presigned GET (signed here, no request) read with fetch (download.ts). */
   async function download(context: StorageErrorContext & { bucket: string; key: string }): Promise<Readable> {
     const url = await client.presignedGetObject(context.bucket, context.key, DOWNLOAD_URL_SECONDS);
@@ -189,6 +208,7 @@ export function createStorage(cfg: StorageConfig): Storage {
           // (often an open file) instead of leaving it paused forever.
           counted.destroy();
           stream.destroy();
+          if (size > client.partSize) await abortIncomplete(bucket, key);
           throw err;
         }
       });
@@ -257,6 +277,18 @@ export function createStorage(cfg: StorageConfig): Storage {
           }
         }
         return objects;
+      });
+    },
+
+    incompleteUploads(bucket, key) {
+      return guarded({ operation: 'incompleteUploads', bucket, key }, async () => {
+        const ids: string[] = [];
+        const uploads = client.listIncompleteUploads(bucket, key, true) as AsyncIterable<{
+          key: string;
+          uploadId: string;
+        }>;
+        for await (const upload of uploads) if (upload.key === key) ids.push(upload.uploadId);
+        return ids;
       });
     },
 

@@ -3,6 +3,7 @@ import amqp from 'amqplib';
 import type pg from 'pg';
 import { deadQueueName, suiteQueues } from '@dicomflow/broker';
 import { testBrokerConfig, waitFor } from '@dicomflow/test-helpers';
+import { TRACKER_MIGRATIONS } from './db/migrations.js';
 import { runStory } from './testing/run-story.js';
 import {
   eventsHandled,
@@ -79,8 +80,11 @@ describe('flow-tracker lifecycle', () => {
     try {
       await waitFor(async () => (await eventsHandled(second.baseUrl)) >= 1, 'the event sent while stopped');
       expect(await runRow(pool, isolation.schema, story.runId)).toMatchObject({ status: 2 });
-      const { rows } = await pool.query(`SELECT name FROM "${isolation.schema}".migrations`);
-      expect(rows).toHaveLength(1);
+      const { rows } = await pool.query<{ name: string }>(
+        `SELECT name FROM "${isolation.schema}".migrations ORDER BY id`,
+      );
+      // Each migration once, although two trackers started on the schema.
+      expect(rows.map((r) => r.name)).toEqual(TRACKER_MIGRATIONS.map((m) => m.name));
       const ready = await fetch(`${second.baseUrl}/readyz`);
       expect(ready.status).toBe(200);
     } finally {

@@ -1,11 +1,11 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { freePort, generateCtSeries, waitFor } from '@dicomflow/test-helpers';
 import { members, orthancDigests, useSenderTest } from './testing/peers.js';
 import { fileCount, receivedDigests, sentDigests } from './testing/received.js';
 import { flowFinished } from './testing/sender-harness.js';
+import { flowFinishedReady, startLoggedSender } from './testing/sender-logs.js';
 
 describe('sender delivery', () => {
   const t = useSenderTest();
@@ -64,9 +64,9 @@ describe('sender delivery', () => {
     expect(await receivedDigests(dcmtk.dir)).toEqual(await sentDigests(mixed));
   });
 
-  it('delivers once to a destination that is down at first and up 20 s later', async () => {
+  it('delivers once to a destination that is down at first and up after rounds at the longest backoff', async () => {
     const port = await freePort();
-    await t.world.startSender({
+    const sender = await startLoggedSender(t, {
       SEND_MAX_ATTEMPTS: '30',
       SEND_RETRY_INITIAL_MS: '500',
       SEND_RETRY_MAX_MS: '3000',
@@ -74,14 +74,22 @@ describe('sender delivery', () => {
     const { runId } = await t.world.publishRun(members(t.series), {
       destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }],
     });
-    await sleep(20_000);
+    // Backoff 500, 1000, 2000, then 3000 (the cap): the 5th failed round came after a wait at the cap.
+    await waitFor(
+      () => sender.retries(runId).length >= 5,
+      'five failed rounds against the down node',
+      120_000,
+    );
     expect(t.world.outcomeOf(runId)).toBeUndefined();
+    expect(sender.settled(runId)).toEqual([]);
     const late = await t.storescp('late', port);
     const outcome = await t.world.waitForOutcome(runId, 120_000);
     expect(outcome.routingKey).toBe('send.finished');
     const [target] = outcome.body.outcomes;
     expect(target?.sent).toBe(t.series.length);
-    expect(target?.attempts).toBeGreaterThan(1);
+    expect(target?.attempts).toBeGreaterThan(5);
+    // Every round but the last failed and was retried.
+    expect(target?.attempts).toBe(sender.retries(runId).length + 1);
     expect(await fileCount(late.dir)).toBe(t.series.length);
     expect(await receivedDigests(late.dir)).toEqual(await sentDigests(t.series));
   }, 180_000);
@@ -90,7 +98,7 @@ describe('sender delivery', () => {
     const dcmtk = await t.storescp('full');
     // dcmtk storescp answers 0xA700 when it cannot write the file: take its folder away for a while.
     await rm(dcmtk.dir, { recursive: true, force: true });
-    await t.world.startSender({
+    const sender = await startLoggedSender(t, {
       SEND_MAX_ATTEMPTS: '40',
       SEND_RETRY_INITIAL_MS: '200',
       SEND_RETRY_MAX_MS: '500',
@@ -98,13 +106,15 @@ describe('sender delivery', () => {
     const { runId } = await t.world.publishRun(members(t.series), {
       destinations: [{ host: '127.0.0.1', port: dcmtk.port, ae_title: 'DEST' }],
     });
-    await waitFor(() => t.world.eventsOf(runId).length > 0, 'send.started', 60_000);
-    await sleep(2000);
+    const outOfResources = () =>
+      sender.retries(runId).filter((line) => /C-STORE status 0xA7/.test(String(line.err)));
+    await waitFor(() => outOfResources().length > 0, 'a round answered with 0xA7xx and retried', 60_000);
     await mkdir(dcmtk.dir);
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.finished');
     expect(outcome.body.outcomes[0]?.sent).toBe(t.series.length);
     expect(outcome.body.outcomes[0]?.attempts).toBeGreaterThan(1);
+    expect(outcome.body.outcomes[0]?.attempts).toBe(sender.retries(runId).length + 1);
     expect(await fileCount(dcmtk.dir)).toBe(t.series.length);
     expect(await receivedDigests(dcmtk.dir)).toEqual(await sentDigests(t.series));
   });
@@ -160,11 +170,12 @@ describe('sender delivery', () => {
 
   it('sends once when the same flow.finished is delivered twice at the same time', async () => {
     const port = await freePort();
-    await t.world.startSender({
+    const sender = await startLoggedSender(t, {
       SEND_MAX_ATTEMPTS: '40',
       SEND_RETRY_INITIAL_MS: '200',
       SEND_RETRY_MAX_MS: '500',
     });
+    const ready = await flowFinishedReady(t);
     const runId = crypto.randomUUID();
     const output = await t.world.putOutputTar(runId, members(t.series));
     const finished = flowFinished({
@@ -175,8 +186,14 @@ describe('sender delivery', () => {
     // Both copies are taken at once (prefetch 2) while the destination is still down.
     await t.world.publishFlowFinished(finished);
     await t.world.publishFlowFinished(finished);
-    await waitFor(() => t.world.eventsOf(runId).length > 0, 'send.started', 60_000);
-    await sleep(1500);
+    await waitFor(
+      async () => sender.retries(runId).length > 0 && (await ready()) === 0,
+      'both copies taken and a round against the down node retried',
+      60_000,
+    );
+    // Neither copy is settled: both are held by the sender (one sending, one waiting for the run lock).
+    expect(sender.settled(runId)).toEqual([]);
+    expect(t.world.outcomeOf(runId)).toBeUndefined();
     const late = await t.storescp('late', port);
     await waitFor(
       () => t.world.eventsOf(runId).filter((e) => e.routingKey === 'send.finished').length === 2,
@@ -186,18 +203,24 @@ describe('sender delivery', () => {
     expect(await fileCount(late.dir)).toBe(t.series.length);
     const outcomes = t.world.eventsOf(runId).filter((e) => e.routingKey === 'send.finished');
     expect(outcomes.map((e) => e.messageId)).toEqual([`${runId}:send.finished`, `${runId}:send.finished`]);
+    // One copy sent everything after retrying; the other found it all acknowledged and sent nothing.
+    const attempts = outcomes.map((e) => e.body.outcomes[0]?.attempts ?? -1).sort((a, b) => a - b);
+    expect(attempts[0]).toBe(0);
+    expect(attempts[1]).toBeGreaterThan(1);
   });
 
   it('stops promptly while waiting to retry, and a new sender delivers the run once', async () => {
     const port = await freePort();
-    const retrying = { SEND_MAX_ATTEMPTS: '40', SEND_RETRY_INITIAL_MS: '500', SEND_RETRY_MAX_MS: '2000' };
-    const first = await t.world.startSender(retrying);
+    // A first backoff of 1-2 s: the sender is still waiting when it is stopped right after the retry.
+    const retrying = { SEND_MAX_ATTEMPTS: '40', SEND_RETRY_INITIAL_MS: '2000', SEND_RETRY_MAX_MS: '4000' };
+    const first = await startLoggedSender(t, retrying);
     const { runId } = await t.world.publishRun(members(t.series), {
       destinations: [{ host: '127.0.0.1', port, ae_title: 'DEST' }],
     });
-    await waitFor(() => t.world.eventsOf(runId).length > 0, 'send.started', 60_000);
-    await sleep(1000);
+    await waitFor(() => first.retries(runId).length > 0, 'a failed round waiting to be retried', 60_000);
     await first.close();
+    // It stopped in that wait: no further round was tried, and no outcome was published.
+    expect(first.retries(runId)).toHaveLength(1);
     expect(t.world.outcomeOf(runId)).toBeUndefined();
     const late = await t.storescp('late', port);
     await t.world.startSender(retrying);

@@ -218,26 +218,42 @@ describe('static-storage: HTTP API', () => {
 
   it('keeps nothing of an upload that breaks off', async () => {
     const { port } = new URL(api.url);
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port,
-        method: 'PUT',
-        path: '/static/broken-off',
-        headers: { ...auth, 'content-type': 'application/x-tar', 'content-length': String(10 * 1024 * 1024) },
-      });
-      req.on('error', () => {
-        resolve();
-      });
-      req.write(Buffer.alloc(256 * 1024), () => {
-        // Give the server time to start writing its temporary file, then vanish mid-body.
-        setTimeout(() => {
-          req.destroy();
-          resolve();
-        }, 200);
-      });
+    /** Sizes of the upload files in the temporary folder (each upload writes `<folder>/upload.tar`). */
+    const tempFileSizes = async (): Promise<number[]> => {
+      const sizes: number[] = [];
+      for (const folder of await readdir(temp)) {
+        const info = await stat(join(temp, folder, 'upload.tar')).catch(() => undefined);
+        if (info) sizes.push(info.size);
+      }
+      return sizes;
+    };
+    const logsBefore = api.logs.length;
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'PUT',
+      path: '/static/broken-off',
+      headers: { ...auth, 'content-type': 'application/x-tar', 'content-length': String(10 * 1024 * 1024) },
     });
-    await waitFor(async () => (await readdir(temp)).length === 0, 'the temporary file removed');
+    req.on('error', () => undefined);
+    req.write(Buffer.alloc(256 * 1024));
+    // The server is writing the body to its temporary file: vanish mid-body.
+    await waitFor(
+      async () => (await tempFileSizes()).some((size) => size > 0),
+      'the upload in a temporary file',
+    );
+    req.destroy();
+    // The handler is done with the upload once the server logged its answer (to nobody): an error.
+    const answered = () =>
+      api.logs
+        .slice(logsBefore)
+        .filter(
+          (line) => line.method === 'PUT' && line.route === '/static/*' && line.statusCode !== undefined,
+        );
+    await waitFor(() => answered().length > 0, 'the answer to the broken-off upload');
+    expect(answered().map((line) => Number(line.statusCode) >= 400)).toEqual([true]);
+    // The temporary file was removed before that answer, and nothing was stored.
+    expect(await readdir(temp)).toEqual([]);
     expect(await api.storage.stat(api.bucket, 'broken-off.tar')).toBeUndefined();
   });
 

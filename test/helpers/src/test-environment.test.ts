@@ -28,13 +28,13 @@ describe('testEnvironment', () => {
     });
   });
 
-  it('defaults to the servers on this machine, with no multipart uploads for s3rver', () => {
+  it("defaults to the servers on this machine, with production's part size", () => {
     for (const name of ['RABBIT_HOSTNAME', 'S3_ENDPOINT', 'S3_PART_SIZE', 'DB_HOST', 'DB_USER', 'DB_NAME'])
       vi.stubEnv(name, undefined);
     expect(testEnvironment()).toMatchObject({
       RABBIT_HOSTNAME: '127.0.0.1',
       S3_ENDPOINT: '127.0.0.1',
-      S3_PART_SIZE: String(5 * 1024 * 1024 * 1024),
+      S3_PART_SIZE: String(64 * 1024 * 1024),
       DB_HOST: '127.0.0.1',
       DB_USER: 'postgres',
       DB_NAME: 'dicomflow_test',

@@ -24,7 +24,7 @@ export function testBrokerConfig(): TestBrokerConfig {
 /**
  * Service configuration variables (RABBIT_*, S3_*, DB_*) for the real servers the tests run against, to
  * spread into the `env` a service under test is configured from. S3 comes from {@link testStorageConfig},
- * so its defaults (part size 5 GiB: s3rver has no multipart uploads) are written once.
+ * so its defaults (MinIO, production's 64 MiB parts) are written once.
  */
 export function testEnvironment(): Record<string, string> {
   const env = process.env;

@@ -3,8 +3,9 @@ import { StorageError } from '../storage-error.js';
 import type { Storage, StorageConfig } from '../storage.js';
 
 /**
- * The S3 server the integration tests use: the S3_* variables scripts/test.sh exports, else the s3rver on
- * 127.0.0.1:9000. The part size defaults to 5 GiB because s3rver has no multipart uploads.
+ * The S3 server the integration tests use: the S3_* variables scripts/test.sh exports (its own MinIO),
+ * else a MinIO on 127.0.0.1:9000 with its default credentials. The part size is production's (64 MiB), so
+ * every study above it goes up as a multipart upload, as in production.
  */
 export function testStorageConfig(overrides: Partial<StorageConfig> = {}): StorageConfig {
   const env = process.env;
@@ -12,12 +13,15 @@ export function testStorageConfig(overrides: Partial<StorageConfig> = {}): Stora
     endPoint: env.S3_ENDPOINT ?? '127.0.0.1',
     port: Number(env.S3_PORT ?? 9000),
     useSSL: env.S3_USE_SSL === 'true',
-    accessKey: env.S3_ACCESS_KEY ?? 'S3RVER',
-    secretKey: env.S3_SECRET_KEY ?? 'S3RVER',
-    partSize: Number(env.S3_PART_SIZE ?? 5 * 1024 * 1024 * 1024),
+    accessKey: env.S3_ACCESS_KEY ?? 'minioadmin',
+    secretKey: env.S3_SECRET_KEY ?? 'minioadmin',
+    partSize: Number(env.S3_PART_SIZE ?? DEFAULT_PART_SIZE),
     ...overrides,
   };
 }
+
+/** Production's part size (the S3_PART_SIZE default). */
+const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
 
 /** A bucket name no other test run uses (S3 names: lower case, digits, dashes). */
 export function uniqueBucketName(purpose: string): string {

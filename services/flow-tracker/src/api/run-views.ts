@@ -1,4 +1,4 @@
-import type { RunRow, StepRow } from '../db/entities.js';
+import { RUN_STATUS, type RunRow, type SendRetryRow, type StepRow } from '../db/entities.js';
 import { statusName } from './schemas.js';
 
 /** A run as the API shows it. */
@@ -26,15 +26,22 @@ export function runView(run: RunRow): Record<string, unknown> {
   };
 }
 
-/** A run with its steps and the time each stage took (null while a stage's ends are unknown). */
-export function runDetailView(run: RunRow, steps: readonly StepRow[]): Record<string, unknown> {
+/**
+ * A run with its steps, the time each stage took (null while a stage's ends are unknown) and the latest
+ * retry of each delivery target that needed one.
+ */
+export function runDetailView(
+  run: RunRow,
+  steps: readonly StepRow[],
+  retries: readonly SendRetryRow[] = [],
+): Record<string, unknown> {
   const lastStepEnd = steps.reduce<Date | null>(
     (last, s) => (s.ended && (!last || s.ended > last) ? s.ended : last),
     null,
   );
   return {
     ...runView(run),
-    waitingFor: waitingFor(run, steps),
+    waitingFor: waitingFor(run, steps, retries),
     timings: {
       receivedToDispatchedMs: span(run.received, run.dispatched),
       runningMs: span(run.dispatched, run.finished),
@@ -57,21 +64,42 @@ export function runDetailView(run: RunRow, steps: readonly StepRow[]): Record<st
       log: s.log,
       failure: s.failureReason === null ? null : { reason: s.failureReason, message: s.failureMessage },
     })),
+    sendRetries: retries.map((r) => ({
+      destination: r.target,
+      kind: r.kind,
+      attempt: r.attempt,
+      maxAttempts: r.maxAttempts,
+      error: { code: r.errorCode, message: r.errorMessage },
+      retryingAt: iso(r.retryingAt),
+      nextAttemptAt: iso(r.nextAttemptAt),
+    })),
   };
 }
 
 /**
  * Why a run that is not failed or done makes no progress, in words, when the tracker can tell: a job
  * dispatched and not started waits in its queue for a free slot of its kind (a GPU job for a consumer
- * with GPUS, which none may have).
+ * with GPUS, which none may have); a sending run whose delivery is retried waits for the destination
+ * (each target that needed a retry: its last error and when the sender tries again).
  */
-export function waitingFor(run: RunRow, steps: readonly StepRow[]): string | null {
-  if (run.status !== 0 && run.status !== 1) return null;
+export function waitingFor(
+  run: RunRow,
+  steps: readonly StepRow[],
+  retries: readonly SendRetryRow[] = [],
+): string | null {
+  if (run.status === RUN_STATUS.sending)
+    return retries.length === 0 ? null : retries.map(retryText).join('; ');
+  if (run.status !== RUN_STATUS.pending && run.status !== RUN_STATUS.running) return null;
   const queued = steps.find((s) => s.state === 'dispatched');
   if (!queued) return null;
   return queued.queue === 'job.gpu'
     ? `step ${queued.step} is queued on job.gpu: waiting for a consumer with a free GPU slot (a consumer takes GPU jobs only with GPUS set)`
     : `step ${queued.step} is queued on job.cpu: waiting for a free CPU slot of a consumer`;
+}
+
+/** One target's retry in words: the destination, the attempt that failed and why, the next attempt. */
+function retryText(r: SendRetryRow): string {
+  return `delivery to ${r.target} is retried: attempt ${r.attempt} of ${r.maxAttempts} failed (${r.errorCode}: ${r.errorMessage}); next attempt at ${r.nextAttemptAt.toISOString()}`;
 }
 
 function iso(d: Date | null): string | null {

@@ -1,13 +1,13 @@
 import { And, LessThan, MoreThanOrEqual, type DataSource, type FindOptionsWhere } from 'typeorm';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { GoneError, PermanentError } from '@dicomflow/runtime';
-import { RunEntity, StepEntity, type RunRow } from '../db/entities.js';
+import { RunEntity, SendRetryEntity, StepEntity, type RunRow } from '../db/entities.js';
 import { runDetailView, runView } from './run-views.js';
 import { RunParams, RunsQuery, statusCode } from './schemas.js';
 
 /**
  * `GET /runs` (filtered by status, flow and time range; newest first, ties by id, so pages are stable) and
- * `GET /runs/:id` (with steps, timings and errors; 404 when unknown).
+ * `GET /runs/:id` (with steps, timings, errors and delivery retries; 404 when unknown).
  */
 export function registerRunRoutes(app: FastifyInstance, dataSource: DataSource): void {
   app.get<{ Querystring: RunsQuery }>(
@@ -49,7 +49,10 @@ export function registerRunRoutes(app: FastifyInstance, dataSource: DataSource):
     const steps = await dataSource
       .getRepository(StepEntity)
       .find({ where: { runId: id }, order: { step: 'ASC' } });
-    return runDetailView(run, steps);
+    const retries = await dataSource
+      .getRepository(SendRetryEntity)
+      .find({ where: { runId: id }, order: { target: 'ASC' } });
+    return runDetailView(run, steps, retries);
   });
 }
 

@@ -61,6 +61,24 @@ export interface StepRow {
   failureMessage: string | null;
 }
 
+/**
+ * The latest retry of one target of a run (from send.retrying): which node, after which attempt, why, and
+ * when the sender tries again. Kept after the send ended (the API shows it only while the run is sending).
+ */
+export interface SendRetryRow {
+  runId: string;
+  /** `AE@host:port`, as in `runs.destinations`. */
+  target: string;
+  /** `destination` or `return-to-sender`. */
+  kind: string;
+  attempt: number;
+  maxAttempts: number;
+  errorCode: string;
+  errorMessage: string;
+  retryingAt: Date;
+  nextAttemptAt: Date;
+}
+
 /** Every event once (by message id): the source every row is rebuilt from. */
 export interface EventRow {
   eventKey: string;
@@ -151,6 +169,22 @@ export const StepEntity = new EntitySchema<StepRow>({
   },
 });
 
+export const SendRetryEntity = new EntitySchema<SendRetryRow>({
+  name: 'SendRetry',
+  tableName: 'send_retries',
+  columns: {
+    runId: { name: 'run_id', type: 'uuid', primary: true },
+    target: { type: 'text', primary: true },
+    kind: { type: 'text' },
+    attempt: { type: 'integer' },
+    maxAttempts: { name: 'max_attempts', type: 'integer' },
+    errorCode: { name: 'error_code', type: 'text' },
+    errorMessage: { name: 'error_message', type: 'text' },
+    retryingAt: { name: 'retrying_at', type: 'timestamptz' },
+    nextAttemptAt: { name: 'next_attempt_at', type: 'timestamptz' },
+  },
+});
+
 export const EventEntity = new EntitySchema<EventRow>({
   name: 'Event',
   tableName: 'events',
@@ -207,6 +241,7 @@ export const StudyEntity = new EntitySchema<StudyRow>({
 export const TRACKER_ENTITIES = [
   RunEntity,
   StepEntity,
+  SendRetryEntity,
   EventEntity,
   ReceiptEntity,
   StudyReceiptEntity,

@@ -110,5 +110,35 @@ export class Initial1763900000000 implements MigrationInterface {
   }
 }
 
+/**
+ * `send_retries`: the latest `send.retrying` of each target of a run, so that `GET /runs/:id` (and
+ * Grafana) can say which destination a sending run waits for, why and until when.
+ */
+export class SendRetries1796600000000 implements MigrationInterface {
+  name = 'SendRetries1796600000000';
+
+  async up(runner: QueryRunner): Promise<void> {
+    const s = schemaOf(runner);
+    await runner.query(`
+      CREATE TABLE ${s}.send_retries (
+        run_id uuid NOT NULL REFERENCES ${s}.runs ON DELETE CASCADE,
+        target text NOT NULL,
+        kind text NOT NULL,
+        attempt integer NOT NULL,
+        max_attempts integer NOT NULL,
+        error_code text NOT NULL,
+        error_message text NOT NULL,
+        retrying_at timestamptz NOT NULL,
+        next_attempt_at timestamptz NOT NULL,
+        PRIMARY KEY (run_id, target)
+      );
+    `);
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query(`DROP TABLE ${schemaOf(runner)}.send_retries`);
+  }
+}
+
 /** Every migration, oldest first. */
-export const TRACKER_MIGRATIONS = [Initial1763900000000];
+export const TRACKER_MIGRATIONS = [Initial1763900000000, SendRetries1796600000000];

@@ -4,6 +4,7 @@ import {
   EventEntity,
   ReceiptEntity,
   RunEntity,
+  SendRetryEntity,
   StepEntity,
   StudyEntity,
   StudyReceiptEntity,
@@ -78,7 +79,7 @@ async function runsOfReceipt(manager: EntityManager, receiptId: string): Promise
   return rows.map((r) => r.run_id).sort();
 }
 
-/** Rebuilds one run row and its steps from every event of the run and its receipt. */
+/** Rebuilds one run row, its steps and its targets' latest retries from every event of the run and its receipt. */
 async function rebuildRun(manager: EntityManager, runId: string): Promise<void> {
   const events = await manager.getRepository(EventEntity).find({ where: { runId } });
   const tracked = events.map((e) => ({ routingKey: e.routingKey, body: e.body }) as TrackedEvent);
@@ -91,13 +92,20 @@ async function rebuildRun(manager: EntityManager, runId: string): Promise<void> 
     (first, e) => (!first || e.recordedAt < first ? e.recordedAt : first),
     undefined,
   );
-  const { run, steps } = foldRun(runId, tracked, receipt ? receiptFacts(receipt) : undefined, firstRecorded);
+  const { run, steps, retries } = foldRun(
+    runId,
+    tracked,
+    receipt ? receiptFacts(receipt) : undefined,
+    firstRecorded,
+  );
   await manager.getRepository(RunEntity).upsert({ ...run, updatedAt: new Date() }, ['id']);
   if (steps.length > 0)
     await manager.getRepository(StepEntity).upsert(
       steps.map((step) => ({ ...step, runId })),
       ['runId', 'step'],
     );
+  // Events are only ever added, so a target's row is only ever replaced by a later retry, never dropped.
+  if (retries.length > 0) await manager.getRepository(SendRetryEntity).upsert(retries, ['runId', 'target']);
 }
 
 function receiptFacts(receipt: ReceiptRow): ReceiptFacts {

@@ -40,7 +40,13 @@ describe('foldRun', () => {
   });
 
   it('gives the same row for every order and with repeats', () => {
-    for (const options of [{}, { failAtStep: 1 }, { sendFails: true }]) {
+    for (const options of [
+      {},
+      { failAtStep: 1 },
+      { sendFails: true },
+      { sendRetries: 3 },
+      { sendRetries: 2, noSendOutcome: true },
+    ]) {
       const story = runStory(options);
       const events = runEvents(story);
       const expected = foldRun(story.runId, events, receipt);
@@ -83,6 +89,38 @@ describe('foldRun', () => {
       status: 400,
       failureReason: 'send-unreachable',
       sent: null,
+    });
+  });
+
+  it('keeps the latest retry of a target while sending, and after the send ended', () => {
+    const story = runStory({ sendRetries: 3, noSendOutcome: true });
+    const { run, retries } = foldRun(story.runId, runEvents(story), receipt);
+    expect(run.status).toBe(RUN_STATUS.sending);
+    expect(retries).toEqual([
+      {
+        runId: story.runId,
+        target: 'PACS@pacs.example:104',
+        kind: 'destination',
+        attempt: 3,
+        maxAttempts: 10,
+        errorCode: 'ECONNREFUSED',
+        errorMessage: 'pacs.example:104: connect ECONNREFUSED 10.0.0.9:104',
+        retryingAt: new Date('2026-01-05T10:00:30.000Z'),
+        nextAttemptAt: new Date('2026-01-05T10:00:32.000Z'),
+      },
+    ]);
+    const delivered = runStory({ sendRetries: 3 });
+    const after = foldRun(delivered.runId, runEvents(delivered), receipt);
+    expect(after.run.status).toBe(RUN_STATUS.sent);
+    expect(after.retries.map((r) => r.attempt)).toEqual([3]);
+  });
+
+  it('counts a retry before send.started as sending', () => {
+    const story = runStory({ sendRetries: 1, noSendOutcome: true });
+    const events = runEvents(story).filter((e) => e.routingKey !== 'send.started');
+    expect(foldRun(story.runId, events, receipt).run).toMatchObject({
+      status: RUN_STATUS.sending,
+      destinations: 'PACS@pacs.example:104',
     });
   });
 

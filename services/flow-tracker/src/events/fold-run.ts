@@ -1,5 +1,5 @@
-import type { SendTarget } from '@dicomflow/messages';
-import { RUN_STATUS, type RunRow, type RunStatus, type StepRow } from '../db/entities.js';
+import type { SendRetrying, SendTarget } from '@dicomflow/messages';
+import { RUN_STATUS, type RunRow, type RunStatus, type SendRetryRow, type StepRow } from '../db/entities.js';
 import type { TrackedEvent } from './tracked-event.js';
 
 /** Longest container log kept per step (its end: that is where errors are). */
@@ -16,6 +16,7 @@ export interface ReceiptFacts {
 
 export type FoldedRun = Omit<RunRow, 'updatedAt'>;
 export type FoldedStep = StepRow;
+export type FoldedSendRetry = SendRetryRow;
 
 /**
  * Rebuilds a run's row and steps from the set of its events. The result depends only on which events
@@ -28,7 +29,7 @@ export function foldRun(
   events: readonly TrackedEvent[],
   receipt: ReceiptFacts | undefined,
   firstRecorded: Date = new Date(0),
-): { run: FoldedRun; steps: FoldedStep[] } {
+): { run: FoldedRun; steps: FoldedStep[]; retries: FoldedSendRetry[] } {
   const f = new RunFacts();
   // A canonical order first, so that even "first one wins" merges cannot depend on arrival order.
   for (const event of canonicalOrder(events)) f.add(event);
@@ -55,7 +56,10 @@ export function foldRun(
     flowFile: f.flowFile,
     stepCount: f.stepCount,
   };
-  return { run, steps };
+  const retries = [...f.retries.values()]
+    .map((retry) => ({ ...retry, runId }))
+    .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  return { run, steps, retries };
 }
 
 /** Ranks of failures: which one a run shows when several arrived (flow.failed says it best). */
@@ -92,6 +96,8 @@ class RunFacts {
   failure: Failure | undefined;
   readonly seen = new Set<TrackedEvent['routingKey']>();
   readonly steps = new Map<number, FoldedStep>();
+  /** The latest retry per target (`AE@host:port`). */
+  readonly retries = new Map<string, FoldedSendRetry>();
 
   add(event: TrackedEvent): void {
     this.seen.add(event.routingKey);
@@ -174,6 +180,14 @@ class RunFacts {
         for (const t of b.targets) this.destinations.add(targetText(t));
         return;
       }
+      case 'send.retrying': {
+        const b = event.body;
+        this.#time(b.retryingAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        this.destinations.add(targetText(b.target));
+        this.#retry(b);
+        return;
+      }
       case 'send.finished': {
         const b = event.body;
         this.#time(b.finishedAt);
@@ -207,7 +221,8 @@ class RunFacts {
     if (this.failure || s.has('job.failed') || s.has('flow.failed') || s.has('send.failed'))
       return RUN_STATUS.failed;
     if (s.has('send.finished')) return RUN_STATUS.sent;
-    if (s.has('send.started')) return RUN_STATUS.sending;
+    // A retry can come before send.started (which waits for the whole download): sending all the same.
+    if (s.has('send.started') || s.has('send.retrying')) return RUN_STATUS.sending;
     if (s.has('flow.finished')) return RUN_STATUS.finished;
     if (steps.some((step) => step.state !== 'dispatched')) return RUN_STATUS.running;
     return RUN_STATUS.pending;
@@ -248,6 +263,32 @@ class RunFacts {
     }
     if (STEP_STATE_RANK[state] > STEP_STATE_RANK[step.state]) step.state = state;
     return step;
+  }
+
+  /** Keeps the latest retry of the target: by time, then attempt (a tie keeps the canonically first). */
+  #retry(b: SendRetrying): void {
+    const target = targetText(b.target);
+    const retryingAt = date(b.retryingAt);
+    const nextAttemptAt = date(b.nextAttemptAt);
+    if (!retryingAt || !nextAttemptAt) return;
+    const current = this.retries.get(target);
+    if (
+      current &&
+      (retryingAt < current.retryingAt ||
+        (retryingAt.getTime() === current.retryingAt.getTime() && b.attempt <= current.attempt))
+    )
+      return;
+    this.retries.set(target, {
+      runId: '',
+      target,
+      kind: b.target.kind,
+      attempt: b.attempt,
+      maxAttempts: b.maxAttempts,
+      errorCode: b.error.code,
+      errorMessage: b.error.message,
+      retryingAt,
+      nextAttemptAt,
+    });
   }
 
   #fail(candidate: Failure): void {

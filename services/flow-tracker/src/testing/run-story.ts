@@ -32,6 +32,10 @@ export interface StoryOptions {
   sendFails?: boolean;
   /** Stop after the flow finished (no send events). */
   noSend?: boolean;
+  /** `send.retrying` events (attempts 1..n failed with ECONNREFUSED) after send.started (default 0). */
+  sendRetries?: number;
+  /** Stop while sending: no send.finished or send.failed. */
+  noSendOutcome?: boolean;
   /** When the study arrived (default 2026-01-05T10:00:00Z); the run's events follow by seconds. */
   receivedAt?: Date;
   studyInstanceUid?: string;
@@ -240,6 +244,23 @@ export function runStory(opts: StoryOptions = {}): RunStory {
       body: { ...run, startedAt: at(base, t + 1), targets: [target], instanceCount: 5, skipped: 0 },
     },
   });
+  for (let attempt = 1; attempt <= (opts.sendRetries ?? 0); attempt++)
+    events.push({
+      messageId: randomUUID(),
+      event: {
+        routingKey: 'send.retrying',
+        body: {
+          ...run,
+          retryingAt: at(base, t + 1 + attempt),
+          target,
+          attempt,
+          maxAttempts: 10,
+          nextAttemptAt: at(base, t + 3 + attempt),
+          error: { code: 'ECONNREFUSED', message: 'pacs.example:104: connect ECONNREFUSED 10.0.0.9:104' },
+        },
+      },
+    });
+  if (opts.noSendOutcome) return { runId, receiptId, studyInstanceUid, events };
   if (opts.sendFails) {
     events.push({
       messageId: sendFailedMessageId(runId),

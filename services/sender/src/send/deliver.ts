@@ -12,6 +12,7 @@ import {
 import type {
   SendFailureReason,
   SendInstanceFailure,
+  SendRetryError,
   SendTarget,
   SendTargetOutcome,
 } from '@dicomflow/messages';
@@ -19,6 +20,7 @@ import { sleep, type Logger } from '@dicomflow/runtime';
 import { AckBatcher, type AckStore } from '../db/ack-store.js';
 import { planContexts, sendableSyntaxes } from './contexts.js';
 import type { OutputFeed, OutputInstance } from './output-feed.js';
+import { associationFailure, statusFailure } from './retry-reason.js';
 import { TargetQueue } from './target-queue.js';
 
 /** How hard to try one target. */
@@ -27,6 +29,16 @@ export interface RetryPolicy {
   readonly initialMs: number;
   readonly maxMs: number;
   readonly timeoutMs: number;
+}
+
+/** A target that is tried again later: which, after which attempt, why, and when. */
+export interface TargetRetry {
+  readonly target: SendTarget;
+  /** The attempt that failed (1: the first try). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly nextAttemptAt: Date;
+  readonly error: SendRetryError;
 }
 
 export interface DeliverDeps {
@@ -39,6 +51,8 @@ export interface DeliverDeps {
   readonly signal: AbortSignal;
   /** Called per instance a target stored (for metrics). */
   readonly onStored?: () => void;
+  /** Called before each wait for a retry (to tell the tracker); must not throw. */
+  readonly onRetry?: (retry: TargetRetry) => void;
 }
 
 /** Failures listed per target in a message (the counts stay exact). */
@@ -99,7 +113,7 @@ export async function deliverToTarget(
   const refused: SendInstanceFailure[] = [];
   /** Answered 0xA7xx in this round: sent again in the next one. */
   let deferred: OutputInstance[] = [];
-  let deferredStatus = '';
+  let deferredError: SendRetryError = { code: 'deferred', message: '' };
   let attempts = 0;
   let inRound = false;
   let associations = 0;
@@ -118,19 +132,34 @@ export async function deliverToTarget(
         message,
       });
     },
-    onDeferred(instance, statusText) {
+    onDeferred(instance, status, statusText) {
       deferred.push(instance);
-      deferredStatus = statusText;
+      deferredError = statusFailure(status, statusText);
     },
   };
-  /** After a failed round: waits before the next one; false when the attempts are used up. */
-  const retryLater = async (): Promise<boolean> => {
+  /** After a round failed with `error`: waits before the next one; false when the attempts are used up. */
+  const retryLater = async (error: SendRetryError): Promise<boolean> => {
     inRound = false;
-    if (attempts >= deps.retry.maxAttempts) return false;
+    failure = { reason: 'unreachable', message: error.message };
+    const maxAttempts = deps.retry.maxAttempts;
+    if (attempts >= maxAttempts) return false;
     queue.putBack(deferred);
     deferred = [];
     const delayMs = retryDelay(attempts, deps.retry);
-    log.warn({ attempt: attempts, delayMs, err: failure?.message }, 'retrying target');
+    const nextAttemptAt = new Date(Date.now() + delayMs);
+    // The reason goes with the line: "retrying" alone does not tell a refused port from a full disk.
+    log.warn(
+      {
+        attempt: attempts,
+        maxAttempts,
+        delayMs,
+        nextAttemptAt: nextAttemptAt.toISOString(),
+        err: error.message,
+        code: error.code,
+      },
+      'retrying target',
+    );
+    deps.onRetry?.({ target, attempt: attempts, maxAttempts, nextAttemptAt, error });
     await sleep(delayMs, deps.signal);
     return true;
   };
@@ -141,8 +170,7 @@ export async function deliverToTarget(
       while (next === 'idle') next = await queue.next(idleMs);
       if (next === 'end') {
         if (deferred.length === 0) break;
-        failure = { reason: 'unreachable', message: deferredStatus };
-        if (!(await retryLater())) break;
+        if (!(await retryLater(deferredError))) break;
         continue;
       }
       if (!inRound) {
@@ -158,8 +186,7 @@ export async function deliverToTarget(
           failure = { reason: 'rejected', message: err.message };
           break;
         }
-        failure = { reason: 'unreachable', message: err.message };
-        if (!(await retryLater())) break;
+        if (!(await retryLater(associationFailure(err)))) break;
       }
     }
     // A target that gave up early still waits for the whole output: its counts cover every instance.
@@ -203,7 +230,7 @@ interface AssociationReport {
   onStored(instance: OutputInstance, status: number): void;
   onRefused(instance: OutputInstance, status: number | undefined, message: string): void;
   /** Out of resources (0xA7xx): to send again in the next round. */
-  onDeferred(instance: OutputInstance, statusText: string): void;
+  onDeferred(instance: OutputInstance, status: number, statusText: string): void;
 }
 
 /**
@@ -279,7 +306,7 @@ async function sendOnce(
         inFlight = undefined;
         const text = `C-STORE status 0x${hex(response.status)}${response.errorComment ? `: ${response.errorComment}` : ''}`;
         if (isStoredStatus(response.status)) report.onStored(instance, response.status);
-        else if (isTransientStatus(response.status)) report.onDeferred(instance, text);
+        else if (isTransientStatus(response.status)) report.onDeferred(instance, response.status, text);
         else report.onRefused(instance, response.status, text);
       } finally {
         if (converted) await rm(converted, { force: true });

@@ -16,6 +16,7 @@ import { StorageError, type Storage } from '@dicomflow/storage';
 import type { AckStore } from '../db/ack-store.js';
 import { deliverToTarget, targetKey, type RetryPolicy } from './deliver.js';
 import { OutputFeed, type SkippedMember } from './output-feed.js';
+import { RetryNotices } from './retry-notices.js';
 import { BadOutputTarError, spoolOutput } from './spool-output.js';
 
 /** The queue the sender consumes: `flow.finished` (see suiteQueues().sender). */
@@ -100,6 +101,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
   // Stops every target when the download fails (or something else does): the run is retried or failed.
   const abandon = new AbortController();
   const signal = AbortSignal.any([deps.signal, abandon.signal]);
+  const notices = new RetryNotices(finished, deps.broker, log);
   try {
     // Targets start as soon as the first instance is spooled; the download goes on meanwhile.
     const spooled = spoolOutput(tarStream, dir, feed);
@@ -113,6 +115,9 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
           scratchDir: dir,
           logger: log,
           signal,
+          onRetry: (retry) => {
+            notices.notify(retry);
+          },
           ...(deps.onStored ? { onStored: deps.onStored } : {}),
         }),
       ),
@@ -145,6 +150,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
       throw err;
     }
     const settled = await delivering;
+    await notices.settled();
     const outcomes: SendTargetOutcome[] = [];
     for (const result of settled) {
       if (result.status === 'rejected') throw result.reason;
@@ -168,6 +174,8 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
     }
   } finally {
     abandon.abort(new Error('the delivery is over'));
+    // No notice outlives its delivery (a stopping sender closes the broker next).
+    await notices.settled();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StorageConfig } from '../storage.js';
+
+/** The repository root (this file is packages/storage/{src,dist}/testing/minio-process.*). */
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+const ACCESS_KEY = 'minioadmin';
+const SECRET_KEY = 'minioadmin';
+const START_TIMEOUT_MS = 60_000;
+
+/**
+ * The MinIO binary the scripts build from source (scripts/lib/setup.sh): `MINIO_BINARY`, else the cache
+ * folder's build of the version in scripts/minio-version. Throws, saying how to get it, when it is missing.
+ */
+export function minioBinary(): string {
+  const fromEnv = process.env.MINIO_BINARY;
+  if (fromEnv) return fromEnv;
+  const version = readFileSync(join(REPO_ROOT, 'scripts', 'minio-version'), 'utf8').trim();
+  const cache =
+    process.env.DICOMFLOW_CACHE_DIR ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'dicomflow');
+  const path = join(cache, 'minio', version, 'minio');
+  if (!existsSync(path)) {
+    throw new Error(
+      `no MinIO binary at ${path}: scripts/test.sh or scripts/up.sh builds it (or set MINIO_BINARY)`,
+    );
+  }
+  return path;
+}
+
+/** A MinIO server of a test's own, which the test can kill and start again on the same port and data. */
+export interface MinioProcess {
+  readonly port: number;
+  readonly dataDir: string;
+  /** How to reach it (part size: production's 64 MiB unless the caller overrides it). */
+  readonly config: StorageConfig;
+  /** SIGKILL, as a crash would; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts it again (same port and data); resolves once it answers. */
+  restart(): Promise<void>;
+  /** Stops it and removes its data folder (when this helper made it). */
+  close(): Promise<void>;
+}
+
+/** Starts MinIO on a free loopback port with a fresh data folder; resolves once it answers. */
+export async function startMinio(): Promise<MinioProcess> {
+  const binary = minioBinary();
+  const dataDir = await mkdtemp(join(tmpdir(), 'dicomflow-minio-'));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const launch = async (): Promise<void> => {
+    const proc = spawn(
+      binary,
+      [
+        'server',
+        '--quiet',
+        '--address',
+        `127.0.0.1:${port}`,
+        '--console-address',
+        `127.0.0.1:${await freePort()}`,
+        dataDir,
+      ],
+      {
+        env: {
+          ...process.env,
+          MINIO_ROOT_USER: ACCESS_KEY,
+          MINIO_ROOT_PASSWORD: SECRET_KEY,
+          MINIO_BROWSER: 'off',
+        },
+        stdio: 'ignore',
+      },
+    );
+    child = proc;
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    await untilLive(port, proc);
+  };
+
+  await launch();
+  const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  return {
+    port,
+    dataDir,
+    config: {
+      endPoint: '127.0.0.1',
+      port,
+      useSSL: false,
+      accessKey: ACCESS_KEY,
+      secretKey: SECRET_KEY,
+      partSize: 64 * 1024 * 1024,
+    },
+    kill: () => stop('SIGKILL'),
+    restart: async () => {
+      await stop('SIGKILL');
+      await launch();
+    },
+    close: async () => {
+      await stop('SIGTERM');
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function untilLive(port: number, proc: ChildProcess): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`MinIO exited while starting (${String(proc.exitCode ?? proc.signalCode)})`);
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/minio/health/ready`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`MinIO did not answer on port ${port} within ${START_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') reject(new Error('no port'));
+        else resolve(address.port);
+      });
+    });
+  });
+}

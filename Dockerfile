@@ -8,6 +8,8 @@ ARG NODE_IMAGE=node:24-slim
 FROM ${NODE_IMAGE} AS manifests
 WORKDIR /opt/dicomflow
 COPY package.json package-lock.json ./
+# The root package's preinstall (npm ci) checks the Node version with these.
+COPY scripts/check-node.mjs scripts/preflight.mjs scripts/
 # Every workspace of package.json (a test in test/compose checks that none is missing here).
 COPY packages/messages/package.json packages/messages/
 COPY packages/config/package.json packages/config/

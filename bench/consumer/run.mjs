@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
-import { median, positiveInt } from '../lib.mjs';
+import { ensureS3, median, positiveInt } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -26,6 +26,7 @@ execFileSync(
   [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--build', 'test/helpers', 'services/consumer'],
   { cwd: root, stdio: 'inherit' },
 );
+await ensureS3(); // a MinIO of its own unless S3_ENDPOINT names one; stopped when the process exits
 const helpers = await import('@dicomflow/test-helpers');
 const { createTarStream, inspectPart10File, tarMemberName, tarSize } = await import('@dicomflow/dicom');
 const { createStorage } = await import('@dicomflow/storage');
@@ -268,7 +269,7 @@ try {
           .map(([step, s]) => `${step}=${fixed(s)}`)
           .join(' ')}`,
       );
-      // Each output is 105 MB: removed at once so that s3rver's disk does not fill up.
+      // Each output is 105 MB: removed at once so that the disk does not fill up.
       await storage.remove(job.output.bucket, job.output.key);
     }
     const cpuPerJob = ((await cpuSeconds(consumer.pid)) - cpuBefore) / JOBS;

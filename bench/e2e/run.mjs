@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
-import { median, positiveInt } from '../lib.mjs';
+import { ensureS3, median, positiveInt } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -34,6 +34,7 @@ if (process.env.BENCH_SKIP_BUILD !== '1') {
     stdio: 'inherit',
   });
 }
+const stopS3 = await ensureS3();
 const helpers = await import('@dicomflow/test-helpers');
 const { STACK_SERVICES, startStack } = await import('../../scripts/stack-lib.mjs');
 const { removeIsolatedStack } = await import('../../scripts/stack-cleanup.mjs');
@@ -100,7 +101,7 @@ async function emptyDir(dir) {
 
 const id = randomBytes(4).toString('hex');
 const scratch = await mkdtemp(join(tmpdir(), 'dicomflow-bench-e2e-'));
-const cleanups = [];
+const cleanups = [stopS3];
 const env = {
   ...helpers.testEnvironment(),
   RABBIT_EXCHANGE: `bench.e2e-${id}`,

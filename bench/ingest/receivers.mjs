@@ -64,12 +64,14 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }) {
     LOG_LEVEL: 'warn',
     GROUPING: 'association',
     SPOOL_FSYNC: fsync ? 'true' : 'false',
+    // The MinIO that bench/lib.mjs ensureS3() started, or the one the S3_* variables name; parts of
+    // production's size unless S3_PART_SIZE says otherwise.
     S3_ENDPOINT: process.env.S3_ENDPOINT ?? '127.0.0.1',
     S3_PORT: process.env.S3_PORT ?? '9000',
-    S3_ACCESS_KEY: process.env.S3_ACCESS_KEY ?? 'S3RVER',
-    S3_SECRET_KEY: process.env.S3_SECRET_KEY ?? 'S3RVER',
+    S3_ACCESS_KEY: process.env.S3_ACCESS_KEY ?? 'minioadmin',
+    S3_SECRET_KEY: process.env.S3_SECRET_KEY ?? 'minioadmin',
     S3_USE_SSL: process.env.S3_USE_SSL ?? 'false',
-    S3_PART_SIZE: process.env.S3_PART_SIZE ?? '5368709120',
+    S3_PART_SIZE: process.env.S3_PART_SIZE ?? '67108864',
     RABBIT_HOSTNAME: process.env.RABBIT_HOSTNAME ?? '127.0.0.1',
     RABBIT_PORT: process.env.RABBIT_PORT ?? '5672',
     RABBIT_USERNAME: process.env.RABBIT_USERNAME ?? 'guest',

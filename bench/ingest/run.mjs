@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
-import { positiveInt } from '../lib.mjs';
+import { ensureS3, positiveInt } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -27,6 +27,7 @@ execFileSync(
     stdio: 'inherit',
   },
 );
+const stopS3 = await ensureS3();
 const helpers = await import('@dicomflow/test-helpers');
 const { startOurs, startPeer } = await import('./receivers.mjs');
 const { MB, cpuMs, fixed, median, sampleRss, timedSend } = await import('./measure.mjs');
@@ -271,4 +272,5 @@ try {
   process.exitCode = 1;
 } finally {
   await stopAll();
+  await stopS3();
 }

@@ -19,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
+import { ensureS3 } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -50,6 +51,7 @@ if (!NODE_FLAGS.sender.every((flag) => process.execArgv.includes(flag))) {
   });
   process.exit(again.status ?? 1);
 }
+await ensureS3(); // a MinIO of its own unless S3_ENDPOINT names one; stopped when the process exits
 const helpers = await import('@dicomflow/test-helpers');
 const { loadConfig } = await import('@dicomflow/config');
 const { connectBroker } = await import('@dicomflow/broker');

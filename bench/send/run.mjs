@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
+import { ensureS3 } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -22,6 +23,7 @@ execFileSync(
   [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--build', 'test/helpers', 'packages/dicom'],
   { cwd: root, stdio: 'inherit' },
 );
+await ensureS3(); // a MinIO of its own unless S3_ENDPOINT names one; stopped when the process exits
 const helpers = await import('@dicomflow/test-helpers');
 const dicom = await import('@dicomflow/dicom');
 const log = (message) => console.log(`[bench] ${message}`);

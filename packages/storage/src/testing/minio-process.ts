@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -83,6 +83,11 @@ export async function startMinio(): Promise<MinioProcess> {
   };
 
   await launch();
+  // A test runner or benchmark that exits without close() must not leave a server behind.
+  process.once('exit', () => {
+    child?.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;

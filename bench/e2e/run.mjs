@@ -101,7 +101,7 @@ async function emptyDir(dir) {
 
 const id = randomBytes(4).toString('hex');
 const scratch = await mkdtemp(join(tmpdir(), 'dicomflow-bench-e2e-'));
-const cleanups = [stopS3];
+const cleanups = [];
 const env = {
   ...helpers.testEnvironment(),
   RABBIT_EXCHANGE: `bench.e2e-${id}`,
@@ -130,6 +130,7 @@ async function cleanUp() {
   for (const fn of cleanups.reverse()) await fn().catch((err) => log(`clean-up: ${err.message}`));
   await removeIsolatedStack(env);
   await rm(scratch, { recursive: true, force: true });
+  await stopS3();
 }
 
 try {

@@ -9,7 +9,7 @@ export {
   type LoadedFlow,
   type LoadFlowResult,
 } from './load-flows.js';
-export { matchFlow, type MatchInstance, type MatchResult } from './match-flow.js';
+export { FlowMatcher, matchFlow, type MatchInstance, type MatchResult } from './match-flow.js';
 export { parseFlow, type ParseFlowResult } from './parse-flow.js';
 export {
   checkTarSubdir,
@@ -21,4 +21,5 @@ export {
   type CompiledTag,
   type CompiledTriggerMap,
   type TriggerCheck,
+  type TriggerPattern,
 } from './trigger-patterns.js';

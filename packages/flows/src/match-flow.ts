@@ -35,22 +35,55 @@ export interface MatchResult {
  * - the run takes every file that matched at least one map.
  */
 export function matchFlow(flow: FlowDefinition, instances: readonly MatchInstance[]): MatchResult {
-  const maps = compileTriggers(flow);
-  const excluded = new Set(instances.filter((instance) => maps.some((map) => isExcludedBy(map, instance))));
-  const candidates = instances.filter((instance) => !excluded.has(instance));
-  const matched = maps.map((map) => new Set(candidates.filter((instance) => mapMatches(map, instance))));
-  const failedMaps = matched.flatMap((files, index) => (files.size === 0 ? [index] : []));
-  const triggered = maps.length > 0 && failedMaps.length === 0;
-  const selected = triggered
-    ? candidates.filter((instance) => matched.some((files) => files.has(instance)))
-    : [];
-  return {
-    triggered,
-    failedMaps,
-    selected: selected.map((instance) => instance.member),
-    excluded: [...excluded].map((instance) => instance.member),
-    mapMatchCounts: matched.map((files) => files.size),
-  };
+  const matcher = new FlowMatcher(flow);
+  for (const instance of instances) matcher.add(instance);
+  return matcher.result();
+}
+
+/**
+ * {@link matchFlow} one file at a time, for groups too large to hold: each file is decided as it comes
+ * (exclusion and map matches depend on the file alone), and only member names and counts are kept.
+ */
+export class FlowMatcher {
+  private readonly maps: readonly CompiledTriggerMap[];
+  private readonly counts: number[];
+  private readonly matched: string[] = [];
+  private readonly excluded: string[] = [];
+
+  /** Throws InvalidTriggerError for a flow with a bad key or pattern (see compileTriggers). */
+  constructor(flow: FlowDefinition) {
+    this.maps = compileTriggers(flow);
+    this.counts = this.maps.map(() => 0);
+  }
+
+  /** Takes one file into account. */
+  add(instance: MatchInstance): void {
+    if (this.maps.some((map) => isExcludedBy(map, instance))) {
+      this.excluded.push(instance.member);
+      return;
+    }
+    let matchedAny = false;
+    for (let index = 0; index < this.maps.length; index++) {
+      const map = this.maps[index];
+      if (map === undefined || !mapMatches(map, instance)) continue;
+      this.counts[index] = (this.counts[index] ?? 0) + 1;
+      matchedAny = true;
+    }
+    if (matchedAny) this.matched.push(instance.member);
+  }
+
+  /** The decision for the files added so far. */
+  result(): MatchResult {
+    const failedMaps = this.counts.flatMap((count, index) => (count === 0 ? [index] : []));
+    const triggered = this.maps.length > 0 && failedMaps.length === 0;
+    return {
+      triggered,
+      failedMaps,
+      selected: triggered ? [...this.matched] : [],
+      excluded: [...this.excluded],
+      mapMatchCounts: [...this.counts],
+    };
+  }
 }
 
 function isExcludedBy(map: CompiledTriggerMap, instance: MatchInstance): boolean {

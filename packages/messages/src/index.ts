@@ -1,7 +1,16 @@
 export { SCHEMA_VERSION, ROUTING_KEYS, isRoutingKey, type RoutingKey } from './routing-keys.js';
 export { DicomUid, StringEnum } from './schema-parts.js';
 export { GROUPINGS, StudyReceived, ReceivedStudy, ReceivedSeries, type Grouping } from './study-received.js';
-export { ReceiptIndex, ReceiptIndexInstance } from './receipt-index.js';
+export { ReceiptIndex, ReceiptIndexHeader, ReceiptIndexInstance } from './receipt-index.js';
+export {
+  DEFAULT_MAX_INDEX_LINE_BYTES,
+  formatReceiptIndex,
+  formatReceiptIndexHeader,
+  formatReceiptIndexInstance,
+  readReceiptIndex,
+  readReceiptIndexLines,
+  ReceiptIndexFormatError,
+} from './receipt-index-lines.js';
 export {
   MESSAGE_SCHEMAS,
   isSchemaRoutingKey,

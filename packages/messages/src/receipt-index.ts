@@ -20,8 +20,23 @@ export const ReceiptIndexInstance = Type.Object(
 export type ReceiptIndexInstance = Static<typeof ReceiptIndexInstance>;
 
 /**
- * The `incoming/<receiptId>.index.json` object written next to a receipt's tar: per instance its tar member,
- * identifiers and elements, used for flow matching. Not a message; shared by storescp and its readers.
+ * The first line of a receipt index (`<receiptId>.index.jsonl`, JSON Lines: this header, then one
+ * {@link ReceiptIndexInstance} per line; see receipt-index-lines.ts). Not a message; shared by storescp and
+ * its readers.
+ */
+export const ReceiptIndexHeader = Type.Object(
+  {
+    receiptId: Type.String({ format: 'uuid', maxLength: 36 }),
+    /** How many instance lines follow: a reader that finds fewer knows the index was cut short. */
+    instanceCount: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type ReceiptIndexHeader = Static<typeof ReceiptIndexHeader>;
+
+/**
+ * A whole receipt index in memory: what tests and tools build and read. Services write and read the index
+ * line by line and never hold one whole.
  */
 export const ReceiptIndex = Type.Object(
   {

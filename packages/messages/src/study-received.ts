@@ -46,7 +46,7 @@ export const StudyReceived = Type.Object(
     bucket: BucketName,
     /** Conventionally `incoming/<receiptId>.tar`. */
     tarKey: ObjectKey,
-    /** Conventionally `incoming/<receiptId>.index.json`; holds a {@link ReceiptIndex}. */
+    /** Conventionally `<receiptId>.index.jsonl`: the receipt index, JSON Lines (receipt-index-lines.ts). */
     indexKey: ObjectKey,
     tarSize: Type.Integer({ minimum: 0 }),
     /** Folder layout used for the tar members (tag keywords, e.g. StudyInstanceUID). */

@@ -39,8 +39,6 @@ export interface FingerprinterOptions {
   readonly reloadDebounceMs?: number;
   /** Full rescan interval of the flow directory, whatever the change events say (default 30 s). */
   readonly rescanMs?: number;
-  /** Largest receipt index read, in bytes (default 256 MiB). */
-  readonly maxIndexBytes?: number;
 }
 
 /** The fingerprinter, started and stopped as one. */
@@ -111,7 +109,6 @@ export function createService(
     broker: { publish: (...args) => requireBroker().publish(...args) },
     flows: () => catalog.snapshot(),
     metrics,
-    maxIndexBytes: options.maxIndexBytes ?? 256 * 1024 * 1024,
   });
 
   function requireBroker(): Broker {

@@ -147,7 +147,7 @@ describe('fingerprinter: study.received -> flow.matched', () => {
 
   it('dead-letters a receipt whose index is not a receipt index', async () => {
     const receiptId = randomUUID();
-    await storage.putBuffer(bucket, `${receiptId}.index.json`, '{"receiptId": "broken"');
+    await storage.putBuffer(bucket, `${receiptId}.index.jsonl`, '{"receiptId": "broken"');
     await bus.publishStudyReceived(studyReceivedFor(bucket, { receiptId, instances: [] }));
     await waitFor(async () => (await bus.messageCount(deadQueueName(queue))) > 0, 'a dead letter');
     const dead = await bus.take(deadQueueName(queue));

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createStorage } from '@dicomflow/storage';
+import { formatReceiptIndex } from '@dicomflow/messages';
 import { removeBucketAndObjects, testStorageConfig, uniqueBucketName } from '@dicomflow/storage/testing';
 import { waitFor } from '@dicomflow/test-helpers';
 import { pseudonym } from './patient/patient-column.js';
@@ -38,7 +39,7 @@ function indexOf(story: RunStory): Buffer {
       })),
     ),
   );
-  return Buffer.from(JSON.stringify({ receiptId: story.receiptId, instances }));
+  return Buffer.from(formatReceiptIndex({ receiptId: story.receiptId, instances }));
 }
 
 describe('flow-tracker patient column (S3 receipt index)', () => {
@@ -66,7 +67,7 @@ describe('flow-tracker patient column (S3 receipt index)', () => {
     const tracker = await startTracker(isolation, { PATIENT_COLUMN: mode, PATIENT_PSEUDONYM_KEY: KEY });
     try {
       const story = runStory({ bucket });
-      await storage.putBuffer(bucket, `${story.receiptId}.index.json`, indexOf(story));
+      await storage.putBuffer(bucket, `${story.receiptId}.index.jsonl`, indexOf(story));
       // The run first, its receipt last: the patient column reaches a run row recorded before it.
       const [received, ...rest] = story.events;
       const events = [...rest, ...(received ? [received] : [])];

@@ -156,18 +156,23 @@ describe('storescp refusing bad input', () => {
   });
 
   it('survives bytes that are not DICOM on the port and keeps serving', async () => {
+    const received: Buffer[] = [];
     await new Promise<void>((resolve) => {
       const socket = connect(receiver.port, '127.0.0.1', () => {
         socket.end(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(50)));
       });
+      // Read: the receiver answers and closes gracefully, which a peer that never reads would not see.
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
       socket.on('close', () => resolve());
       socket.on('error', () => resolve());
     });
+    // A-ABORT: service provider, unrecognized PDU ('G' is no PDU type).
+    expect([...Buffer.concat(received)]).toEqual([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 1]);
     const echo = await echoscu({ port: receiver.port, calledAe: 'STORESCP' });
     expect(echo.code).toBe(0);
   });
 
-  it('aborts a peer whose PDU header announces gigabytes, without buffering them, and keeps serving', async () => {
+  it('rejects a peer whose A-ASSOCIATE-RQ header announces gigabytes, without buffering them, and keeps serving', async () => {
     const received: Buffer[] = [];
     await new Promise<void>((resolve) => {
       const socket = connect(receiver.port, '127.0.0.1', () => {
@@ -179,8 +184,9 @@ describe('storescp refusing bad input', () => {
       socket.on('close', () => resolve());
       socket.on('error', () => resolve());
     });
-    // The receiver answered with an A-ABORT PDU (type 7) and closed the connection.
-    expect(Buffer.concat(received)[0]).toBe(0x07);
+    // The receiver answered with an A-ASSOCIATE-RJ (type 3: permanent, service provider, local limit
+    // exceeded) and closed the connection.
+    expect([...Buffer.concat(received)]).toEqual([0x03, 0, 0, 0, 0, 4, 0, 1, 3, 2]);
     const echo = await echoscu({ port: receiver.port, calledAe: 'STORESCP' });
     expect(echo.code).toBe(0);
   });

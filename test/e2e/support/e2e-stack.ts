@@ -28,6 +28,7 @@ export interface TrackedRun {
   readonly sent: string | null;
   readonly failure: { reason: string; message: string | null } | null;
   readonly destinations: string[];
+  readonly receiptId: string;
 }
 
 export interface TrackedStep {

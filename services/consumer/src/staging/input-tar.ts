@@ -3,7 +3,12 @@ import { Transform, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import tar from 'tar-stream';
 import { tarMemberName } from '@dicomflow/dicom';
-import { validateReceiptIndex, type Job, type ReceiptJobInput } from '@dicomflow/messages';
+import {
+  readReceiptIndexLines,
+  ReceiptIndexFormatError,
+  type Job,
+  type ReceiptJobInput,
+} from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import { JobFailure } from '../jobs/job-failure.js';
 import { coalesce } from './coalesce.js';
@@ -12,7 +17,7 @@ import { containerDir } from '../docker/create-options.js';
 
 /** What staging the input needs. */
 export interface InputDeps {
-  readonly storage: Pick<Storage, 'getStream' | 'getBuffer'>;
+  readonly storage: Pick<Storage, 'getStream'>;
 }
 
 /** What was put into the container. */
@@ -103,36 +108,54 @@ export async function stageInput(
   return { files, bytes };
 }
 
-/** Member name in the receipt tar -> its name in the model input, for the run's members. */
+/**
+ * Member name in the receipt tar -> its name in the model input, for the run's members. The index is read
+ * as a stream: only the run's members are looked at and kept (their names), whatever the study's size.
+ */
 export async function receiptLayout(deps: InputDeps, input: ReceiptJobInput): Promise<Map<string, string>> {
-  let body: Buffer;
-  try {
-    body = await deps.storage.getBuffer(input.bucket, input.indexKey);
-  } catch (err) {
-    throw storageInputError(err, input.indexKey);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new JobFailure('input', `the receipt index ${input.indexKey} is not JSON`);
-  }
-  const index = validateReceiptIndex(data);
-  if (!index.ok)
-    throw new JobFailure('input', `the receipt index ${input.indexKey} is invalid: ${index.error}`);
-  const byMember = new Map(index.value.instances.map((instance) => [instance.member, instance]));
+  const wanted = new Set(input.members);
   const names = new Map<string, string>();
-  const used = new Set<string>();
-  for (const member of input.members) {
-    const instance = byMember.get(member);
-    if (!instance) throw new JobFailure('input', `member ${member} is not in the receipt index`);
-    let name = tarMemberName(input.tarSubdir, instance.elements as never, instance.sopInstanceUid);
-    // Same rule as the receiver: a repeated SOP Instance UID gets a numbered name, never overwrites.
-    for (let n = 1; used.has(name); n++) name = name.replace(/(\.\d+)?\.dcm$/, `.${n}.dcm`);
-    used.add(name);
-    names.set(member, name);
+  const unique = new UniqueNames();
+  try {
+    const source = await openInput(deps, input.bucket, input.indexKey);
+    for await (const record of readReceiptIndexLines(source)) {
+      if (!('instance' in record)) continue;
+      const { member, elements, sopInstanceUid } = record.instance;
+      if (!wanted.has(member) || names.has(member)) continue;
+      names.set(member, unique.take(tarMemberName(input.tarSubdir, elements as never, sopInstanceUid)));
+    }
+  } catch (err) {
+    if (err instanceof ReceiptIndexFormatError)
+      throw new JobFailure('input', `the receipt index ${input.indexKey} is invalid: ${err.message}`);
+    throw inputError(err);
   }
-  return names;
+  for (const member of input.members) {
+    if (!names.has(member)) throw new JobFailure('input', `member ${member} is not in the receipt index`);
+  }
+  // In the run's order, as before: the input folder does not depend on the order of the index.
+  return new Map(input.members.map((member) => [member, names.get(member) ?? '']));
+}
+
+/**
+ * Names made unique the receiver's way: a repeated name gets `.1`, `.2`, ... before `.dcm`, never
+ * overwrites. One map lookup per name, so many repeats of one name cost no more than distinct ones.
+ */
+class UniqueNames {
+  private readonly used = new Set<string>();
+  private readonly next = new Map<string, number>();
+
+  take(name: string): string {
+    let unique = name;
+    if (this.used.has(unique)) {
+      const stem = name.endsWith('.dcm') ? name.slice(0, -'.dcm'.length) : name;
+      let n = this.next.get(name) ?? 1;
+      do unique = `${stem}.${n++}.dcm`;
+      while (this.used.has(unique));
+      this.next.set(name, n);
+    }
+    this.used.add(unique);
+    return unique;
+  }
 }
 
 /** Opens an input object; a missing or unreadable one is a {@link JobFailure} (reason input). */

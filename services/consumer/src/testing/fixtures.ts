@@ -1,7 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { checkFlowDefinition, type Job, type JobInput, type ReceiptIndex } from '@dicomflow/messages';
+import {
+  checkFlowDefinition,
+  formatReceiptIndex,
+  type Job,
+  type JobInput,
+  type ReceiptIndex,
+} from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import { asNodeStream } from '../staging/input-tar.js';
 
@@ -92,10 +98,10 @@ export async function storeReceipt(
     })),
   };
   const tarKey = `${receiptId}.tar`;
-  const indexKey = `${receiptId}.index.json`;
+  const indexKey = `${receiptId}.index.jsonl`;
   const bytes = await tarOf(instances.map((instance) => ({ name: instance.member, body: instance.body })));
   await storage.putBuffer(bucket, tarKey, bytes);
-  await storage.putBuffer(bucket, indexKey, JSON.stringify(index), 'application/json');
+  await storage.putBuffer(bucket, indexKey, formatReceiptIndex(index), 'application/jsonl');
   return { receiptId, bucket, tarKey, indexKey, instances };
 }
 

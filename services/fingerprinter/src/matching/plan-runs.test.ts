@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { hashFlow, parseFlow, type LoadedFlow } from '@dicomflow/flows';
+import { hashFlow, matchFlow, parseFlow, type LoadedFlow } from '@dicomflow/flows';
 import { validateMessage, type ReceiptIndex } from '@dicomflow/messages';
 import { fixtureInstance, studyReceivedFor } from '../testing/receipts.js';
 import { planRuns } from './plan-runs.js';
+import type { FlowMatch } from './read-receipt-index.js';
 import { flowMatchedMessageIdFor, runIdFor } from './run-identity.js';
 
 function loaded(file: string, yaml: string): LoadedFlow {
@@ -34,6 +35,11 @@ tar_subdir: [StudyInstanceUID, SeriesDescription]
 );
 const PET = loaded('/flows/pet.yaml', 'triggers:\n  - Modality: ^PT$\n');
 
+/** Each flow's decision on the index's files, as matchReceipt makes it while streaming the index. */
+function matchesOf(index: ReceiptIndex, flows: readonly LoadedFlow[]): FlowMatch[] {
+  return flows.map((loaded) => ({ loaded, result: matchFlow(loaded.flow, index.instances) }));
+}
+
 function receipt(): ReceiptIndex {
   return {
     receiptId: randomUUID(),
@@ -51,7 +57,7 @@ describe('planRuns', () => {
     const index = receipt();
     const study = studyReceivedFor('incoming', index);
     const at = new Date('2026-01-02T03:04:05.000Z');
-    const runs = planRuns(study, index, [PET, CT], at);
+    const runs = planRuns(study, matchesOf(index, [PET, CT]), at);
     expect(runs).toHaveLength(1);
     const [run] = runs;
     const runId = runIdFor(index.receiptId, 'ct.yaml');
@@ -80,7 +86,11 @@ describe('planRuns', () => {
       ...receipt(),
       instances: [...receipt().instances, fixtureInstance('mr/1.dcm', { Modality: 'MR' })],
     };
-    const runs = planRuns(studyReceivedFor('incoming', index), index, [MR_AND_CT, PET, CT], new Date());
+    const runs = planRuns(
+      studyReceivedFor('incoming', index),
+      matchesOf(index, [MR_AND_CT, PET, CT]),
+      new Date(),
+    );
     expect(runs.map((run) => run.body.flowFile)).toEqual(['ct.yaml', 'mr-and-ct.yaml']);
     const combined = runs[1]?.body;
     expect(combined?.tarSubdir).toEqual(['StudyInstanceUID', 'SeriesDescription']);
@@ -92,8 +102,12 @@ describe('planRuns', () => {
   it('gives the same runs (ids, members, flow) when the same receipt is planned again', () => {
     const index = receipt();
     const study = studyReceivedFor('incoming', index);
-    const first = planRuns(study, index, [CT, MR_AND_CT], new Date(1000));
-    const again = planRuns({ ...study, receivedAt: new Date().toISOString() }, index, [CT], new Date());
+    const first = planRuns(study, matchesOf(index, [CT, MR_AND_CT]), new Date(1000));
+    const again = planRuns(
+      { ...study, receivedAt: new Date().toISOString() },
+      matchesOf(index, [CT]),
+      new Date(),
+    );
     expect(again.map((run) => run.messageId)).toEqual(first.map((run) => run.messageId));
     expect(again.map((run) => ({ ...run.body, matchedAt: '' }))).toEqual(
       first.map((run) => ({ ...run.body, matchedAt: '' })),
@@ -103,9 +117,9 @@ describe('planRuns', () => {
   it('starts nothing when no flow triggers, or there are no flows or no files', () => {
     const index = receipt();
     const study = studyReceivedFor('incoming', index);
-    expect(planRuns(study, index, [PET], new Date())).toEqual([]);
-    expect(planRuns(study, index, [], new Date())).toEqual([]);
+    expect(planRuns(study, matchesOf(index, [PET]), new Date())).toEqual([]);
+    expect(planRuns(study, matchesOf(index, []), new Date())).toEqual([]);
     const empty = { receiptId: index.receiptId, instances: [] };
-    expect(planRuns(study, empty, [CT, PET], new Date())).toEqual([]);
+    expect(planRuns(study, matchesOf(empty, [CT, PET]), new Date())).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
-import { matchFlow, type LoadedFlow, type MatchInstance } from '@dicomflow/flows';
-import type { FlowMatched, ReceiptIndex, StudyReceived } from '@dicomflow/messages';
+import type { FlowMatched, StudyReceived } from '@dicomflow/messages';
+import type { FlowMatch } from './read-receipt-index.js';
 import { flowMatchedMessageIdFor, runIdFor } from './run-identity.js';
 
 /** One run to start: the `flow.matched` body and the message id to publish it with. */
@@ -10,20 +10,14 @@ export interface PlannedRun {
 }
 
 /**
- * Evaluates every flow against the receipt's files (`index`, already checked to belong to `study`) and
- * returns one run per triggered flow, in flow file name order. Pure: the same receipt, index and flows give
- * the same runs (ids included), whenever and however often it is called; only `matchedAt` differs.
+ * One run per flow that the receipt's files triggered (`matches`, see matchReceipt), in flow file name
+ * order. Pure: the same receipt and matches give the same runs (ids included), whenever and however often
+ * it is called; only `matchedAt` differs.
  */
-export function planRuns(
-  study: StudyReceived,
-  index: ReceiptIndex,
-  flows: readonly LoadedFlow[],
-  matchedAt: Date,
-): PlannedRun[] {
-  const instances: MatchInstance[] = index.instances.map(({ member, elements }) => ({ member, elements }));
+export function planRuns(study: StudyReceived, matches: readonly FlowMatch[], matchedAt: Date): PlannedRun[] {
   const runs: PlannedRun[] = [];
-  for (const loaded of [...flows].sort((a, b) => compare(basename(a.file), basename(b.file)))) {
-    const result = matchFlow(loaded.flow, instances);
+  const ordered = [...matches].sort((a, b) => compare(basename(a.loaded.file), basename(b.loaded.file)));
+  for (const { loaded, result } of ordered) {
     if (!result.triggered || result.selected.length === 0) continue;
     const flowFile = basename(loaded.file);
     const runId = runIdFor(study.receiptId, flowFile);

@@ -4,21 +4,19 @@ import type { Storage } from '@dicomflow/storage';
 import type { FlowSnapshot } from '../flows/flow-snapshot.js';
 import type { FingerprinterMetrics } from '../metrics.js';
 import { planRuns } from './plan-runs.js';
-import { readReceiptIndex } from './read-receipt-index.js';
+import { matchReceipt } from './read-receipt-index.js';
 
 /** What the `study.received` consumer needs. */
 export interface StudyReceivedDeps {
-  readonly storage: Pick<Storage, 'getBuffer'>;
+  readonly storage: Pick<Storage, 'getStream'>;
   readonly broker: Pick<Broker, 'publish'>;
   /** The flows in force now; one snapshot serves a whole receipt. */
   readonly flows: () => FlowSnapshot;
   readonly metrics: FingerprinterMetrics;
-  /** Largest receipt index read (bytes). */
-  readonly maxIndexBytes: number;
 }
 
 /**
- * Handles one `study.received`: reads the receipt index, evaluates every flow and publishes one
+ * Handles one `study.received`: streams the receipt index through every flow and publishes one
  * `flow.matched` per triggered flow at the flow's priority, with the run id as correlation id. Resolves once
  * every publish is confirmed, so the receipt is acked only then. Idempotent: run ids and message ids are
  * derived from the receipt id and the flow file, so handling the same receipt again republishes the same
@@ -32,8 +30,8 @@ export function studyReceivedHandler(deps: StudyReceivedDeps): MessageHandler<'s
       throw new TransientError(`the flow directory cannot be read: ${snapshot.directoryError}`);
     }
     const stopTimer = deps.metrics.matchSeconds.startTimer();
-    const index = await readReceiptIndex(deps.storage, study, deps.maxIndexBytes);
-    const runs = planRuns(study, index, snapshot.flows, new Date());
+    const matched = await matchReceipt(deps.storage, study, snapshot.flows);
+    const runs = planRuns(study, matched.matches, new Date());
     for (const { messageId, body } of runs) {
       await deps.broker.publish('flow.matched', body, {
         messageId,
@@ -47,7 +45,7 @@ export function studyReceivedHandler(deps: StudyReceivedDeps): MessageHandler<'s
     ctx.logger.info(
       {
         receiptId: study.receiptId,
-        instances: index.instances.length,
+        instances: matched.instances,
         flows: snapshot.flows.length,
         runs: runs.map(({ body }) => ({
           runId: body.runId,

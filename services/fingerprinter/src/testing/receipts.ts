@@ -3,7 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
 import { inspectPart10File } from '@dicomflow/dicom';
-import type { ReceiptIndex, ReceiptIndexInstance, StudyReceived } from '@dicomflow/messages';
+import {
+  formatReceiptIndex,
+  type ReceiptIndex,
+  type ReceiptIndexInstance,
+  type StudyReceived,
+} from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 
 /** The few elements the tests match on, by keyword: tag and VR. */
@@ -70,8 +75,8 @@ export async function indexOfFiles(
 }
 
 /**
- * Stores `index` in `bucket` under `<receiptId>.index.json` (as storescp names it) and returns the
- * `study.received` that announces it. The tar is not stored: the fingerprinter never reads it.
+ * Stores `index` in `bucket` under `<receiptId>.index.jsonl` (JSON Lines, as storescp writes it) and
+ * returns the `study.received` that announces it. The tar is not stored: the fingerprinter never reads it.
  */
 export async function putReceipt(
   storage: Storage,
@@ -79,8 +84,8 @@ export async function putReceipt(
   index: ReceiptIndex,
   overrides: Partial<StudyReceived> = {},
 ): Promise<StudyReceived> {
-  const indexKey = `${index.receiptId}.index.json`;
-  await storage.putBuffer(bucket, indexKey, JSON.stringify(index), 'application/json');
+  const indexKey = `${index.receiptId}.index.jsonl`;
+  await storage.putBuffer(bucket, indexKey, formatReceiptIndex(index), 'application/jsonl');
   return studyReceivedFor(bucket, index, overrides);
 }
 
@@ -99,7 +104,7 @@ export function studyReceivedFor(
     callingHost: '127.0.0.1',
     bucket,
     tarKey: `${index.receiptId}.tar`,
-    indexKey: `${index.receiptId}.index.json`,
+    indexKey: `${index.receiptId}.index.jsonl`,
     tarSize: 0,
     tarSubdir: ['SeriesInstanceUID'],
     instanceCount: index.instances.length,

@@ -18,7 +18,7 @@ export const TRACKER_PREFETCH = 8;
 /** What the event handler needs. */
 export interface TrackerDeps {
   readonly store: EventStore;
-  readonly storage: Pick<Storage, 'getBuffer'>;
+  readonly storage: Pick<Storage, 'getStream'>;
   readonly patient: { readonly mode: PatientColumnMode; readonly pseudonymKey: string };
   readonly metrics: TrackerMetrics;
   readonly logger: Logger;

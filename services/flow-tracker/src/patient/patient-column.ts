@@ -24,6 +24,16 @@ export function patientColumn(
     const name = patientNameOf(instance.elements);
     if (name !== undefined && name.trim() !== '') names.add(name);
   }
+  return patientColumnOfNames(names, mode, pseudonymKey);
+}
+
+/** {@link patientColumn} of the distinct patient names already collected. */
+export function patientColumnOfNames(
+  names: ReadonlySet<string>,
+  mode: PatientColumnMode,
+  pseudonymKey: string,
+): string {
+  if (mode === 'none') return '';
   const values = new Set<string>();
   for (const name of names) values.add(mode === 'initials' ? initials(name) : pseudonym(name, pseudonymKey));
   return [...values]

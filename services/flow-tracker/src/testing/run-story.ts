@@ -78,7 +78,7 @@ export function studyReceived(opts: {
     callingHost: '10.0.0.7',
     bucket: opts.bucket ?? 'incoming',
     tarKey: `${receiptId}.tar`,
-    indexKey: `${receiptId}.index.json`,
+    indexKey: `${receiptId}.index.jsonl`,
     tarSize: 1000,
     tarSubdir: [],
     instanceCount: series.reduce((n, s) => n + s.instanceCount, 0),

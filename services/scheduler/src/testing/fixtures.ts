@@ -41,7 +41,7 @@ export function flowMatched(opts: FlowFixtureOptions = {}): FlowMatched {
     flowHash: 'ab'.repeat(32),
     bucket: 'incoming',
     tarKey: `${receiptId}.tar`,
-    indexKey: `${receiptId}.index.json`,
+    indexKey: `${receiptId}.index.jsonl`,
     members: ['1.2.3/1.2.3.1/1.2.3.1.1.dcm', '1.2.3/1.2.3.1/1.2.3.1.2.dcm'],
     tarSubdir: ['StudyInstanceUID', 'SeriesInstanceUID'],
     priority,

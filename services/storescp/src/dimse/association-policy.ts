@@ -67,6 +67,11 @@ export class AssociationPolicy {
     this.deniedAes = new Set(config.deniedCallingAeTitles.map(normaliseAe));
   }
 
+  /** Associations open at once at most (MAX_ASSOCIATIONS). */
+  get maxAssociations(): number {
+    return this.config.maxAssociations;
+  }
+
   /** Undefined when the association may go ahead, else the A-ASSOCIATE-RJ to send. */
   reviewAssociation(facts: AssociationRequestFacts): Rejection | undefined {
     const calling = normaliseAe(facts.callingAeTitle);

@@ -30,6 +30,28 @@ export function sendCommandWithoutDataset(
     });
     dimseLog.info(`${network.logId} -> ${described} [pc: ${contextId}]`);
   }
+  writeCommandSet(network, commandSet, contextId);
+  return true;
+}
+
+/**
+ * Sends a command without dataset given as its elements (keyword to value, as {@link encodeCommandSet}
+ * takes them): the responses the receiver forms itself, for requests it does not serve or cannot read.
+ * Returns false, having sent nothing, when an element cannot be encoded.
+ */
+export function sendCommandElements(
+  network: NetworkInternals,
+  elements: Readonly<Record<string, unknown>>,
+  contextId: number,
+): boolean {
+  const commandSet = encodeCommandSet(elements);
+  if (!commandSet) return false;
+  writeCommandSet(network, commandSet, contextId);
+  return true;
+}
+
+/** One P-DATA-TF PDU with one PDV carrying the whole command set. */
+function writeCommandSet(network: NetworkInternals, commandSet: Buffer, contextId: number): void {
   const pdu = Buffer.alloc(12 + commandSet.length);
   pdu.writeUInt8(P_DATA_TF, 0);
   pdu.writeUInt32BE(6 + commandSet.length, 2); // the PDV: length field, context id, control header, value
@@ -39,5 +61,4 @@ export function sendCommandWithoutDataset(
   commandSet.copy(pdu, 12);
   network.socket.write(pdu);
   network.statistics.addBytesSent(pdu.length);
-  return true;
 }

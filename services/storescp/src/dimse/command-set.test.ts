@@ -1,6 +1,11 @@
 import dimse from 'dcmjs-dimse';
 import { describe, expect, it } from 'vitest';
-import { decodeCommandSet, encodeCommandSet } from './command-set.js';
+import {
+  commandEssentials,
+  decodeCommandSet,
+  encodeCommandSet,
+  MAX_COMMAND_SET_LENGTH,
+} from './command-set.js';
 
 const { Dataset } = dimse;
 const { CStoreRequest, CEchoRequest } = dimse.requests;
@@ -158,18 +163,71 @@ describe('decodeCommandSet', () => {
     });
   });
 
-  it('leaves encodings dcmjs rewrites to the library', () => {
+  it('refuses what it cannot read', () => {
     const cases = [
-      element(0x1000, Buffer.from('1.2.3 ')), // space-padded UID
       element(0x1000, Buffer.from('1.2.3x')), // not a UID
-      element(0x1030, Buffer.from(' AE ')), // leading space
       element(0x0902, Buffer.from('a\\b ')), // two values
+      element(0x0902, Buffer.from('a\tb ')), // a control character
       element(0x0110, Buffer.alloc(0)), // empty
       element(0x0110, Buffer.from([1, 0, 2, 0])), // two US values
-      element(0x0901, Buffer.from([0x10, 0, 0x10, 0])), // AT, not in the table
       element(0x0000, Buffer.alloc(2)), // short group length
+      Buffer.concat([element(0x0110, us(1)), element(0x0110, us(2))]), // repeated
       Buffer.concat([element(0x0110, us(1)), Buffer.from([0, 0, 0x10])]), // cut short
+      Buffer.concat([element(0x0110, us(1)), Buffer.from([0x10, 0, 0, 0x40, 2, 0, 0, 0, 0x41, 0x41])]), // group 0010
+      element(0x0902, Buffer.alloc(MAX_COMMAND_SET_LENGTH, 0x41)), // longer than a command set may be
     ];
     for (const bytes of cases) expect(decodeCommandSet(bytes)).toBeUndefined();
+  });
+
+  it('trims padding dcmjs would trim and skips retired command elements', () => {
+    const bytes = Buffer.concat([
+      element(0x0001, Buffer.from([0, 0, 0, 0])), // (0000,0001) Command Length to End, retired
+      element(0x0100, us(0x0030)),
+      element(0x1000, Buffer.from('1.2.3 ')), // space-padded UID
+      element(0x1030, Buffer.from(' AE ')),
+    ]);
+    expect(decodeCommandSet(bytes)).toStrictEqual({
+      _vrMap: {},
+      CommandField: 0x30,
+      AffectedSOPInstanceUID: '1.2.3',
+      MoveOriginatorApplicationEntityTitle: 'AE',
+    });
+  });
+
+  it('reads a value of 60k inner and trailing spaces in one pass (dcmjs trims such values quadratically)', () => {
+    const value = Buffer.from(`a${' '.repeat(30_000)}a${' '.repeat(30_001)}`, 'latin1');
+    expect(decodeCommandSet(element(0x0902, value))?.ErrorComment).toBe(`a${' '.repeat(30_000)}a`);
+  });
+});
+
+describe('commandEssentials', () => {
+  it('finds what a failure response needs in a command set decodeCommandSet refuses', () => {
+    const bytes = withGroupLength(
+      Buffer.concat([
+        element(0x0002, text('1.2.840.10008.1.1', '\0')),
+        element(0x0100, us(0x0030)),
+        element(0x0110, us(7)),
+        element(0x0800, us(0x0101)),
+        Buffer.from([0x10, 0, 0, 0x40, 4, 0, 0, 0]),
+        Buffer.from('a  a'),
+      ]),
+    );
+    expect(decodeCommandSet(bytes)).toBeUndefined();
+    expect(commandEssentials(bytes)).toEqual({ commandField: 0x30, messageId: 7, datasetFollows: false });
+  });
+
+  it('gives nothing when an element overruns the bytes or an essential is missing', () => {
+    const field = element(0x0100, us(1));
+    const id = element(0x0110, us(1));
+    const type = element(0x0800, us(0));
+    expect(commandEssentials(Buffer.concat([field, id, type]))).toEqual({
+      commandField: 1,
+      messageId: 1,
+      datasetFollows: true,
+    });
+    expect(commandEssentials(Buffer.concat([field, id]))).toBeUndefined();
+    expect(
+      commandEssentials(Buffer.concat([field, id, type, Buffer.from([0, 0, 0, 9, 0xff, 0, 0, 0])])),
+    ).toBeUndefined();
   });
 });

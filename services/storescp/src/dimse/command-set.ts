@@ -87,27 +87,64 @@ export function encodeCommandSet(elements: Readonly<Record<string, unknown>>): B
   return out;
 }
 
-/** A UID padded to even length with at most one NUL. */
-const CLEAN_UID = /^[0-9.]+\0?$/;
-/** Text without backslash, control characters or leading space, padded with at most one space. */
-const CLEAN_TEXT = /^[\x21-\x5b\x5d-\x7e]([\x20-\x5b\x5d-\x7e]*[\x21-\x5b\x5d-\x7e])? ?$/;
+/** Longest command set accepted: a real one is about 200 bytes; the bound keeps every step on it small. */
+export const MAX_COMMAND_SET_LENGTH = 64 * 1024;
+/** CommandDataSetType (0000,0800) value meaning "no dataset follows" (PS3.7 E.1). */
+export const NO_DATASET = 0x0101;
 
-/** The value dcmjs reads for one element, for the plain encodings it reads unchanged; else undefined. */
+const SPACE = 0x20;
+const NUL = 0x00;
+const BACKSLASH = 0x5c;
+
+/** Index just past the last byte of `value` that is not padding (spaces, and NULs when `nulToo`). */
+function endOfText(value: Buffer, nulToo: boolean): number {
+  let end = value.length;
+  while (end > 0) {
+    const c = value[end - 1];
+    if (c !== SPACE && !(nulToo && c === NUL)) break;
+    end -= 1;
+  }
+  return end;
+}
+
+/**
+ * The value of one element, or undefined for one this reader does not take: a US that is not one value, a
+ * UID with characters other than digits and dots, text with control characters or a backslash (several
+ * values). Padding is trimmed. One pass over the value, no regular expressions: the old path went through
+ * dcmjs, whose end-trim regex is quadratic (a 160k-space value took 21 s).
+ */
 function decodeValue(vr: string, value: Buffer): string | number | undefined {
   if (vr === 'US') return value.length === 2 ? value.readUInt16LE(0) : undefined;
-  const text = value.toString('latin1');
-  if (vr === 'UI') return CLEAN_UID.test(text) ? text.replace(/\0$/, '') : undefined;
-  return CLEAN_TEXT.test(text) ? text.trimEnd() : undefined;
+  if (vr === 'UI') {
+    const end = endOfText(value, true);
+    if (end === 0) return undefined;
+    for (let i = 0; i < end; i++) {
+      const c = value[i] ?? 0;
+      if (c !== 0x2e && (c < 0x30 || c > 0x39)) return undefined;
+    }
+    return value.toString('latin1', 0, end);
+  }
+  const end = endOfText(value, false);
+  let start = 0;
+  while (start < end && value[start] === SPACE) start += 1;
+  if (start === end) return undefined;
+  for (let i = start; i < end; i++) {
+    const c = value[i] ?? 0;
+    if (c < SPACE || c > 0x7e || c === BACKSLASH) return undefined;
+  }
+  return value.toString('latin1', start, end);
 }
 
 /**
  * Reads a command set (implicit VR little endian, group 0000) into the naturalized elements dcmjs-dimse's
  * `new Dataset(bytes)` produces for it (keyword keys, numbers and trimmed strings, the empty `_vrMap`
- * dcmjs adds), without dcmjs's parser. Returns undefined for anything it does not read exactly as dcmjs
- * would (unknown elements, multiple values, empty values, padding or characters dcmjs rewrites), so the
- * caller can leave the command to the library.
+ * dcmjs adds), in one linear pass. It is the receiver's only reader of command sets: dcmjs never sees
+ * them. Elements of group 0000 it does not know (retired ones some old senders still add) are skipped.
+ * Returns undefined for anything it cannot read: a set longer than {@link MAX_COMMAND_SET_LENGTH}, an
+ * element outside group 0000, cut short, empty, repeated, or a value {@link decodeValue} refuses.
  */
 export function decodeCommandSet(bytes: Buffer): Record<string, unknown> | undefined {
+  if (bytes.length > MAX_COMMAND_SET_LENGTH) return undefined;
   const elements: Record<string, unknown> = { _vrMap: {} };
   let at = 0;
   while (at < bytes.length) {
@@ -117,16 +154,49 @@ export function decodeCommandSet(bytes: Buffer): Record<string, unknown> | undef
     const end = at + 8 + length;
     if (length === 0 || end > bytes.length) return undefined;
     const value = bytes.subarray(at + 8, end);
-    if (element === 0x0000) {
-      if (length !== 4) return undefined;
-      elements.CommandGroupLength = value.readUInt32LE(0);
-    } else {
-      const known = BY_ELEMENT.get(element);
-      const decoded = known && decodeValue(known.vr, value);
-      if (!known || decoded === undefined) return undefined;
-      elements[known.keyword] = decoded;
-    }
     at = end;
+    if (element === 0x0000) {
+      if (length !== 4 || 'CommandGroupLength' in elements) return undefined;
+      elements.CommandGroupLength = value.readUInt32LE(0);
+      continue;
+    }
+    const known = BY_ELEMENT.get(element);
+    if (!known) continue;
+    const decoded = decodeValue(known.vr, value);
+    if (decoded === undefined || known.keyword in elements) return undefined;
+    elements[known.keyword] = decoded;
   }
   return elements;
+}
+
+/** What a response needs from a request, read from a command set {@link decodeCommandSet} refused. */
+export interface CommandEssentials {
+  readonly commandField: number;
+  readonly messageId: number;
+  readonly datasetFollows: boolean;
+}
+
+/**
+ * CommandField, MessageID and whether a dataset follows, from a command set whose elements frame
+ * (each within the bytes) even if some value cannot be read; undefined when they cannot all be found,
+ * in which case no response can be formed. Linear, like {@link decodeCommandSet}.
+ */
+export function commandEssentials(bytes: Buffer): CommandEssentials | undefined {
+  if (bytes.length > MAX_COMMAND_SET_LENGTH) return undefined;
+  const found = new Map<number, number>();
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + 8 > bytes.length) return undefined;
+    const group = bytes.readUInt16LE(at);
+    const element = bytes.readUInt16LE(at + 2);
+    const length = bytes.readUInt32LE(at + 4);
+    if (at + 8 + length > bytes.length) return undefined;
+    if (group === 0x0000 && length === 2) found.set(element, bytes.readUInt16LE(at + 8));
+    at += 8 + length;
+  }
+  const commandField = found.get(0x0100);
+  const messageId = found.get(0x0110);
+  const dataSetType = found.get(0x0800);
+  if (commandField === undefined || messageId === undefined || dataSetType === undefined) return undefined;
+  return { commandField, messageId, datasetFollows: dataSetType !== NO_DATASET };
 }

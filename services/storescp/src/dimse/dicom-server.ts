@@ -3,6 +3,15 @@ import type { Logger } from '@dicomflow/runtime';
 import { StoreScp, type StoreScpContext } from './store-scp.js';
 
 /**
+ * TCP connections accepted at once: MAX_ASSOCIATIONS plus this share of it (at least 8), so that senders
+ * beyond the limit still hear an A-ASSOCIATE-RJ (temporary congestion) instead of a dropped connection,
+ * while connections that never associate cannot pile up without bound.
+ */
+export function connectionLimit(maxAssociations: number): number {
+  return maxAssociations + Math.max(8, Math.ceil(maxAssociations / 4));
+}
+
+/**
  * The DICOM listener. The library's own server neither binds to a chosen address nor lets us set socket
  * options before the first byte, so connections are accepted here and handed to {@link StoreScp}.
  */
@@ -27,6 +36,13 @@ export class DicomServer {
       socket.on('error', () => undefined); // the association reports it
       // Counted when asked: the receiver writes inline only while it serves one association alone.
       new StoreScp(socket, { ...this.ctx, openAssociations: () => Math.max(0, this.sockets.size - 1) });
+    });
+    server.maxConnections = connectionLimit(this.ctx.policy.maxAssociations);
+    server.on('drop', (dropped) => {
+      this.logger.warn(
+        { remote: dropped?.remoteAddress, maxConnections: server.maxConnections },
+        'connection dropped: too many open connections',
+      );
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {

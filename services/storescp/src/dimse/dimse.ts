@@ -3,8 +3,8 @@ import dimse from 'dcmjs-dimse';
 
 export const { Scp, Dataset, Implementation, log: dimseLog } = dimse;
 export const { CEchoResponse, CStoreResponse } = dimse.responses;
-/** The library's C-STORE-RQ class (its instance type is {@link CStoreRequest}). */
-export const { CStoreRequest: CStoreRequestClass } = dimse.requests;
+/** The library's C-STORE-RQ and C-ECHO-RQ classes (instance types {@link CStoreRequest}, {@link CEchoRequest}). */
+export const { CStoreRequest: CStoreRequestClass, CEchoRequest: CEchoRequestClass } = dimse.requests;
 export type Association = InstanceType<typeof dimse.association.Association>;
 export type PresentationContext = InstanceType<typeof dimse.association.PresentationContext>;
 export type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
@@ -29,5 +29,17 @@ export type StoreStatusCode = (typeof StoreStatus)[keyof typeof StoreStatus];
 
 /** Command Field (0000,0100) of a C-STORE-RQ (PS3.7 E.1); the library's CommandFieldType.CStoreRequest. */
 export const C_STORE_RQ = 0x0001;
+/** Command Field of a C-ECHO-RQ. */
+export const C_ECHO_RQ = 0x0030;
+/** Command Field of a C-CANCEL-RQ: it is never answered. */
+export const C_CANCEL_RQ = 0x0fff;
+/** Command Field bit set in every response (PS3.7 E.1). */
+export const RESPONSE_BIT = 0x8000;
+
+/** General DIMSE statuses (PS3.7 C.4) for requests the receiver does not serve. */
+export const DimseStatus = {
+  /** Failure: unrecognized operation (a DIMSE service we do not provide). */
+  UnrecognizedOperation: 0x0211,
+} as const;
 /** PDU type of P-DATA-TF (PS3.8 9.3.1); the library's RawPduType.PDataTF. */
 export const P_DATA_TF = 0x04;

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import {
   Scp,
+  type CEchoRequest,
   type CStoreRequest,
   type CStoreResponseType,
   type DatasetType,
@@ -30,16 +31,6 @@ export interface NetworkInternals {
   lastPduTime: number | undefined;
   timeoutIntervalId: NodeJS.Timeout | undefined;
   readonly statistics: { addBytesReceived(bytes: number): void; addBytesSent(bytes: number): void };
-  readonly association: { getPresentationContext(id: number): PresentationContext | undefined } | undefined;
-  /**
-   * The message whose dataset is awaited: any request the library parsed (typed as the C-STORE-RQ it is
-   * for us; check `getCommandFieldType()` before relying on that), undefined between messages.
-   */
-  dimse: CStoreRequest | undefined;
-  /** Where a command set, or the dataset of a non-C-STORE message, is collected (a memory stream). */
-  dimseStream: Writable | undefined;
-  /** Where the dataset of the C-STORE being received goes (from `createStoreWritableStream`). */
-  dimseStoreStream: Writable | undefined;
   emit(event: string, arg?: unknown): boolean;
   sendAbort(): void;
   createStoreWritableStream(context: PresentationContext, request: CStoreRequest): Writable;
@@ -52,7 +43,8 @@ export interface NetworkInternals {
   _reset(): void;
   /** Parses one whole PDU (header included) and acts on it. Never rejects: it reports via 'networkError'. */
   _processPdu(pdu: Buffer): Promise<void>;
-  _performDimse(context: PresentationContext, command: CStoreRequest): void;
+  /** Hands a complete request to its handler (emits 'cStoreRequest', 'cEchoRequest', ...). */
+  _performDimse(context: PresentationContext, command: CStoreRequest | CEchoRequest): void;
   /** Sends a request or response (command set, then dataset if any) in P-DATA-TF PDUs. */
   _sendPDataTF(message: DimseMessage, contextId: number, maxPduLength: number): void;
 }

@@ -74,11 +74,73 @@ describe('PduFramer', () => {
   });
 
   it('gives a PDU spread over chunks as slices of those chunks', () => {
-    const chunks = cut(stream, [20, 50]);
+    const large = pdu(0x04, body(2000, 4));
+    const chunks = cut(large, [300, 1000]);
     const { pdus } = frame(chunks);
     const [first] = pdus;
-    expect(first?.pieces.map((p) => p.buffer)).toEqual(chunks.map((c) => c.buffer));
-    expect(first?.pieces.map((p) => p.length)).toEqual([20, 30, 26]);
+    expect(first?.pieces.every((p, i) => p.buffer === chunks[i]?.buffer)).toBe(true);
+    expect(first?.pieces.map((p) => p.length)).toEqual([300, 700, 1006]);
+  });
+
+  it('copies small chunks together instead of keeping one slice per chunk', () => {
+    const { pdus } = frame(
+      cut(
+        stream,
+        Array.from({ length: stream.length - 1 }, (_, i) => i + 1),
+      ),
+    );
+    // 380 one-byte chunks: the RQ (76 bytes) and P-DATA (306) each lie in one staging slice.
+    expect(pdus.map((p) => p.pieces.length)).toEqual([1, 1, 1]);
+    expect(pdus.map((p) => joinPdu(p))).toEqual(expected.map((e) => e.bytes));
+  });
+
+  it('frames a 256 KiB PDU sent as 256k one-byte chunks (linear: the old shift() per chunk took minutes)', () => {
+    const big = pdu(0x04, body(256 * 1024 - 6, 5));
+    const pdus: FramedPdu[] = [];
+    const framer = new PduFramer(
+      (p) => pdus.push(p),
+      (e) => {
+        throw e;
+      },
+    );
+    for (let i = 0; i < big.length; i++) framer.push(big.subarray(i, i + 1));
+    expect(pdus).toHaveLength(1);
+    const [only] = pdus;
+    if (!only) throw new Error('no PDU');
+    expect(only.pieces.length).toBeLessThanOrEqual(big.length / 1024);
+    expect(joinPdu(only).equals(big)).toBe(true);
+    expect(framer.bufferedBytes).toBe(0);
+  });
+
+  it('keeps slices valid when small chunks of several PDUs share a staging buffer', () => {
+    const many = Array.from({ length: 200 }, (_, i) => pdu(0x04, body(i % 50, i)));
+    const bytes = Buffer.concat(many);
+    const pdus: FramedPdu[] = [];
+    const framer = new PduFramer(
+      (p) => pdus.push(p),
+      () => undefined,
+    );
+    for (let at = 0; at < bytes.length; at += 7) framer.push(bytes.subarray(at, at + 7));
+    // Checked only after everything was pushed: a slice overwritten later would show.
+    expect(pdus.map((p) => joinPdu(p))).toEqual(many);
+  });
+
+  it('asks a limit function at each PDU header', () => {
+    let limit = 100;
+    const errors: FramingError[] = [];
+    const pdus: FramedPdu[] = [];
+    const framer = new PduFramer(
+      (p) => pdus.push(p),
+      (e) => errors.push(e),
+      () => limit,
+    );
+    framer.push(pdu(0x01, body(90, 1)));
+    limit = 50;
+    framer.push(pdu(0x04, body(90, 1)));
+    expect(pdus.map((p) => p.type)).toEqual([0x01]);
+    expect(errors.map((e) => e.message)).toEqual([
+      'PDU of type 4 announces 96 bytes; at most 50 are accepted',
+    ]);
   });
 
   it('holds back an incomplete PDU until its last byte arrives', () => {

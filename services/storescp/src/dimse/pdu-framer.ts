@@ -49,29 +49,51 @@ export function pduLengthLimit(maxPduLength: number): number {
   return PDU_HEADER_LENGTH + (maxPduLength === 0 ? 64 * MIB : Math.max(maxPduLength, MIB));
 }
 
+/** Chunks shorter than this are copied together (see {@link PduFramer}). */
+const SMALL_CHUNK = 256;
+/** Size of the buffers small chunks are copied into. */
+const STAGING_SIZE = 16 * 1024;
+/** Handed-out chunk slots are dropped from the list once this many have piled up at its front. */
+const COMPACT_AFTER = 1024;
+
 /**
  * Cuts a socket's byte stream into PDUs without copying: chunks are kept as received and each PDU is
  * handed out as slices of them. Replaces the library's accumulator, which concatenates every chunk onto
  * the partial PDU: several copies and short-lived buffers per PDU.
+ *
+ * Every step is constant per chunk whatever the peer does: chunks are consumed from a head index (not
+ * `shift()`, which moves the whole list: a PDU sent byte by byte took minutes), and chunks under
+ * {@link SMALL_CHUNK} bytes are copied into shared staging buffers, so a PDU dribbled in tiny segments is
+ * held as a few slices instead of one Buffer object (~100 bytes of heap) per byte.
  */
 export class PduFramer {
-  private readonly chunks: Buffer[] = [];
-  /** Bytes of `chunks[0]` already handed out. */
+  private chunks: Buffer[] = [];
+  /** Index in `chunks` of the first chunk not wholly handed out. */
+  private head = 0;
+  /** Bytes of `chunks[head]` already handed out. */
   private consumed = 0;
   private buffered = 0;
   private failed = false;
+  /** Where small chunks are copied; the last chunk is `staging[stagingStart, stagingEnd)` when `tailStaged`. */
+  private staging: Buffer | undefined;
+  private stagingStart = 0;
+  private stagingEnd = 0;
+  private tailStaged = false;
 
   constructor(
     private readonly onPdu: (pdu: FramedPdu) => void,
     private readonly onError: (error: FramingError) => void,
-    /** Longest PDU accepted, header included ({@link pduLengthLimit}). */
-    private readonly maxLength = Number.POSITIVE_INFINITY,
+    /**
+     * Longest PDU accepted, header included ({@link pduLengthLimit}); a function is asked at each PDU
+     * header, so the limit can depend on the association's state.
+     */
+    private readonly maxLength: number | (() => number) = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Takes the next chunk from the socket; calls `onPdu` for every PDU it completes, in order. */
   push(chunk: Buffer): void {
     if (this.failed || chunk.length === 0) return;
-    this.chunks.push(chunk);
+    this.append(chunk);
     this.buffered += chunk.length;
     while (this.buffered >= PDU_HEADER_LENGTH) {
       const type = this.byteAt(0);
@@ -82,8 +104,9 @@ export class PduFramer {
       const length =
         PDU_HEADER_LENGTH +
         (this.byteAt(2) * 0x1000000 + ((this.byteAt(3) << 16) | (this.byteAt(4) << 8) | this.byteAt(5)));
-      if (length > this.maxLength) {
-        this.fail(new PduTooLongError(type, length, this.maxLength));
+      const limit = typeof this.maxLength === 'number' ? this.maxLength : this.maxLength();
+      if (length > limit) {
+        this.fail(new PduTooLongError(type, length, limit));
         return;
       }
       if (this.buffered < length) return;
@@ -91,12 +114,47 @@ export class PduFramer {
     }
   }
 
+  /** Bytes held for a PDU not yet complete (for tests and diagnostics). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
   /** Nothing after an unframeable PDU can be trusted; the caller tears the association down. */
   private fail(error: FramingError): void {
     this.failed = true;
-    this.chunks.length = 0;
+    this.chunks = [];
+    this.head = 0;
+    this.consumed = 0;
     this.buffered = 0;
+    this.staging = undefined;
+    this.tailStaged = false;
     this.onError(error);
+  }
+
+  /** Adds a chunk at the end: as it is, or copied onto the staging buffer when small. */
+  private append(chunk: Buffer): void {
+    if (chunk.length >= SMALL_CHUNK) {
+      this.chunks.push(chunk);
+      this.tailStaged = false;
+      return;
+    }
+    let staging = this.staging;
+    if (!staging || this.stagingEnd + chunk.length > staging.length) {
+      // Bytes already in the old buffer stay valid: slices of it were handed out or are still listed.
+      staging = Buffer.allocUnsafe(STAGING_SIZE);
+      this.staging = staging;
+      this.stagingEnd = 0;
+      this.tailStaged = false;
+    }
+    chunk.copy(staging, this.stagingEnd);
+    if (!this.tailStaged) {
+      this.stagingStart = this.stagingEnd;
+      this.chunks.push(staging); // replaced just below by the exact slice
+      this.tailStaged = true;
+    }
+    this.stagingEnd += chunk.length;
+    // The list's last chunk grows in place; a consumed offset into it stays valid.
+    this.chunks[this.chunks.length - 1] = staging.subarray(this.stagingStart, this.stagingEnd);
   }
 
   /** Pieces of the next `count` buffered bytes (count <= buffered), removed from the buffer. */
@@ -104,12 +162,12 @@ export class PduFramer {
     const pieces: Buffer[] = [];
     let left = count;
     while (left > 0) {
-      const chunk = this.chunks[0];
+      const chunk = this.chunks[this.head];
       if (!chunk) break;
       const available = chunk.length - this.consumed;
       if (available <= left) {
         pieces.push(this.consumed === 0 ? chunk : chunk.subarray(this.consumed));
-        this.chunks.shift();
+        this.head += 1;
         this.consumed = 0;
         left -= available;
       } else {
@@ -119,13 +177,24 @@ export class PduFramer {
       }
     }
     this.buffered -= count;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+      this.tailStaged = false;
+    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.chunks.length) {
+      // Amortised: each slot is moved at most once per time the list halves.
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
     return pieces;
   }
 
   /** The buffered byte at `offset` from the start of the unconsumed data (offset < buffered). */
   private byteAt(offset: number): number {
     let at = this.consumed + offset;
-    for (const chunk of this.chunks) {
+    for (let i = this.head; i < this.chunks.length; i++) {
+      const chunk = this.chunks[i];
+      if (!chunk) break;
       if (at < chunk.length) return chunk[at] ?? 0;
       at -= chunk.length;
     }

@@ -14,7 +14,10 @@ export interface Pdv {
 /** Item length (4) + presentation context id (1) + message control header (1). */
 const PDV_HEADER_LENGTH = 6;
 
-/** Reads forward through a list of buffers as if they were one. */
+/**
+ * Reads forward through a list of buffers as if they were one. Header fields are read in place (no
+ * slice object per field: a P-DATA-TF of 100k empty PDVs cost 0.5 s that way); only values are sliced.
+ */
 class PieceCursor {
   private index = 0;
   private offset = 0;
@@ -24,19 +27,46 @@ class PieceCursor {
     public remaining: number,
   ) {}
 
+  /** Moves past used-up pieces; the current piece then has a byte at `offset` (while bytes remain). */
+  private settle(): Buffer | undefined {
+    let piece = this.pieces[this.index];
+    while (piece && this.offset >= piece.length) {
+      this.index += 1;
+      this.offset = 0;
+      piece = this.pieces[this.index];
+    }
+    return piece;
+  }
+
   skip(count: number): void {
-    this.take(count);
+    let left = count;
+    while (left > 0) {
+      const piece = this.settle();
+      if (!piece) break;
+      const n = Math.min(piece.length - this.offset, left);
+      this.offset += n;
+      left -= n;
+    }
+    this.remaining -= count;
   }
 
   uint8(): number {
-    const [byte] = this.take(1);
-    return byte?.[0] ?? 0;
+    const piece = this.settle();
+    const byte = piece?.[this.offset] ?? 0;
+    this.offset += 1;
+    this.remaining -= 1;
+    return byte;
   }
 
   uint32be(): number {
-    const b = this.take(4);
-    const bytes = b.length === 1 && b[0] ? b[0] : Buffer.concat(b, 4);
-    return bytes.readUInt32BE(0);
+    const piece = this.settle();
+    if (piece && this.offset + 4 <= piece.length) {
+      const value = piece.readUInt32BE(this.offset);
+      this.offset += 4;
+      this.remaining -= 4;
+      return value;
+    }
+    return ((this.uint8() << 24) | (this.uint8() << 16) | (this.uint8() << 8) | this.uint8()) >>> 0;
   }
 
   /** Slices of the next `count` bytes (count <= remaining). */
@@ -44,15 +74,9 @@ class PieceCursor {
     const out: Buffer[] = [];
     let left = count;
     while (left > 0) {
-      const piece = this.pieces[this.index];
+      const piece = this.settle();
       if (!piece) break;
-      const available = piece.length - this.offset;
-      if (available === 0) {
-        this.index += 1;
-        this.offset = 0;
-        continue;
-      }
-      const n = Math.min(available, left);
+      const n = Math.min(piece.length - this.offset, left);
       out.push(n === piece.length ? piece : piece.subarray(this.offset, this.offset + n));
       this.offset += n;
       left -= n;

@@ -1,14 +1,28 @@
 import { dimseLog, Implementation } from './dimse.js';
 import type { NetworkInternals } from './network-internals.js';
-import { joinPdu, pduLengthLimit, PduFramer, PduTooLongError, type FramedPdu } from './pdu-framer.js';
+import {
+  joinPdu,
+  pduLengthLimit,
+  PduFramer,
+  PduTooLongError,
+  type FramedPdu,
+  type FramingError,
+} from './pdu-framer.js';
+import { AbortReason, abortPdu } from './upper-layer-pdus.js';
 
-/**
- * A-ABORT PDU (PS3.8 9.3.8): source 2 (service provider), reason 6 (invalid PDU parameter value). Written
- * straight to the socket: the library's sendAbort needs an association, and there may be none yet.
- */
-const A_ABORT_INVALID_PDU_PARAMETER = Buffer.from([
-  0x07, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x02, 0x06,
-]);
+/** How the owner of the association takes part in framing. */
+export interface PduHooks {
+  /** Sees every PDU first; returns true when it handled it, else the library parses it. */
+  readonly takePdu?: (pdu: FramedPdu) => boolean;
+  /** Longest PDU accepted now, header included, asked at each PDU header; default {@link pduLengthLimit}. */
+  readonly lengthLimit?: () => number;
+  /**
+   * The stream cannot be framed (a PDU longer than allowed, an unknown PDU type): answer it (an
+   * A-ASSOCIATE-RJ, an A-ABORT) and close. Without this hook an A-ABORT is sent for a PDU too long.
+   * Either way the library is then told of the error ('networkError').
+   */
+  readonly refuseUnframeable?: (error: FramingError) => void;
+}
 
 /** How often the association and PDU timeouts are checked (the library's period). */
 const TIMEOUT_CHECK_MS = 1000;
@@ -20,11 +34,12 @@ const TIMEOUT_CHECK_MS = 1000;
  * library's accumulator, which copied every chunk onto the partial PDU. A PDU that lies in one chunk
  * reaches the library as a slice of it, otherwise as one exact-size copy.
  *
- * `takePdu`, when given, sees every PDU first and returns true when it handled it itself.
+ * `hooks` let the caller take PDUs itself and bound their length by the association's state.
  *
  * Runs inside the library's constructor, so it keeps its state in this closure, not on the instance.
  */
-export function wireSocket(network: NetworkInternals, takePdu?: (pdu: FramedPdu) => boolean): void {
+export function wireSocket(network: NetworkInternals, hooks: PduHooks = {}): void {
+  const { takePdu, refuseUnframeable } = hooks;
   const { socket } = network;
   const fail = (message: string): void => {
     network._reset();
@@ -46,12 +61,13 @@ export function wireSocket(network: NetworkInternals, takePdu?: (pdu: FramedPdu)
       void network._processPdu(joinPdu(pdu));
     },
     (error) => {
-      // A PDU beyond what we announced is a protocol violation the peer hears about (A-ABORT) before the
-      // connection closes; an unknown PDU type leaves nothing to answer.
-      if (error instanceof PduTooLongError) socket.end(A_ABORT_INVALID_PDU_PARAMETER);
+      // The peer hears why (A-ABORT, or whatever the hook answers) before the connection closes; without
+      // a hook, an unknown PDU type gets no answer.
+      if (refuseUnframeable) refuseUnframeable(error);
+      else if (error instanceof PduTooLongError) socket.end(abortPdu(AbortReason.InvalidPduParameterValue));
       fail(`Connection error: ${error.message}`);
     },
-    pduLengthLimit(Implementation.getMaxPduLength()),
+    hooks.lengthLimit ?? pduLengthLimit(Implementation.getMaxPduLength()),
   );
   socket.on('data', (chunk: Buffer) => {
     framer.push(chunk);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransferSyntax } from '@dicomflow/dicom';
+import { generateCtSeries, readFileMeta } from '@dicomflow/test-helpers';
 import { SpoolWriteStream } from './spool-write-stream.js';
 
 let dir: string;
@@ -49,6 +50,31 @@ describe('SpoolWriteStream', () => {
       expect((await readFile(path)).equals(Buffer.concat([prefix, ...chunks]))).toBe(true);
     });
   }
+
+  it('takes a 1.2 MB dataset written one byte at a time, stores it whole and reads its header (both modes)', async () => {
+    // Each write was a queue entry (spliced from the front), a header Buffer and, inline, a system call:
+    // 1.2M of them took seconds and ~500 MB of heap.
+    const [file] = await generateCtSeries(join(dir, 'one-byte'), 1, { rows: 768, columns: 768 });
+    if (!file) throw new Error('no fixture');
+    const meta = await readFileMeta(file);
+    const whole = await readFile(file);
+    const prefix = whole.subarray(0, meta.datasetOffset);
+    const dataset = whole.subarray(meta.datasetOffset);
+    expect(dataset.length).toBeGreaterThan(1_000_000);
+    for (const inline of [false, true]) {
+      const path = join(dir, `one-byte-${String(inline)}.part`);
+      const stream = new SpoolWriteStream(path, prefix, meta.transferSyntaxUid, false, undefined, inline);
+      for (let i = 0; i < dataset.length; i++) {
+        if (!stream.write(dataset.subarray(i, i + 1))) await new Promise((r) => stream.once('drain', r));
+      }
+      stream.end();
+      await finished(stream);
+      expect((await readFile(path)).equals(whole)).toBe(true);
+      const info = await stream.inspect();
+      expect(info.sopInstanceUid).toBe(meta.sopInstanceUid);
+      expect(info.size).toBe(whole.length);
+    }
+  });
 
   for (const inline of [false, true]) {
     it(`fails when the file cannot be written (${inline ? 'inline' : 'thread pool'})`, async () => {

@@ -9,6 +9,7 @@ import {
   type InstanceInfo,
   type ReadElementsOptions,
 } from '@dicomflow/dicom';
+import { PieceCoalescer } from './piece-coalescer.js';
 
 /** Header bytes kept to read the instance's elements without reading the file back. */
 const HEADER_CAP = 1024 * 1024;
@@ -16,6 +17,15 @@ const HEADER_CAP = 1024 * 1024;
 const MAX_BYTES_IN_FLIGHT = 2 * 1024 * 1024;
 /** Slices per writev call (IOV_MAX is 1024 on Linux). */
 const MAX_PIECES_PER_WRITE = 512;
+/** Written slots are dropped from the queue's front once this many have piled up. */
+const COMPACT_AFTER = 4096;
+/**
+ * Inline, bytes are written once this many are pending (or at the end): a peer sending its dataset in
+ * tiny PDUs would otherwise cost one system call per PDU.
+ */
+const INLINE_WRITE_MIN = 64 * 1024;
+/** First size of the header buffer; it doubles as needed. */
+const HEADER_INITIAL = 16 * 1024;
 
 /**
  * The file of one incoming instance: Part-10 prefix first, then the dataset bytes as they arrive, so no
@@ -37,14 +47,21 @@ export class SpoolWriteStream extends Writable {
   private fd: number | undefined;
   private readonly framer: DatasetFramer | undefined;
   private framingError: Error | undefined;
-  private header: Buffer[] = [];
+  /** The dataset's first bytes (up to Pixel Data), in one buffer grown by doubling: no object per chunk. */
+  private header = Buffer.alloc(0);
   private headerBytes = 0;
   private headerComplete = false;
   /** File offset of the next write; the prefix goes out with the first. */
   private position = 0;
   private prefixWritten = false;
-  /** Slices waiting for the write in progress to finish; written together next. */
-  private readonly queued: Buffer[] = [];
+  /**
+   * Bytes waiting for the write in progress to finish, written together next: small pieces copied
+   * together (a dataset sent as a million 1-byte PDVs is a few slices, not a million queue entries),
+   * then `queued[queueHead...]` in order.
+   */
+  private readonly pending = new PieceCoalescer();
+  private queued: Buffer[] = [];
+  private queueHead = 0;
   private writing = false;
   /** Bytes queued or being written. */
   private bytesInFlight = 0;
@@ -83,7 +100,7 @@ export class SpoolWriteStream extends Writable {
     // With tiny fragments, the first bytes of Pixel Data's header were kept before the framer saw the
     // whole tag; the header ends where Pixel Data starts.
     const datasetHeader = Math.min(this.headerBytes, this.framer.pixelDataOffset ?? this.headerBytes);
-    const header = Buffer.concat([this.prefix, ...this.header], this.prefix.length + datasetHeader);
+    const header = Buffer.concat([this.prefix, this.header.subarray(0, datasetHeader)]);
     return { ...inspectPart10Buffer(header, { ...this.readOptions, validate: false }), size };
   }
 
@@ -98,14 +115,25 @@ export class SpoolWriteStream extends Writable {
           // such buffers pile up until a full GC (measured: RSS +30 KiB per instance of a long series).
           const pixelData = this.framer.pixelDataOffset;
           const keep = pixelData === undefined ? chunk.length : Math.max(0, pixelData - this.headerBytes);
-          if (keep > 0) this.header.push(Buffer.from(chunk.subarray(0, keep)));
-          this.headerBytes += keep;
+          if (keep > 0) this.keepHeader(chunk.subarray(0, keep));
           if (pixelData !== undefined) this.headerComplete = true;
         }
       }
     } catch (err) {
       this.framingError = err as Error;
     }
+  }
+
+  /** Appends to the kept header, growing its buffer by doubling (amortised O(1) per byte). */
+  private keepHeader(bytes: Buffer): void {
+    const needed = this.headerBytes + bytes.length;
+    if (needed > this.header.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.header.length * 2, HEADER_INITIAL));
+      this.header.copy(grown, 0, 0, this.headerBytes);
+      this.header = grown;
+    }
+    bytes.copy(this.header, this.headerBytes);
+    this.headerBytes = needed;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -148,6 +176,8 @@ export class SpoolWriteStream extends Writable {
     }
     // An empty dataset still leaves a file with its prefix.
     if (!this.prefixWritten) this.submit(fd, []);
+    // What inline mode held back (under INLINE_WRITE_MIN) goes out now.
+    if (!this.writing) this.writeQueued(fd);
     this.whenIdle(() => {
       const close = (syncError?: Error | null): void => {
         this.fd = undefined;
@@ -167,7 +197,7 @@ export class SpoolWriteStream extends Writable {
     // Writes still in the thread pool use the descriptor: it is closed after them, never under them
     // (a number closed and reused meanwhile would take their bytes into another file). What is only
     // queued is dropped: a destroyed instance is never answered with success, its file is discarded.
-    this.queued.length = 0;
+    this.dropQueued();
     this.whenIdle(() => {
       if (this.fd !== undefined) {
         try {
@@ -205,15 +235,38 @@ export class SpoolWriteStream extends Writable {
     const pieces = this.prefixWritten ? chunks : [this.prefix, ...chunks];
     this.prefixWritten = true;
     for (const piece of pieces) {
-      if (piece.length === 0) continue;
-      this.queued.push(piece);
+      this.pending.add(piece);
       this.bytesInFlight += piece.length;
     }
-    if (!this.writing) this.writeQueued(fd);
+    // Inline, a write costs a system call on this thread whatever its size: small ones wait for more.
+    if (!this.writing && (!this.inline || this.pending.pendingBytes >= INLINE_WRITE_MIN))
+      this.writeQueued(fd);
+  }
+
+  /** The next slices to write (at most {@link MAX_PIECES_PER_WRITE}), taken from the queue's front. */
+  private nextPieces(): Buffer[] {
+    for (const piece of this.pending.drain()) this.queued.push(piece);
+    const end = Math.min(this.queued.length, this.queueHead + MAX_PIECES_PER_WRITE);
+    const pieces = this.queued.slice(this.queueHead, end);
+    this.queueHead = end;
+    if (this.queueHead === this.queued.length) {
+      this.queued = [];
+      this.queueHead = 0;
+    } else if (this.queueHead >= COMPACT_AFTER && this.queueHead * 2 >= this.queued.length) {
+      this.queued = this.queued.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    return pieces;
+  }
+
+  private dropQueued(): void {
+    this.pending.clear();
+    this.queued = [];
+    this.queueHead = 0;
   }
 
   private writeQueued(fd: number): void {
-    const pieces = this.queued.splice(0, MAX_PIECES_PER_WRITE);
+    const pieces = this.nextPieces();
     if (pieces.length === 0) {
       this.writing = false;
       for (const wake of this.idleWaiters.splice(0)) wake();
@@ -232,7 +285,7 @@ export class SpoolWriteStream extends Writable {
         this.heldBack = undefined;
         held(this.writeError);
       }
-      if (this.writeError) this.queued.length = 0; // nothing after a failed write is worth writing
+      if (this.writeError) this.dropQueued(); // nothing after a failed write is worth writing
       this.writeQueued(fd);
     });
   }

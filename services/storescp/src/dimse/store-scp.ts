@@ -3,11 +3,13 @@ import type { Socket } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { DicomParseError, MissingTagError, type InstanceInfo } from '@dicomflow/dicom';
 import type { Logger } from '@dicomflow/runtime';
-import type { Grouper, InstanceOrigin } from '../spool/grouper.js';
+import { TooManyOpenGroupsError, type Grouper, type InstanceOrigin } from '../spool/grouper.js';
 import type { Spool } from '../spool/spool.js';
 import type { ReceiverMetrics } from '../metrics.js';
-import type { AssociationPolicy } from './association-policy.js';
+import { AssociationGate } from './association-gate.js';
+import { ContextResult, type AssociationPolicy } from './association-policy.js';
 import {
+  C_STORE_RQ,
   CEchoResponse,
   CStoreResponse,
   Dataset,
@@ -26,9 +28,13 @@ import { sendCommandWithoutDataset } from './command-sender.js';
 import { internalsOf, libraryNetwork, type DimseMessage } from './network-internals.js';
 import { part10Prefix } from './part10-prefix.js';
 import { wireSocket } from './socket-wiring.js';
-import { takePDataPdu } from './p-data-fast-path.js';
 import { SpoolFileReserve } from './spool-file-reserve.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
+import { MAX_UID_LENGTH } from './p-data-receiver.js';
+import { AbortReason, abortPdu, associateRjPdu } from './upper-layer-pdus.js';
+
+/** Longest wait for a whole A-ASSOCIATE-RQ after connecting (PS3.8's ARTIM default). */
+const MAX_ASSOCIATION_REQUEST_MS = 30_000;
 
 /** What every association of the receiver shares. */
 export interface StoreScpContext {
@@ -43,6 +49,11 @@ export interface StoreScpContext {
   /** Associations open now, this one excluded. */
   readonly openAssociations: () => number;
   readonly dimseOptions: { associationTimeout: number; pduTimeout: number; connectTimeout: number };
+  /**
+   * Time a connection gets to deliver its whole A-ASSOCIATE-RQ, however slowly it sends (the idle timeout
+   * alone lets one byte a minute hold a connection forever); default: the association timeout, at most 30 s.
+   */
+  readonly associationRequestTimeout?: number;
 }
 
 type Received =
@@ -62,6 +73,7 @@ export class StoreScp extends Scp {
   private readonly received = new WeakMap<object, Received>();
   private reserve: SpoolFileReserve | undefined;
   private ended = false;
+  private readonly gate: AssociationGate;
 
   constructor(
     private readonly socket: Socket,
@@ -70,23 +82,42 @@ export class StoreScp extends Scp {
     super(socket, ctx.dimseOptions);
     socket.setNoDelay(true);
     this.log = ctx.logger.child({ associationId: this.id, remote: socket.remoteAddress });
-    this.on('close', () => void this.end('closed'));
+    this.gate = new AssociationGate(internalsOf(this), {
+      requestTimeoutMs:
+        ctx.associationRequestTimeout ??
+        Math.min(MAX_ASSOCIATION_REQUEST_MS, ctx.dimseOptions.associationTimeout),
+      log: this.log,
+      onRequestRefused: (reason) => ctx.metrics.associationsRejected.inc({ reason }),
+      onClosing: () => void this.end('aborted'),
+      onCommandRefused: (why, status, commandField) => {
+        const hex = status.toString(16);
+        this.log.warn({ why, status: `0x${hex.padStart(4, '0')}`, commandField }, 'request refused');
+        if (commandField === C_STORE_RQ) this.ctx.metrics.instancesRefused.inc({ status: hex });
+      },
+    });
+    this.on('close', () => {
+      this.gate.dispose();
+      void this.end('closed');
+    });
     this.on('networkError', (err: Error) => {
       this.log.warn({ err: err.message }, 'association network error');
-      socket.destroy();
+      // Closing after our answer: the peer gets the time to read it (the gate cuts the connection later).
+      if (!this.gate.closing) socket.destroy();
     });
   }
 
   /**
    * Replaces the library's private `Network#_wrapSocket` (its base constructor calls it, so this runs
    * before our fields are initialised and must not use them): same socket handling, but PDUs are framed
-   * without the library's per-chunk concatenation ({@link wireSocket}), and the P-DATA-TF PDUs of a
-   * C-STORE (its command, its dataset fragments straight into the spool stream) are handled by
-   * {@link takePDataPdu}.
+   * without the library's per-chunk concatenation ({@link wireSocket}) and pass the
+   * {@link AssociationGate} (A-ASSOCIATE-RQ checked and bounded before the library parses it, P-DATA-TF
+   * handled by our own receiver). The hooks reach the gate only when PDUs arrive, after construction.
    */
   protected _wrapSocket(): void {
-    const network = internalsOf(this);
-    wireSocket(network, (pdu) => takePDataPdu(network, pdu));
+    wireSocket(
+      internalsOf(this),
+      AssociationGate.hooks(() => this.gate),
+    );
   }
 
   /**
@@ -100,6 +131,19 @@ export class StoreScp extends Scp {
   }
 
   override associationRequested(association: Association): void {
+    try {
+      this.review(association);
+    } catch (err) {
+      // Called from the library's event emitter: a throw here would escape the event loop and end the
+      // process. The checked request makes this unexpected; the peer hears an A-ABORT.
+      this.log.error({ err }, 'answering the association request failed');
+      this.ctx.metrics.associationsRejected.inc({ reason: 'accept failed' });
+      this.gate.closeWith(abortPdu(AbortReason.NotSpecified), 'answering the association request failed');
+    }
+  }
+
+  /** Rejects by the policy, or accepts the contexts it allows and opens the P-DATA path for them. */
+  private review(association: Association): void {
     const facts = {
       callingAeTitle: association.getCallingAeTitle(),
       calledAeTitle: association.getCalledAeTitle(),
@@ -108,23 +152,30 @@ export class StoreScp extends Scp {
     };
     const rejection = this.ctx.policy.reviewAssociation(facts);
     if (rejection) {
-      this.log.warn(
-        { callingAeTitle: facts.callingAeTitle, calledAeTitle: facts.calledAeTitle, why: rejection.why },
-        'association rejected',
-      );
       this.ctx.metrics.associationsRejected.inc({ reason: rejection.why });
-      this.sendAssociationReject(rejection.result, rejection.source, rejection.reason);
       this.ended = true;
-      this.socket.end();
+      this.gate.closeWith(
+        associateRjPdu(rejection.result, rejection.source, rejection.reason),
+        rejection.why,
+        {
+          callingAeTitle: facts.callingAeTitle,
+          calledAeTitle: facts.calledAeTitle,
+        },
+      );
       return;
     }
+    const accepted = new Map<number, PresentationContext>();
     for (const { context } of association.getPresentationContexts()) {
       const decision = this.ctx.policy.reviewContext(
         context.getAbstractSyntaxUid(),
         context.getTransferSyntaxUids(),
       );
-      if (decision.accept) context.setResult(0, decision.transferSyntaxUid);
-      else context.setResult(decision.result);
+      if (decision.accept) {
+        context.setResult(ContextResult.Accept, decision.transferSyntaxUid);
+        accepted.set(context.getPresentationContextId(), context);
+      } else {
+        context.setResult(decision.result);
+      }
     }
     this.origin = {
       associationId: this.id,
@@ -138,6 +189,7 @@ export class StoreScp extends Scp {
     // requestor, and larger PDUs cost far less per byte.
     association.setMaxPduLength(this.ctx.maxPduLength);
     this.sendAssociationAccept();
+    this.gate.accepted(accepted);
     const { spool } = this.ctx;
     this.reserve = new SpoolFileReserve(() => spool.newIncomingPath());
     this.reserve.prepareSoon();
@@ -237,6 +289,14 @@ export class StoreScp extends Scp {
       return { status: StoreStatus.CannotUnderstand, comment: 'no dataset received' };
     if (!received.ok) return this.refuse(received.path, received.status, received.reason);
     const { info, path } = received;
+    if (info.sopInstanceUid.length > MAX_UID_LENGTH) {
+      // Not a UID (PS3.5 6.2); tar member names and spool file names rely on the bound.
+      return this.refuse(
+        path,
+        StoreStatus.DataSetDoesNotMatchSopClass,
+        `SOP Instance UID longer than ${MAX_UID_LENGTH} characters`,
+      );
+    }
     if (
       info.sopInstanceUid !== request.getAffectedSopInstanceUid() ||
       info.sopClassUid !== request.getAffectedSopClassUid()
@@ -251,6 +311,10 @@ export class StoreScp extends Scp {
     try {
       await this.ctx.grouper.admit(this.origin, info, path);
     } catch (err) {
+      if (err instanceof TooManyOpenGroupsError) {
+        this.log.error({ limit: err.limit }, 'too many open groups; instance refused until some complete');
+        return this.refuse(path, StoreStatus.OutOfResources, 'too many open groups');
+      }
       this.log.error({ err }, 'filing an instance in the spool failed');
       return this.refuse(path, StoreStatus.OutOfResources, 'spool unavailable');
     }

@@ -1,10 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { createTarStream, tarMemberName, tarSize } from '@dicomflow/dicom';
 import type { TarFileEntry } from '@dicomflow/dicom';
 import type { Broker } from '@dicomflow/broker';
-import type { ReceiptIndex, StudyReceived } from '@dicomflow/messages';
+import {
+  formatReceiptIndexHeader,
+  formatReceiptIndexInstance,
+  type StudyReceived,
+} from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import type { SealedGroup } from '../spool/grouper.js';
+import { MemberNames } from './member-names.js';
 import type { Spool } from '../spool/spool.js';
 
 /** What publishing a receipt needs. */
@@ -20,50 +30,63 @@ export interface PublishReceiptDeps {
 
 /** Object keys of a receipt inside the incoming bucket. */
 export function receiptKeys(receiptId: string): { tarKey: string; indexKey: string } {
-  return { tarKey: `${receiptId}.tar`, indexKey: `${receiptId}.index.json` };
+  return { tarKey: `${receiptId}.tar`, indexKey: `${receiptId}.index.jsonl` };
 }
+
+/** The receipt's index lines, written in the group folder while the receipt is built (not a .dcm file). */
+const INDEX_LINES_FILE = 'receipt-index.lines';
 
 /**
  * Publishes one sealed group, once: tar and index to S3, then `study.received` (confirmed), then the spool
  * copy is removed. Safe to repeat after a crash at any step: the keys and the receipt id stay the same, so a
  * second run overwrites the same objects and downstream consumers drop the repeated message by receipt id.
  * Returns undefined when the group holds no instance.
+ *
+ * Flat in memory whatever the group's size: the spool's instances are streamed, each one's index line goes
+ * to a file in the group folder as it comes, and only the tar entries (name, path, size) and the summary
+ * are held; the index is then uploaded from that file.
  */
 export async function execPublishReceipt(
   deps: PublishReceiptDeps,
   group: SealedGroup,
 ): Promise<StudyReceived | undefined> {
   const { manifest, dir } = group;
-  const instances = await deps.spool.instances(dir);
-  if (instances.length === 0) {
+  const entries: TarFileEntry[] = [];
+  const studies = new Map<string, Map<string, { modality: string; count: number }>>();
+  const names = new MemberNames();
+  const linesPath = join(dir, INDEX_LINES_FILE);
+  const lines = createWriteStream(linesPath);
+  let linesBytes = 0;
+  try {
+    for await (const { path, info } of deps.spool.instances(dir)) {
+      const member = names.unique(tarMemberName(deps.tarSubdir, info.elements, info.sopInstanceUid));
+      entries.push({ name: member, path, size: info.size });
+      const line = formatReceiptIndexInstance({
+        member,
+        size: info.size,
+        sopClassUid: info.sopClassUid,
+        sopInstanceUid: info.sopInstanceUid,
+        studyInstanceUid: info.studyInstanceUid,
+        seriesInstanceUid: info.seriesInstanceUid,
+        transferSyntaxUid: info.transferSyntaxUid,
+        elements: info.elements,
+      });
+      linesBytes += Buffer.byteLength(line);
+      if (!lines.write(line)) await once(lines, 'drain');
+      const series =
+        studies.get(info.studyInstanceUid) ?? new Map<string, { modality: string; count: number }>();
+      studies.set(info.studyInstanceUid, series);
+      const entry = series.get(info.seriesInstanceUid) ?? { modality: info.modality, count: 0 };
+      entry.count += 1;
+      series.set(info.seriesInstanceUid, entry);
+    }
+  } finally {
+    lines.end();
+    await finished(lines);
+  }
+  if (entries.length === 0) {
     await deps.spool.removeGroup(dir);
     return undefined;
-  }
-  const entries: TarFileEntry[] = [];
-  const index: ReceiptIndex = { receiptId: manifest.receiptId, instances: [] };
-  const studies = new Map<string, Map<string, { modality: string; count: number }>>();
-  const usedNames = new Set<string>();
-  for (const { path, info } of instances) {
-    let member = tarMemberName(deps.tarSubdir, info.elements, info.sopInstanceUid);
-    for (let n = 1; usedNames.has(member); n++) member = member.replace(/(\.\d+)?\.dcm$/, `.${n}.dcm`);
-    usedNames.add(member);
-    entries.push({ name: member, path, size: info.size });
-    index.instances.push({
-      member,
-      size: info.size,
-      sopClassUid: info.sopClassUid,
-      sopInstanceUid: info.sopInstanceUid,
-      studyInstanceUid: info.studyInstanceUid,
-      seriesInstanceUid: info.seriesInstanceUid,
-      transferSyntaxUid: info.transferSyntaxUid,
-      elements: info.elements,
-    });
-    const series =
-      studies.get(info.studyInstanceUid) ?? new Map<string, { modality: string; count: number }>();
-    studies.set(info.studyInstanceUid, series);
-    const entry = series.get(info.seriesInstanceUid) ?? { modality: info.modality, count: 0 };
-    entry.count += 1;
-    series.set(info.seriesInstanceUid, entry);
   }
 
   const { tarKey, indexKey } = receiptKeys(manifest.receiptId);
@@ -74,7 +97,16 @@ export async function execPublishReceipt(
   if (existing?.size !== size) {
     await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries, deps.readInline), size);
   }
-  await deps.storage.putBuffer(deps.bucket, indexKey, JSON.stringify(index), 'application/json');
+  const header = Buffer.from(
+    formatReceiptIndexHeader({ receiptId: manifest.receiptId, instanceCount: entries.length }),
+  );
+  await deps.storage.putStream(
+    deps.bucket,
+    indexKey,
+    Readable.from(indexBytes(header, linesPath)),
+    header.length + linesBytes,
+    { 'content-type': 'application/jsonl' },
+  );
 
   const message: StudyReceived = {
     receiptId: manifest.receiptId,
@@ -104,4 +136,11 @@ export async function execPublishReceipt(
   });
   await deps.spool.removeGroup(dir);
   return message;
+}
+
+/** The index as uploaded: its header line, then the instance lines written to the group folder. */
+async function* indexBytes(header: Buffer, linesPath: string): AsyncGenerator<Buffer, void, undefined> {
+  yield header;
+  for await (const chunk of createReadStream(linesPath, { highWaterMark: 1024 * 1024 }))
+    yield chunk as Buffer;
 }

@@ -40,6 +40,21 @@ class OpenGroup {
 const UNSAFE = /[^A-Za-z0-9._-]/g;
 
 /**
+ * Groups open at once, by default. Each holds a folder, a timer and some memory, and in `study` and
+ * `series` grouping a sender chooses how many there are (one per distinct UID): without a bound, one
+ * association sending instances of ever new studies would make them without end.
+ */
+export const MAX_OPEN_GROUPS = 10_000;
+
+/** A new group was needed while {@link MAX_OPEN_GROUPS} (or the configured bound) are open. */
+export class TooManyOpenGroupsError extends Error {
+  constructor(readonly limit: number) {
+    super(`${limit} groups are open; no new group until some complete`);
+    this.name = 'TooManyOpenGroupsError';
+  }
+}
+
+/**
  * Puts received instances into groups and decides when a group is complete: at the end of its association
  * (`association`), or after `groupTimeoutMs` without a new instance for its study or series.
  */
@@ -54,13 +69,18 @@ export class Grouper {
     private readonly groupTimeoutMs: number,
     private readonly onSealed: (group: SealedGroup) => void,
     private readonly logger: Logger,
+    private readonly maxOpenGroups = MAX_OPEN_GROUPS,
   ) {}
 
-  /** Files a received instance in its group. When this resolves, the instance is safe to acknowledge. */
+  /**
+   * Files a received instance in its group. When this resolves, the instance is safe to acknowledge.
+   * Throws {@link TooManyOpenGroupsError} when it needs a new group and the bound is reached.
+   */
   async admit(origin: InstanceOrigin, info: InstanceInfo, incomingPath: string): Promise<void> {
     const key = this.keyOf(origin, info);
     let group = this.open.get(key);
     if (!group) {
+      if (this.open.size >= this.maxOpenGroups) throw new TooManyOpenGroupsError(this.maxOpenGroups);
       const manifest: GroupManifest = {
         receiptId: randomUUID(),
         grouping: this.grouping,

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, renameSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFileSync, createReadStream, renameSync } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { inspectPart10File, type InstanceInfo, type ReadElementsOptions } from '@dicomflow/dicom';
 
 /*
@@ -46,6 +47,29 @@ export interface SpooledInstance {
 interface IndexLine {
   readonly file: string;
   readonly info: InstanceInfo;
+}
+
+/** The lines of a group's spool index that parse, with their line numbers; none when it does not exist. */
+async function* indexLines(
+  path: string,
+): AsyncGenerator<{ number: number; entry: IndexLine }, void, undefined> {
+  let input: ReturnType<typeof createReadStream>;
+  try {
+    await access(path);
+    input = createReadStream(path, { encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  let number = 0;
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+    number += 1;
+    if (!line) continue;
+    try {
+      yield { number, entry: JSON.parse(line) as IndexLine };
+    } catch {
+      // a line cut short by a crash: its file is parsed again (it is not covered by the index)
+    }
+  }
 }
 
 /** The receiver's on-disk spool. */
@@ -112,28 +136,25 @@ export class Spool {
   }
 
   /**
-   * The instances of a group, in a stable order. Each comes from the index written when it was received;
-   * a file the index does not cover (a crash between the two writes) is parsed again.
+   * The instances of a group, streamed in a stable order: as they were admitted (the spool index, read
+   * line by line; an instance received twice under one name counts once, as its last version), then any
+   * file the index does not cover (a crash between the rename and the index line), parsed again, by name.
+   * Only file names and line numbers are held, never the elements of the whole group.
    */
-  async instances(groupDir: string): Promise<SpooledInstance[]> {
-    const names = (await readdir(groupDir)).filter((n) => n.endsWith('.dcm')).sort();
-    const known = new Map<string, InstanceInfo>();
-    const text = await readFile(join(groupDir, INDEX), 'utf8').catch(() => '');
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        const entry = JSON.parse(line) as IndexLine;
-        known.set(entry.file, entry.info);
-      } catch {
-        // a line cut short by a crash: its file is parsed again below
-      }
+  async *instances(groupDir: string): AsyncGenerator<SpooledInstance, void, undefined> {
+    const files = new Set((await readdir(groupDir)).filter((n) => n.endsWith('.dcm')));
+    const indexPath = join(groupDir, INDEX);
+    const lastLine = new Map<string, number>();
+    for await (const { number, entry } of indexLines(indexPath)) lastLine.set(entry.file, number);
+    for await (const { number, entry } of indexLines(indexPath)) {
+      if (lastLine.get(entry.file) !== number || !files.has(entry.file)) continue;
+      yield { path: join(groupDir, entry.file), info: entry.info };
     }
-    const result: SpooledInstance[] = [];
-    for (const name of names) {
+    const unindexed = [...files].filter((name) => !lastLine.has(name)).sort();
+    for (const name of unindexed) {
       const path = join(groupDir, name);
-      result.push({ path, info: known.get(name) ?? (await inspectPart10File(path, this.readOptions)) });
+      yield { path, info: await inspectPart10File(path, this.readOptions) };
     }
-    return result;
   }
 
   async removeGroup(groupDir: string): Promise<void> {

@@ -8,7 +8,7 @@ import amqp from 'amqplib';
 import tar from 'tar-stream';
 import { deleteSuiteQueues } from '@dicomflow/broker';
 import { loadConfig } from '@dicomflow/config';
-import type { ReceiptIndex, StudyReceived } from '@dicomflow/messages';
+import { readReceiptIndex, type ReceiptIndex, type StudyReceived } from '@dicomflow/messages';
 import { createLogger } from '@dicomflow/runtime';
 import { createStorage, type Storage } from '@dicomflow/storage';
 import { testBrokerConfig, testEnvironment } from '@dicomflow/test-helpers';
@@ -67,9 +67,7 @@ export interface StoredReceipt {
 }
 
 export async function readReceipt(storage: Storage, message: StudyReceived): Promise<StoredReceipt> {
-  const index = JSON.parse(
-    (await storage.getBuffer(message.bucket, message.indexKey)).toString(),
-  ) as ReceiptIndex;
+  const index = await readReceiptIndex(await storage.getStream(message.bucket, message.indexKey));
   const members = new Map<string, Buffer>();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {

@@ -127,6 +127,28 @@ describe('values past the bound are cut and marked', () => {
     });
   });
 
+  it('keeps the items of a long sequence up to the bound, and walks the rest', () => {
+    // 20,000 items of one SH element each (per-frame functional groups are like this): ~0.5 MB.
+    const item = (i: number): Buffer => {
+      const value = Buffer.from(`FRAME${String(i).padStart(5, '0')}  `.slice(0, 12), 'latin1');
+      const element = Buffer.concat([Buffer.from([0x08, 0x00, 0x50, 0x00, 0x53, 0x48, 12, 0]), value]);
+      const header = Buffer.from([0xfe, 0xff, 0x00, 0xe0, 0, 0, 0, 0]);
+      header.writeUInt32LE(element.length, 4);
+      return Buffer.concat([header, element]);
+    };
+    const items = Buffer.concat(Array.from({ length: 20_000 }, (_, i) => item(i)));
+    const after = Buffer.from([0x10, 0x00, 0x10, 0x00, 0x50, 0x4e, 4, 0, ...Buffer.from('Doe^')]);
+    const dataset = Buffer.concat([explicitLongElement(0x5200, 0x9230, 'SQ', items), after]);
+    const elements = readElements(dataset, TransferSyntax.ExplicitVRLittleEndian, { maxValueBytes: 4096 });
+    const sequence = elements['52009230'];
+    expect(sequence?.TruncatedFrom).toBe(items.length);
+    // Items start while at most 4096 bytes were read: 4096 / 28 bytes per item, and the one starting there.
+    expect(sequence?.Value).toHaveLength(Math.floor(4096 / 28) + 1);
+    expect(sequence?.Value?.[0]).toEqual({ '00080050': { vr: 'SH', Value: ['FRAME00000'] } });
+    // The element after the sequence is read: the walk went on to the end of it.
+    expect(elements['00100010']).toEqual({ vr: 'PN', Value: [{ Alphabetic: 'Doe^' }] });
+  });
+
   it('refuses sequences nested deeper than the framing check allows, without exhausting the stack', () => {
     // 40 levels of undefined-length sequences, each in an undefined-length item.
     const open = Buffer.from([

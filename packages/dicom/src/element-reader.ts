@@ -137,7 +137,9 @@ function readDataset(
     if (tag >>> 16 === 0xfffe) throw parseError(`unexpected delimiter (${hex(tag)})`, at);
     if (vr === 'SQ') {
       const sq = readSequence(r, valueAt, length, end, depth, decoding);
-      out[tagKey(tag)] = { vr, Value: sq.items };
+      const element: DicomJsonElement = { vr, Value: sq.items };
+      if (sq.cut) element.TruncatedFrom = sq.next - valueAt;
+      out[tagKey(tag)] = element;
       at = sq.next;
       continue;
     }
@@ -172,7 +174,12 @@ function readHeader(r: Reader, at: number, end: number): Header {
   return { tag, vr: VR_BY_CODE.get(code) ?? 'UN', length: u16(r, at + 6), valueAt: at + 8 };
 }
 
-/** Items of a sequence; items without bytes are left out (as dcmjs does). */
+/**
+ * Items of a sequence; items without bytes are left out (as dcmjs does). Items are kept while the
+ * sequence's bytes read so far are within maxValueBytes; later ones are walked (their framing matters)
+ * but not kept, and `cut` says so: a sequence of thousands of items (per-frame functional groups) adds one
+ * value's worth to the index, not the whole header.
+ */
 function readSequence(
   r: Reader,
   start: number,
@@ -180,31 +187,36 @@ function readSequence(
   limit: number,
   depth: number,
   decoding: TextDecoding,
-): { items: DicomJsonDataset[]; next: number } {
+): { items: DicomJsonDataset[]; next: number; cut: boolean } {
   if (depth + 1 > MAX_DEPTH) throw parseError('sequences nest too deeply', start);
   const undefinedLength = length === UNDEFINED_LENGTH;
   const end = undefinedLength ? limit : start + length;
   if (end > limit) throw parseError('a sequence runs past the end', start);
   const items: DicomJsonDataset[] = [];
+  let cut = false;
   let at = start;
   for (;;) {
-    if (!undefinedLength && at === end) return { items, next: at };
+    if (!undefinedLength && at === end) return { items, next: at, cut };
     if (at + 8 > end) throw parseError('a sequence ends without its delimiter', at);
     const tag = ((u16(r, at) << 16) | u16(r, at + 2)) >>> 0;
     const itemLength = u32(r, at + 4);
-    if (tag === SEQUENCE_DELIMITER && undefinedLength) return { items, next: at + 8 };
+    if (tag === SEQUENCE_DELIMITER && undefinedLength) return { items, next: at + 8, cut };
     if (tag !== ITEM) throw parseError(`expected an item, found (${hex(tag)})`, at);
+    const keep = at - start <= r.maxValueBytes;
+    let item: { dataset: DicomJsonDataset; next: number };
+    let empty: boolean;
     if (itemLength === UNDEFINED_LENGTH) {
-      const item = readDataset(r, at + 8, end, depth + 1, decoding, true);
-      if (item.next - 8 > at + 8) items.push(item.dataset);
-      at = item.next;
+      item = readDataset(r, at + 8, end, depth + 1, decoding, true);
+      empty = item.next - 8 <= at + 8;
     } else {
       const itemEnd = at + 8 + itemLength;
       if (itemEnd > end) throw parseError('an item runs past the end', at);
-      const item = readDataset(r, at + 8, itemEnd, depth + 1, decoding, false);
-      if (itemLength > 0) items.push(item.dataset);
-      at = itemEnd;
+      item = { ...readDataset(r, at + 8, itemEnd, depth + 1, decoding, false), next: itemEnd };
+      empty = itemLength === 0;
     }
+    if (!empty && keep) items.push(item.dataset);
+    if (!empty && !keep) cut = true;
+    at = item.next;
   }
 }
 

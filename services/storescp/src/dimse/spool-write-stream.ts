@@ -1,4 +1,5 @@
 import { closeSync, fdatasync, openSync, writev, writevSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import {
   DatasetFramer,
@@ -10,6 +11,18 @@ import {
   type ReadElementsOptions,
 } from '@dicomflow/dicom';
 import { PieceCoalescer } from './piece-coalescer.js';
+
+/** The first `length` bytes of a file. */
+async function readPrefix(path: string, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const bytes = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(bytes, 0, length, 0);
+    return bytes.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Header bytes kept to read the instance's elements without reading the file back. */
 const HEADER_CAP = 1024 * 1024;
@@ -95,8 +108,16 @@ export class SpoolWriteStream extends Writable {
    */
   async inspect(): Promise<InstanceInfo> {
     if (this.framingError) throw new DicomParseError(this.framingError.message);
-    if (!this.framer || !this.headerComplete) return inspectPart10File(this.path, this.readOptions);
+    if (!this.framer) return inspectPart10File(this.path, this.readOptions);
     const size = this.prefix.length + this.framer.bytesSeen;
+    const pixelDataAt = this.framer.pixelDataOffset;
+    if (!this.headerComplete && pixelDataAt !== undefined) {
+      // A header over HEADER_CAP (an enhanced multi-frame's per-frame groups): its framing was checked as
+      // it streamed, so only the bytes before Pixel Data are read back, never the frames.
+      const header = await readPrefix(this.path, this.prefix.length + pixelDataAt);
+      return { ...inspectPart10Buffer(header, { ...this.readOptions, validate: false }), size };
+    }
+    if (!this.headerComplete) return inspectPart10File(this.path, this.readOptions);
     // With tiny fragments, the first bytes of Pixel Data's header were kept before the framer saw the
     // whole tag; the header ends where Pixel Data starts.
     const datasetHeader = Math.min(this.headerBytes, this.framer.pixelDataOffset ?? this.headerBytes);

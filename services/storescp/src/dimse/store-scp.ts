@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import { DicomParseError, MissingTagError, type InstanceInfo } from '@dicomflow/dicom';
 import type { Logger } from '@dicomflow/runtime';
 import { TooManyOpenGroupsError, type Grouper, type InstanceOrigin } from '../spool/grouper.js';
-import type { Spool } from '../spool/spool.js';
+import { IndexLineTooLargeError, type Spool } from '../spool/spool.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { AssociationGate } from './association-gate.js';
 import { ContextResult, type AssociationPolicy } from './association-policy.js';
@@ -311,6 +311,8 @@ export class StoreScp extends Scp {
     try {
       await this.ctx.grouper.admit(this.origin, info, path);
     } catch (err) {
+      if (err instanceof IndexLineTooLargeError)
+        return this.refuse(path, StoreStatus.OutOfResources, err.message);
       if (err instanceof TooManyOpenGroupsError) {
         this.log.error({ limit: err.limit }, 'too many open groups; instance refused until some complete');
         return this.refuse(path, StoreStatus.OutOfResources, 'too many open groups');

@@ -4,6 +4,7 @@ import { access, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'n
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { inspectPart10File, type InstanceInfo, type ReadElementsOptions } from '@dicomflow/dicom';
+import { DEFAULT_MAX_INDEX_LINE_BYTES } from '@dicomflow/messages';
 
 /*
  * Spool layout (one filesystem, so renames are atomic):
@@ -72,6 +73,14 @@ async function* indexLines(
   }
 }
 
+/** An instance whose elements would take more than an index line may hold (DEFAULT_MAX_INDEX_LINE_BYTES). */
+export class IndexLineTooLargeError extends Error {
+  override readonly name = 'IndexLineTooLargeError';
+  constructor(readonly bytes: number) {
+    super(`its elements take ${bytes} bytes in the receipt index, more than ${DEFAULT_MAX_INDEX_LINE_BYTES}`);
+  }
+}
+
 /** The receiver's on-disk spool. */
 export class Spool {
   readonly incomingDir: string;
@@ -121,12 +130,12 @@ export class Spool {
    * thread-pool round trip each would add milliseconds to every C-STORE response.
    */
   async admit(incomingPath: string, groupDir: string, fileName: string, info: InstanceInfo): Promise<void> {
+    const line = `${JSON.stringify({ file: fileName, info } satisfies IndexLine)}\n`;
+    // Refused before it is filed: an index line no reader would take must not fail the study later.
+    if (line.length > DEFAULT_MAX_INDEX_LINE_BYTES) throw new IndexLineTooLargeError(line.length);
     renameSync(incomingPath, join(groupDir, fileName));
     // The file is the promise; the index line only saves reading it again, so it comes second.
-    appendFileSync(
-      join(groupDir, INDEX),
-      `${JSON.stringify({ file: fileName, info } satisfies IndexLine)}\n`,
-    );
+    appendFileSync(join(groupDir, INDEX), line);
     await this.syncDir(groupDir);
   }
 

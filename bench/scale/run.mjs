@@ -115,6 +115,16 @@ function storescu(port, calledAe, files, env) {
   });
 }
 
+/** Current RSS (MB) of a process, from /proc; 0 when it is gone. */
+function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** Peak RSS (MB) and CPU seconds of a process so far, from /proc. */
 function usage(pid) {
   try {
@@ -212,7 +222,16 @@ try {
   }
   const s3 = createStorage(storageConfigFrom(loadConfig('storescp', { env: { ...process.env, ...env } })));
 
+  // Each service's RSS, sampled while a study goes through: the peak of each study, not only of the run.
+  let studyPeaks = {};
+  const sampler = setInterval(() => {
+    for (const name of STACK_SERVICES) {
+      studyPeaks[name] = Math.max(studyPeaks[name] ?? 0, rssMb(stack.pids[name]));
+    }
+  }, 100);
+  cleanups.push(async () => clearInterval(sampler));
   for (const study of studies) {
+    studyPeaks = {};
     await rm(destDir, { recursive: true, force: true });
     await mkdir(destDir, { recursive: true });
     const before = (await getJson(`${tracker}/runs?flow=copy.yaml&limit=500`)).runs.length;
@@ -264,6 +283,11 @@ try {
     );
     log(`  ms per instance: ${perInstance}`);
     log(`  tar ${fixed(result.tarMb, 1)} MB, index ${fixed(result.indexMb, 1)} MB`);
+    log(
+      `  peak RSS during this study (MB, sampled every 100 ms): ${STACK_SERVICES.map(
+        (name) => `${name} ${fixed(studyPeaks[name] ?? 0, 0)}`,
+      ).join(', ')}`,
+    );
     const usages = STACK_SERVICES.map((name) => [name, usage(stack.pids[name])]);
     log(
       `  services so far (peak RSS MB / CPU s): ${usages

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
 import { exactSize, readAtMost } from './byte-limits.js';
 import { DOWNLOAD_URL_SECONDS, openDownload } from './download.js';
+import { incompleteUploadIds, uploadParts } from './multipart-upload.js';
 import { objectHeaders, sanitizeEtag } from './object-headers.js';
 import { StorageError, toStorageError, type StorageErrorContext } from './storage-error.js';
 
@@ -151,14 +152,17 @@ export function createStorage(cfg: StorageConfig): Storage {
 
   /**
    * Aborts the multipart upload a failed putStream left, so that no incomplete upload stays behind. Best
-   * effort: with the server unreachable this fails, and the caller's retry then resumes that upload (the
-   * minio client looks for one of the same key first) and completes it.
+   * effort: with the server unreachable this fails, and the caller's retry aborts it before it starts
+   * anew (uploadParts).
    */
   async function abortIncomplete(bucket: string, key: string): Promise<void> {
     const context = { operation: 'abortMultipartUpload', bucket, key };
-    await withTimeout(client.removeIncompleteUpload(bucket, key), ABORT_TIMEOUT_MS, context).catch(
-      () => undefined,
-    );
+    const abortAll = async (): Promise<void> => {
+      for (const uploadId of await incompleteUploadIds(client, bucket, key)) {
+        await client.abortMultipartUpload(bucket, key, uploadId);
+      }
+    };
+    await withTimeout(abortAll(), ABORT_TIMEOUT_MS, context).catch(() => undefined);
   }
 
   /** Opens an object's body: a presigned GET (signed here, no request) read with fetch (download.ts). */
@@ -195,10 +199,10 @@ export function createStorage(cfg: StorageConfig): Storage {
         }
         const counted = exactSize(size, context);
         const headers = objectHeaders(metadata);
-        // Multipart: minio cuts the stream into parts (one part in memory at a time).
+        // Multipart: each part streams from the source as its own PUT (uploadParts); nothing is buffered.
         const upload =
-          size > client.partSize
-            ? client.putObject(bucket, key, counted, size, headers)
+          size > cfg.partSize
+            ? uploadParts(client, bucket, key, counted, size, cfg.partSize, headers)
             : putStreamed(context, counted, size, headers);
         try {
           const [, result] = await Promise.all([pipeline(stream, counted), upload]);
@@ -208,7 +212,7 @@ export function createStorage(cfg: StorageConfig): Storage {
           // (often an open file) instead of leaving it paused forever.
           counted.destroy();
           stream.destroy();
-          if (size > client.partSize) await abortIncomplete(bucket, key);
+          if (size > cfg.partSize) await abortIncomplete(bucket, key);
           throw err;
         }
       });
@@ -281,15 +285,9 @@ export function createStorage(cfg: StorageConfig): Storage {
     },
 
     incompleteUploads(bucket, key) {
-      return guarded({ operation: 'incompleteUploads', bucket, key }, async () => {
-        const ids: string[] = [];
-        const uploads = client.listIncompleteUploads(bucket, key, true) as AsyncIterable<{
-          key: string;
-          uploadId: string;
-        }>;
-        for await (const upload of uploads) if (upload.key === key) ids.push(upload.uploadId);
-        return ids;
-      });
+      return guarded({ operation: 'incompleteUploads', bucket, key }, () =>
+        incompleteUploadIds(client, bucket, key),
+      );
     },
 
     async check() {

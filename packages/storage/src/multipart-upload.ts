@@ -30,29 +30,45 @@ export async function uploadParts(
   const etags: Array<{ part: number; etag: string }> = [];
   for (let part = 1, offset = 0; offset < size; part++) {
     const length = Math.min(partSize, size - offset);
-    const response: IncomingMessage = await client.makeRequestStreamAsync(
-      {
-        method: 'PUT',
-        bucketName: bucket,
-        objectName: key,
-        query: `partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`,
-        headers: { 'content-length': String(length) },
-      },
-      Readable.from(parts.take(length), { objectMode: false }),
-      '',
-      [200],
-      '',
-    );
-    response.resume();
-    await finished(response);
-    const etag = response.headers.etag;
-    etags.push({ part, etag: sanitizeEtag(typeof etag === 'string' ? etag : undefined) });
+    const body = Readable.from(parts.take(length), { objectMode: false });
+    const query = `partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`;
+    etags.push({ part, etag: await streamedPut(client, { bucket, key, query }, body, length, {}) });
     offset += length;
   }
   // The size check of the caller's stream fires only while it is read: read what follows the last part.
   await parts.drain();
   const result = await client.completeMultipartUpload(bucket, key, uploadId, etags);
   return { etag: sanitizeEtag(result.etag), uploadId };
+}
+
+/**
+ * One PUT whose body streams as it comes, `length` bytes (a whole object, or with `query` one part of a
+ * multipart upload); resolves with the ETag once the server answered 200.
+ */
+export async function streamedPut(
+  client: Client,
+  target: { readonly bucket: string; readonly key: string; readonly query?: string },
+  body: Readable,
+  length: number,
+  headers: Record<string, string>,
+): Promise<string> {
+  const response: IncomingMessage = await client.makeRequestStreamAsync(
+    {
+      method: 'PUT',
+      bucketName: target.bucket,
+      objectName: target.key,
+      ...(target.query === undefined ? {} : { query: target.query }),
+      headers: { ...headers, 'content-length': String(length) },
+    },
+    body,
+    '',
+    [200],
+    '',
+  );
+  response.resume();
+  await finished(response);
+  const etag = response.headers.etag;
+  return sanitizeEtag(typeof etag === 'string' ? etag : undefined);
 }
 
 /** The ids of the incomplete multipart uploads of exactly `key` (MinIO lists them per object name). */

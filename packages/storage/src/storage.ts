@@ -1,12 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { stat as statFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
 import { exactSize, readAtMost } from './byte-limits.js';
 import { DOWNLOAD_URL_SECONDS, openDownload } from './download.js';
-import { incompleteUploadIds, uploadParts } from './multipart-upload.js';
+import { incompleteUploadIds, streamedPut, uploadParts } from './multipart-upload.js';
 import { objectHeaders, sanitizeEtag } from './object-headers.js';
 import { StorageError, toStorageError, type StorageErrorContext } from './storage-error.js';
 
@@ -126,30 +125,6 @@ export function createStorage(cfg: StorageConfig): Storage {
   // carry a Content-MD5 that the server verifies.
   client.enableSHA256 = false;
 
-  async function putStreamed(
-    context: StorageErrorContext & { bucket: string; key: string },
-    body: Readable,
-    size: number,
-    headers: Record<string, string>,
-  ): Promise<{ etag: string }> {
-    const response: IncomingMessage = await client.makeRequestStreamAsync(
-      {
-        method: 'PUT',
-        bucketName: context.bucket,
-        objectName: context.key,
-        headers: { ...headers, 'content-length': String(size) },
-      },
-      body,
-      '',
-      [200],
-      '',
-    );
-    response.resume();
-    await finished(response);
-    const etag = response.headers.etag;
-    return { etag: sanitizeEtag(typeof etag === 'string' ? etag : undefined) };
-  }
-
   /**
    * Aborts the multipart upload a failed putStream left, so that no incomplete upload stays behind. Best
    * effort: with the server unreachable this fails, and the caller's retry aborts it before it starts
@@ -203,7 +178,7 @@ export function createStorage(cfg: StorageConfig): Storage {
         const upload =
           size > cfg.partSize
             ? uploadParts(client, bucket, key, counted, size, cfg.partSize, headers)
-            : putStreamed(context, counted, size, headers);
+            : streamedPut(client, { bucket, key }, counted, size, headers).then((etag) => ({ etag }));
         try {
           const [, result] = await Promise.all([pipeline(stream, counted), upload]);
           return { etag: sanitizeEtag(result.etag) };

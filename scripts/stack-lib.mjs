@@ -302,7 +302,13 @@ export function prettyLogLine(line) {
   const { time, level, msg, service: _service, pid: _pid, hostname: _hostname, err, ...rest } = entry;
   const clock = typeof time === 'string' ? time.slice(11, 19) : '';
   const fields = Object.entries(rest).map(([key, value]) => `${key}=${short(value)}`);
-  const error = err && typeof err === 'object' ? ` err=${short(err.message ?? err)}` : '';
+  // An error is an object (pino's serializer) or, from a handler that logged only its text, a string.
+  const error =
+    typeof err === 'string'
+      ? ` err=${short(err)}`
+      : err && typeof err === 'object'
+        ? ` err=${short(err.message ?? err)}`
+        : '';
   return `${clock} ${String(level ?? '')
     .toUpperCase()
     .padEnd(LEVEL_WIDTH)} ${msg}${fields.length > 0 ? ` ${fields.join(' ')}` : ''}${error}`;

@@ -53,6 +53,14 @@ describe('stack-lib', () => {
     });
     expect(prettyLogLine(line)).toBe('03:04:05 INFO  receipt published receiptId=r1 instances=3');
     expect(prettyLogLine('plain text')).toBe('plain text');
+    // The reason survives whether the error was logged as an object or only as its text.
+    const failed = { level: 'warn', time: '2026-01-02T03:04:05.678Z', msg: 'handler failed; retrying later' };
+    expect(prettyLogLine(JSON.stringify({ ...failed, err: 'connect ECONNREFUSED 127.0.0.1:5432' }))).toBe(
+      '03:04:05 WARN  handler failed; retrying later err=connect ECONNREFUSED 127.0.0.1:5432',
+    );
+    expect(prettyLogLine(JSON.stringify({ ...failed, err: { type: 'Error', message: 'boom' } }))).toBe(
+      '03:04:05 WARN  handler failed; retrying later err=boom',
+    );
     expect(listeningPort('{"msg":"http server listening","port":4321}')).toBe(4321);
     expect(listeningPort('{"msg":"other","port":4321}')).toBeUndefined();
   });

@@ -9,6 +9,8 @@ import {
   DEAD_AT_HEADER,
   decodeDelivery,
   ERROR_HEADER,
+  OUTAGE_HEADER,
+  outageRetriesOf,
   outcomeOfFailure,
   QUEUE_HEADER,
   REASON_HEADER,
@@ -236,7 +238,7 @@ export class Consumer<K extends SchemaRoutingKey> {
         await this.#handler(decoded.body, ctx);
         outcome = { action: 'ack' };
       } catch (err) {
-        outcome = outcomeOfFailure(err, attempt, this.#spec);
+        outcome = outcomeOfFailure(err, attempt, this.#spec, outageRetriesOf(headers));
       }
     }
     await this.#settle(channel, message, outcome, attempt, logger);
@@ -284,15 +286,25 @@ export class Consumer<K extends SchemaRoutingKey> {
         if (outcome.gone === undefined) logger.debug('message handled');
         else logger.info({ err: outcome.gone }, 'message refers to something gone; dropped');
         break;
-      case 'retry':
-        logger.warn({ err: outcome.error, delayMs: outcome.delayMs }, 'handler failed; retrying later');
+      case 'retry': {
+        const outages = outageRetriesOf(message.properties.headers);
+        logger.warn(
+          { err: outcome.error, delayMs: outcome.delayMs, ...(outcome.outage ? { outage: true } : {}) },
+          outcome.outage
+            ? 'a server the handler needs is down; retrying later (not counted as an attempt)'
+            : 'handler failed; retrying later',
+        );
+        const retryHeaders = outcome.outage
+          ? { [ATTEMPT_HEADER]: attempt, [OUTAGE_HEADER]: outages + 1, [ERROR_HEADER]: outcome.error }
+          : { [ATTEMPT_HEADER]: attempt + 1, [ERROR_HEADER]: outcome.error };
         await this.#publisher.publishRaw(
           '',
           retryQueueName(queue, outcome.delayMs),
           message.content,
-          copyProperties(message, { [ATTEMPT_HEADER]: attempt + 1, [ERROR_HEADER]: outcome.error }),
+          copyProperties(message, retryHeaders),
         );
         break;
+      }
       case 'dead':
         logger.error({ err: outcome.error, reason: outcome.reason }, 'message dead-lettered');
         await this.#publisher.publishRaw(

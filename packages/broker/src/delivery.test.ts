@@ -43,6 +43,40 @@ describe('outcomeOfFailure', () => {
     });
   });
 
+  it('retries an outage without counting it as an attempt, its delays counted by the outage retries', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    // Attempts used up, yet the database being down is not the message's failure: it is kept.
+    expect(outcomeOfFailure(refused, 3, policy)).toEqual({
+      action: 'retry',
+      error: 'Error: connect ECONNREFUSED 127.0.0.1:5432',
+      delayMs: 100,
+      outage: true,
+    });
+    expect(outcomeOfFailure(refused, 3, policy, 7)).toMatchObject({ action: 'retry', delayMs: 1000 });
+    // In a cause chain, and PostgreSQL's own words for a server going away.
+    const wrapped = new TransientError('cannot write the run', { cause: refused });
+    expect(outcomeOfFailure(wrapped, 9, policy)).toMatchObject({ action: 'retry', outage: true });
+    const shutdown = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+    });
+    expect(outcomeOfFailure(shutdown, 9, policy)).toMatchObject({ action: 'retry', outage: true });
+    expect(outcomeOfFailure(new Error('Connection terminated unexpectedly'), 9, policy)).toMatchObject({
+      outage: true,
+    });
+    // The Docker engine's socket missing while it restarts is an outage; another missing file is not.
+    const noSocket = Object.assign(new Error('connect ENOENT /var/run/docker.sock'), {
+      code: 'ENOENT',
+      syscall: 'connect',
+    });
+    expect(outcomeOfFailure(noSocket, 9, policy)).toMatchObject({ outage: true });
+    const noFile = Object.assign(new Error('ENOENT: open /x'), { code: 'ENOENT', syscall: 'open' });
+    expect(outcomeOfFailure(noFile, 3, policy)).toMatchObject({ action: 'dead', reason: 'max-attempts' });
+    // A permanent error stays permanent, whatever caused it.
+    expect(outcomeOfFailure(new PermanentError('bad', { cause: refused }), 1, policy)).toMatchObject({
+      action: 'dead',
+    });
+  });
+
   it('dead-letters once the attempts are used up', () => {
     expect(outcomeOfFailure(new TransientError('s3 down'), 3, policy)).toEqual({
       action: 'dead',

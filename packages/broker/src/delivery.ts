@@ -5,11 +5,13 @@ import {
   type MessageOf,
   type SchemaRoutingKey,
 } from '@dicomflow/messages';
-import { errorKind, errorText } from './errors.js';
+import { errorKind, errorText, isOutage } from './errors.js';
 import type { RawPublishProperties } from './publisher.js';
 
 /** Header: which delivery attempt this is (1 = first). */
 export const ATTEMPT_HEADER = 'x-dicomflow-attempt';
+/** Header: how many retries so far were for an outage (not counted as attempts; they set the delay). */
+export const OUTAGE_HEADER = 'x-dicomflow-outage-retries';
 /** Header: the last error (retries) or the reason for dead-lettering (dead letters). */
 export const ERROR_HEADER = 'x-dicomflow-error';
 /** Header of dead letters: why it was dead-lettered, one of {@link DeadLetterReason}. */
@@ -25,7 +27,13 @@ export type DeadLetterReason = 'unparseable' | 'invalid' | 'permanent' | 'max-at
 /** What to do with a delivery once it was handled (or could not be). */
 export type Outcome =
   | { readonly action: 'ack'; readonly gone?: string }
-  | { readonly action: 'retry'; readonly error: string; readonly delayMs: number }
+  | {
+      readonly action: 'retry';
+      readonly error: string;
+      readonly delayMs: number;
+      /** A server the handler needs is down: the attempt is not counted against maxAttempts. */
+      readonly outage?: true;
+    }
   | { readonly action: 'dead'; readonly reason: DeadLetterReason; readonly error: string };
 
 /** A delivery whose body parsed and matched the schema of its routing key, or why it did not. */
@@ -49,6 +57,12 @@ export function routingKeyOf(message: Pick<Message, 'fields' | 'properties'>): s
 export function attemptOf(headers: Record<string, unknown> | undefined): number {
   const value = headers?.[ATTEMPT_HEADER];
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : 1;
+}
+
+/** How many earlier retries of a delivery were for an outage (0 when none). */
+export function outageRetriesOf(headers: Record<string, unknown> | undefined): number {
+  const value = headers?.[OUTAGE_HEADER];
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0;
 }
 
 /** Parses a delivery's JSON body and validates it against the schema of its routing key. */
@@ -76,12 +90,15 @@ export function decodeDelivery<K extends SchemaRoutingKey>(
 /**
  * What a handler's failure means for the message: gone errors are acked, permanent ones dead-lettered at
  * once, everything else retried after `retryDelaysMs[attempt - 1]` (the last delay repeats) until
- * `maxAttempts` attempts failed, then dead-lettered.
+ * `maxAttempts` attempts failed, then dead-lettered. An outage (isOutage: a server the handler needs is
+ * down) is retried without counting as an attempt, however long it lasts, with the delays counted by
+ * `outageRetries` (the earlier outage retries of this delivery).
  */
 export function outcomeOfFailure(
   err: unknown,
   attempt: number,
   policy: { maxAttempts: number; retryDelaysMs: readonly number[] },
+  outageRetries = 0,
 ): Outcome {
   const error = truncate(errorText(err));
   switch (errorKind(err)) {
@@ -90,6 +107,13 @@ export function outcomeOfFailure(
     case 'permanent':
       return { action: 'dead', reason: 'permanent', error };
     case 'transient': {
+      const delays = policy.retryDelaysMs;
+      // An outage of the database, S3, the broker or the engine is not the message's failure: it is kept
+      // and retried (at the longest delay once the list is used up) for as long as the outage lasts.
+      if (isOutage(err)) {
+        const delayMs = delays[Math.min(outageRetries + 1, delays.length) - 1] ?? 0;
+        return { action: 'retry', error, delayMs, outage: true };
+      }
       if (attempt >= policy.maxAttempts) {
         return {
           action: 'dead',
@@ -97,7 +121,6 @@ export function outcomeOfFailure(
           error: truncate(`failed ${attempt} times; last: ${error}`),
         };
       }
-      const delays = policy.retryDelaysMs;
       const delayMs = delays[Math.min(attempt, delays.length) - 1] ?? 0;
       return { action: 'retry', error, delayMs };
     }

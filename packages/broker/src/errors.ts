@@ -4,6 +4,7 @@ export {
   computeBackoff,
   errorKind,
   GoneError,
+  isOutage,
   PermanentError,
   TransientError,
   type ErrorKind,

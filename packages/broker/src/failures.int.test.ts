@@ -60,6 +60,36 @@ describe('broker failure handling', () => {
     ]);
   });
 
+  it('keeps a message through an outage longer than maxAttempts retries, then handles it once', async () => {
+    const queue = kit.queue('test.outage', RETRY_DELAYS);
+    const seen: number[] = [];
+    let handled = 0;
+    const subscription = await broker.consume(
+      { queue, bindings: ['study.received'], maxAttempts: 2, retryDelaysMs: RETRY_DELAYS },
+      async (_body, ctx) => {
+        seen.push(ctx.attempt);
+        await Promise.resolve();
+        // The database is down for the first six deliveries (three times maxAttempts).
+        if (seen.length <= 6) {
+          throw new TransientError('cannot write the event', {
+            cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+          });
+        }
+        handled += 1;
+      },
+    );
+    await broker.publish('study.received', studyReceived(), { messageId: 'outage' });
+    await waitFor(() => handled === 1, 'the message handled after the outage');
+    await subscription.cancel();
+
+    // Outage retries are not attempts: every delivery was attempt 1, and nothing was dead-lettered.
+    expect(seen).toEqual([1, 1, 1, 1, 1, 1, 1]);
+    expect(await kit.messageCount(`${queue}.dead`)).toBe(0);
+    const retries = logs.lines.filter((l) => l.outage === true);
+    expect(retries).toHaveLength(6);
+    expect(retries.map((l) => l.delayMs)).toEqual([50, 100, 100, 100, 100, 100]);
+  });
+
   it('dead-letters a message that failed maxAttempts times, with its properties and the reason', async () => {
     const queue = kit.queue('test.q', RETRY_DELAYS);
     const body = studyReceived();

@@ -8,6 +8,7 @@ export {
 } from './consumer.js';
 export {
   ATTEMPT_HEADER,
+  OUTAGE_HEADER,
   DEAD_AT_HEADER,
   ERROR_HEADER,
   QUEUE_HEADER,

@@ -45,3 +45,47 @@ export function errorKind(err: unknown): ErrorKind {
   }
   return 'transient';
 }
+
+/** Socket and name-lookup codes of a server that does not answer (down, restarting, unreachable). */
+const OUTAGE_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** PostgreSQL SQLSTATEs of a server that is going away or not accepting connections yet. */
+const POSTGRES_OUTAGE = /^(08...|57P0[1-3])$/;
+
+/** pg's own words for a connection that the server or the network ended. */
+const DRIVER_OUTAGE = /^(Connection terminated|Connection ended|terminating connection)/;
+
+/**
+ * True when `err` (or an error in its cause chain) says a server this service depends on is unreachable
+ * or restarting, rather than that the work itself failed: the database, S3, the broker or the Docker
+ * engine being down for a while. A consumer retries such a message for as long as the outage lasts
+ * instead of counting it as a failed attempt (see the broker's outcomeOfFailure).
+ */
+export function isOutage(err: unknown): boolean {
+  for (
+    let current: unknown = err, depth = 0;
+    depth < 8 && typeof current === 'object' && current !== null;
+    depth++
+  ) {
+    const { code, message, syscall } = current as { code?: unknown; message?: unknown; syscall?: unknown };
+    if (typeof code === 'string' && (OUTAGE_CODES.has(code) || POSTGRES_OUTAGE.test(code))) return true;
+    // A Unix socket (the Docker engine's) that is not there while its server restarts; any other
+    // missing file is not an outage.
+    if (code === 'ENOENT' && syscall === 'connect') return true;
+    if (typeof message === 'string' && DRIVER_OUTAGE.test(message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

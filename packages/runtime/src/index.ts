@@ -1,7 +1,7 @@
 export type { Logger } from 'pino';
 export { createLogger, PHI_REDACT_PATHS, REDACTED } from './logger.js';
 export type { CreateLoggerOptions } from './logger.js';
-export { PermanentError, TransientError, GoneError, errorKind } from './errors.js';
+export { PermanentError, TransientError, GoneError, errorKind, isOutage } from './errors.js';
 export type { ErrorKind } from './errors.js';
 export { computeBackoff, retryUntilDone, sleep } from './backoff.js';
 export type { BackoffOptions, UntilDone } from './backoff.js';

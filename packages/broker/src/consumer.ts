@@ -46,6 +46,12 @@ export interface ConsumeSpec<K extends SchemaRoutingKey> {
   maxAttempts?: number;
   /** Delay before retry n is `retryDelaysMs[n-1]`; the last one repeats (default 1 s, 5 s, 30 s, 2 min). */
   retryDelaysMs?: readonly number[];
+  /**
+   * Whether a failure for an outage (isOutage: a server the handler needs is down) counts as an attempt.
+   * Default false: the message waits out an outage of any length. A consumer whose work must end (the
+   * model runner fails a run after its last attempt, so no run waits forever) says true.
+   */
+  outagesCountAsAttempts?: boolean;
 }
 
 /** Handles one message; resolves once its side effects are durable and its own publishes confirmed. */
@@ -84,6 +90,7 @@ export class Consumer<K extends SchemaRoutingKey> {
       prefetch: spec.prefetch ?? 1,
       maxAttempts: spec.maxAttempts ?? 5,
       retryDelaysMs: spec.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
+      outagesCountAsAttempts: spec.outagesCountAsAttempts ?? false,
     };
     checkSpec(this.#spec);
     this.#handler = handler;
@@ -238,7 +245,9 @@ export class Consumer<K extends SchemaRoutingKey> {
         await this.#handler(decoded.body, ctx);
         outcome = { action: 'ack' };
       } catch (err) {
-        outcome = outcomeOfFailure(err, attempt, this.#spec, outageRetriesOf(headers));
+        outcome = this.#spec.outagesCountAsAttempts
+          ? outcomeOfFailure(err, attempt, { ...this.#spec, outages: 'count' })
+          : outcomeOfFailure(err, attempt, this.#spec, outageRetriesOf(headers));
       }
     }
     await this.#settle(channel, message, outcome, attempt, logger);

@@ -97,7 +97,12 @@ export function decodeDelivery<K extends SchemaRoutingKey>(
 export function outcomeOfFailure(
   err: unknown,
   attempt: number,
-  policy: { maxAttempts: number; retryDelaysMs: readonly number[] },
+  policy: {
+    maxAttempts: number;
+    retryDelaysMs: readonly number[];
+    /** 'count': outages are attempts like any transient failure (default: they are not). */
+    outages?: 'count' | 'wait';
+  },
   outageRetries = 0,
 ): Outcome {
   const error = truncate(errorText(err));
@@ -110,7 +115,7 @@ export function outcomeOfFailure(
       const delays = policy.retryDelaysMs;
       // An outage of the database, S3, the broker or the engine is not the message's failure: it is kept
       // and retried (at the longest delay once the list is used up) for as long as the outage lasts.
-      if (isOutage(err)) {
+      if (policy.outages !== 'count' && isOutage(err)) {
         const delayMs = delays[Math.min(outageRetries + 1, delays.length) - 1] ?? 0;
         return { action: 'retry', error, delayMs, outage: true };
       }

@@ -43,6 +43,8 @@ export async function consumeJobs(deps: SlotDeps, slot: Slot, queue: string): Pr
       prefetch: 1,
       maxAttempts,
       retryDelaysMs: deps.retryDelaysMs ?? JOB_RETRY_DELAYS_MS,
+      // The job fails after its last attempt, S3 or the engine down or not: no run waits forever.
+      outagesCountAsAttempts: true,
     },
     async (job, ctx) => {
       await execJobMessage(deps, slot, job, ctx, maxAttempts);

@@ -5,7 +5,7 @@
 // Not a test: nothing here asserts a time.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -197,7 +197,10 @@ try {
     env: { ...process.env, ...env },
     httpPorts: Object.fromEntries(STACK_SERVICES.map((name) => [name, 0])),
     dataDir: join(scratch, 'stack'),
-    onLine: () => {},
+    // BENCH_SCALE_LOG=<file>: the services' output lines go there (for a look at what a slow stage did).
+    onLine: process.env.BENCH_SCALE_LOG
+      ? (service, line) => appendFileSync(process.env.BENCH_SCALE_LOG, `${service} ${line}\n`)
+      : () => {},
     readyTimeoutMs: 120_000,
   });
   cleanups.push(() => stack.stop());
@@ -224,15 +227,31 @@ try {
   const s3 = createStorage(storageConfigFrom(loadConfig('storescp', { env: { ...process.env, ...env } })));
 
   // Each service's RSS, sampled while a study goes through: the peak of each study, not only of the run.
+  // At each new peak, the service's own view (from its /metrics) says what the memory is: V8's heap, or
+  // memory outside it (Buffers, ArrayBuffers), or neither (the allocator keeping freed pages).
   let studyPeaks = {};
+  let peakBreakdown = {};
+  const breakdown = async (name) => {
+    const text = await globalThis.fetch(`${stack.urls[name]}/metrics`).then((r) => r.text());
+    const metric = (key) =>
+      Number(new RegExp(`^dicomflow_${key}\\{[^}]*\\} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+    return { heap: metric('nodejs_heap_size_total_bytes'), external: metric('nodejs_external_memory_bytes') };
+  };
   const sampler = setInterval(() => {
     for (const name of STACK_SERVICES) {
-      studyPeaks[name] = Math.max(studyPeaks[name] ?? 0, rssMb(stack.pids[name]));
+      const rss = rssMb(stack.pids[name]);
+      if (rss > (studyPeaks[name] ?? 0) + 4) {
+        breakdown(name)
+          .then((b) => (peakBreakdown[name] = { rss, ...b }))
+          .catch(() => undefined);
+      }
+      studyPeaks[name] = Math.max(studyPeaks[name] ?? 0, rss);
     }
   }, 100);
   cleanups.push(async () => clearInterval(sampler));
   for (const study of studies) {
     studyPeaks = {};
+    peakBreakdown = {};
     await rm(destDir, { recursive: true, force: true });
     await mkdir(destDir, { recursive: true });
     const before = (await getJson(`${tracker}/runs?flow=copy.yaml&limit=500`)).runs.length;
@@ -288,6 +307,16 @@ try {
       `  peak RSS during this study (MB, sampled every 100 ms): ${STACK_SERVICES.map(
         (name) => `${name} ${fixed(studyPeaks[name] ?? 0, 0)}`,
       ).join(', ')}`,
+    );
+    log(
+      `  near each peak (MB: RSS = V8 heap + external + the rest): ${STACK_SERVICES.filter(
+        (n) => peakBreakdown[n],
+      )
+        .map((n) => {
+          const b = peakBreakdown[n];
+          return `${n} ${fixed(b.rss, 0)} = ${fixed(b.heap, 0)} + ${fixed(b.external, 0)} + ${fixed(b.rss - b.heap - b.external, 0)}`;
+        })
+        .join(', ')}`,
     );
     const usages = STACK_SERVICES.map((name) => [name, usage(stack.pids[name])]);
     log(

@@ -17,6 +17,7 @@ import {
   isDeviceRequestRefusal,
   isNotFound,
 } from '../docker/docker-errors.js';
+import { checkEngineStayedUp, type EngineWatchTiming } from '../docker/engine-watch.js';
 import { ensureImage } from '../docker/images.js';
 import { stageInputFolder } from '../staging/input-folder.js';
 import { stageInput, type StagedInput } from '../staging/input-tar.js';
@@ -59,6 +60,8 @@ export interface JobDeps {
    * job.finished) and run it afterwards. The function handed over never rejects.
    */
   readonly deferCleanup?: ((cleanup: () => Promise<void>) => void) | undefined;
+  /** How long a model ended by a stop signal waits to see whether the engine is going down (tests shorten it). */
+  readonly engineWatch?: EngineWatchTiming | undefined;
   readonly logger: Logger;
 }
 
@@ -284,6 +287,8 @@ async function runContainer(
     // Another attempt of this job (its message was redelivered elsewhere) removed it: that attempt owns it.
     throw new TransientError(`container ${name} was removed by another attempt of this job`);
   }
+  if (result.kind === 'exited')
+    await checkEngineStayedUp(deps.docker, container, result.exitCode, deps.engineWatch);
   timings.containerExitedAt = Date.now();
   timings.steps.run = timings.containerExitedAt;
   const finishedAt = new Date(timings.containerExitedAt).toISOString();

@@ -120,14 +120,16 @@ describe('compose.yaml', () => {
       expect({ name, flags: composeFlags }).toEqual({ name, flags: startFlags });
       expect({ name, flags: [...(flagsOf[name] ?? [])] }).toEqual({ name, flags: startFlags });
     }
-    expect(NODE_FLAGS.storescp).toEqual(['--max-semi-space-size=1']);
+    expect(NODE_FLAGS.storescp).toEqual(['--max-semi-space-size=1', '--expose-gc']);
     expect(NODE_FLAGS.sender).toEqual([
       '--max-semi-space-size=1',
       '--external-memory-accounted-in-global-limit',
+      '--expose-gc',
     ]);
     expect(NODE_FLAGS.consumer).toEqual([
       '--max-semi-space-size=1',
       '--external-memory-accounted-in-global-limit',
+      '--expose-gc',
     ]);
   });
 

@@ -15,3 +15,5 @@ export { shutdownStep } from './shutdown-step.js';
 export type { ShutdownStep } from './shutdown-step.js';
 export type { ServiceHandle, RunServiceOptions } from './run-service.js';
 export { DirectoryWatcher, type DirectoryWatcherOptions } from './directory-watcher.js';
+export { noteBufferBytes, startBufferReclaimer, startProcessBufferReclaimer } from './buffer-reclaimer.js';
+export type { BufferReclaimer, BufferReclaimerOptions } from './buffer-reclaimer.js';

@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import type { Logger } from 'pino';
+import { startProcessBufferReclaimer } from './buffer-reclaimer.js';
 
 /** What `runService` drives: `start` brings the service up, `close` drains in-flight work and releases. */
 export interface ServiceHandle {
@@ -66,5 +67,6 @@ export async function runService(opts: RunServiceOptions): Promise<void> {
     logger.fatal({ err, name }, 'start failed');
     process.exit(1);
   }
+  startProcessBufferReclaimer();
   logger.info({ name }, 'service started');
 }

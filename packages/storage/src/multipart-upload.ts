@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Client } from 'minio';
+import { noteBufferBytes } from '@dicomflow/runtime';
 import { sanitizeEtag } from './object-headers.js';
 
 /**
@@ -113,6 +114,7 @@ class PartReader {
       const piece = this.rest.subarray(0, remaining);
       this.rest = this.rest.subarray(piece.length);
       remaining -= piece.length;
+      noteBufferBytes(piece.length);
       yield piece;
     }
   }

@@ -7,9 +7,16 @@ import tar from 'tar-stream';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarStream, tarMemberName, tarSize } from './tar.js';
-import { fitsUstar } from './tar-writer.js';
+import { fitsUstar, tarChunks, tarHeader } from './tar-writer.js';
 
 let dir: string;
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const chunk of chunks) out.push(chunk);
+  return out;
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dicom-tar-'));
 });
@@ -51,6 +58,32 @@ describe('tar', () => {
     expect((await buffer(createTarStream(entries, () => false))).equals(bytes)).toBe(true);
     let turn = 0;
     expect((await buffer(createTarStream(entries, () => turn++ % 2 === 0))).equals(bytes)).toBe(true);
+  });
+
+  it('packs members into whole chunks: every chunk but the last is chunkBytes long, the bytes the same', async () => {
+    const sizes = [0, 1, 511, 512, 513, 3000, 7];
+    const members = await Promise.all(
+      sizes.map(async (size, i) => {
+        const path = join(dir, `packed${i}`);
+        await writeFile(path, Buffer.alloc(size, i + 10));
+        const name = `packed/${i}.dcm`;
+        return {
+          name,
+          path,
+          size,
+          header: tarHeader({ name, type: 'file', size, mode: 0o644, mtime: new Date(0) }),
+        };
+      }),
+    );
+    const whole = Buffer.concat(await collect(tarChunks(members, 1 << 20)));
+    expect(whole.length).toBe(tarSize(members));
+    for (const chunkBytes of [100, 512, 700, 1024]) {
+      const chunks = await collect(tarChunks(members, chunkBytes, () => chunkBytes % 200 === 0));
+      expect(chunks.slice(0, -1).every((chunk) => chunk.length === chunkBytes)).toBe(true);
+      expect((chunks.at(-1)?.length ?? 0) <= chunkBytes).toBe(true);
+      // All chunks were kept before joining: one handed on was never written again.
+      expect(Buffer.concat(chunks).equals(whole)).toBe(true);
+    }
   });
 
   for (const [mode, inline] of [

@@ -8,6 +8,7 @@ export {
   formatReceiptIndexHeader,
   formatReceiptIndexInstance,
   readReceiptIndex,
+  readLines,
   readReceiptIndexLines,
   ReceiptIndexFormatError,
 } from './receipt-index-lines.js';

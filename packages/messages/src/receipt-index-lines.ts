@@ -51,7 +51,7 @@ export async function* readReceiptIndexLines(
   let header: ReceiptIndexHeader | undefined;
   let count = 0;
   let lineNumber = 0;
-  for await (const line of lines(source, opts.maxLineBytes ?? DEFAULT_MAX_INDEX_LINE_BYTES)) {
+  for await (const line of readLines(source, opts.maxLineBytes ?? DEFAULT_MAX_INDEX_LINE_BYTES)) {
     lineNumber += 1;
     if (line.length === 0) continue;
     const data = parseLine(line, lineNumber);
@@ -99,10 +99,15 @@ function parseLine(line: Buffer, lineNumber: number): unknown {
 }
 
 /**
- * The lines of a byte stream, without their newlines. A line's pieces are kept as a list and joined once,
- * so a long line costs time in proportion to its length, and a line over `maxBytes` fails at once.
+ * The lines of a byte stream, without their newlines, pulled one at a time (the stream is read no further
+ * ahead than one chunk: readline's iterator queued lines faster than a slow loop took them, and a 40 MB spool
+ * index went into the heap). A line's pieces are kept as a list and joined once, so a long line costs time
+ * in proportion to its length, and a line over `maxBytes` fails at once.
  */
-async function* lines(source: Readable, maxBytes: number): AsyncGenerator<Buffer, void, undefined> {
+export async function* readLines(
+  source: Readable,
+  maxBytes: number,
+): AsyncGenerator<Buffer, void, undefined> {
   let pieces: Buffer[] = [];
   let pending = 0;
   for await (const chunk of source as AsyncIterable<Buffer>) {

@@ -9,6 +9,7 @@ import {
   TarMemberSizeError,
   tarPadding,
   type TarHeaderFields,
+  type TarMember,
 } from '@dicomflow/dicom';
 import { TransientError } from '@dicomflow/runtime';
 import type { Job } from '@dicomflow/messages';
@@ -122,10 +123,13 @@ export function outputTarStream(entries: readonly OutputEntry[]): {
   failure: () => unknown;
 } {
   let failure: unknown;
-  const members = entries.map((entry) => ({ ...entry, header: tarHeader(headerOf(entry)) }));
+  // Headers made as the tar reaches them: 20,000 of them made up front were 20,000 Buffers held at once.
+  function* members(): Generator<TarMember> {
+    for (const entry of entries) yield { ...entry, header: tarHeader(headerOf(entry)) };
+  }
   async function* generate(): AsyncGenerator<Buffer> {
     try {
-      yield* tarChunks(members, COALESCED_CHUNK_BYTES);
+      yield* tarChunks(members(), COALESCED_CHUNK_BYTES);
     } catch (err) {
       if (err instanceof TarMemberReadError)
         failure = new JobFailure(

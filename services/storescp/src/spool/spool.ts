@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, createReadStream, renameSync } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { inspectPart10File, type InstanceInfo, type ReadElementsOptions } from '@dicomflow/dicom';
-import { DEFAULT_MAX_INDEX_LINE_BYTES } from '@dicomflow/messages';
+import { DEFAULT_MAX_INDEX_LINE_BYTES, readLines } from '@dicomflow/messages';
 
 /*
  * Spool layout (one filesystem, so renames are atomic):
@@ -50,30 +49,39 @@ interface IndexLine {
   readonly info: InstanceInfo;
 }
 
-/** The lines of a group's spool index that parse, with their line numbers; none when it does not exist. */
-async function* indexLines(
+/** The lines of a group's spool index (none when it does not exist), pulled one at a time with their numbers. */
+async function* spoolIndexLines(
   path: string,
-): AsyncGenerator<{ number: number; entry: IndexLine }, void, undefined> {
-  let input: ReturnType<typeof createReadStream>;
+): AsyncGenerator<{ number: number; line: Buffer }, void, undefined> {
   try {
     await access(path);
-    input = createReadStream(path, { encoding: 'utf8' });
   } catch {
     return;
   }
   let number = 0;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+  // admit() never writes a longer line; a longer one is a damaged file, and fails the group's publish.
+  for await (const line of readLines(createReadStream(path), DEFAULT_MAX_INDEX_LINE_BYTES + 1)) {
     number += 1;
-    if (!line) continue;
+    if (line.length > 0) yield { number, line };
+  }
+}
+
+/** The lines of a group's spool index that parse, with their line numbers. */
+async function* indexLines(
+  path: string,
+): AsyncGenerator<{ number: number; entry: IndexLine }, void, undefined> {
+  for await (const { number, line } of spoolIndexLines(path)) {
     try {
-      yield { number, entry: JSON.parse(line) as IndexLine };
+      yield { number, entry: JSON.parse(line.toString('utf8')) as IndexLine };
     } catch {
       // a line cut short by a crash: its file is parsed again (it is not covered by the index)
     }
   }
 }
 
-const LINE_START = '{"file":"';
+const LINE_START = Buffer.from('{"file":"');
+const LINE_END = Buffer.from('}}');
+const QUOTE = 0x22;
 
 /**
  * The file name of each line of a group's spool index, with its line number, read from the line's start
@@ -83,19 +91,11 @@ const LINE_START = '{"file":"';
 async function* indexFileNames(
   path: string,
 ): AsyncGenerator<{ number: number; file: string }, void, undefined> {
-  let input: ReturnType<typeof createReadStream>;
-  try {
-    await access(path);
-    input = createReadStream(path, { encoding: 'utf8' });
-  } catch {
-    return;
-  }
-  let number = 0;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-    number += 1;
-    if (!line.startsWith(LINE_START) || !line.endsWith('}}')) continue;
-    const end = line.indexOf('"', LINE_START.length);
-    if (end > LINE_START.length) yield { number, file: line.slice(LINE_START.length, end) };
+  for await (const { number, line } of spoolIndexLines(path)) {
+    if (!line.subarray(0, LINE_START.length).equals(LINE_START)) continue;
+    if (!line.subarray(line.length - LINE_END.length).equals(LINE_END)) continue;
+    const end = line.indexOf(QUOTE, LINE_START.length);
+    if (end > LINE_START.length) yield { number, file: line.toString('utf8', LINE_START.length, end) };
   }
 }
 

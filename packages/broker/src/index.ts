@@ -25,3 +25,10 @@ export {
   type SuiteQueue,
   type SuiteQueues,
 } from './suite-queues.js';
+export {
+  connectForDeadLetters,
+  listDeadLetters,
+  replayDeadLetters,
+  REPLAYED_AT_HEADER,
+  type DeadLetter,
+} from './dead-letters.js';

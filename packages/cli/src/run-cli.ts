@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, type CliOutput } from './cli-output.js';
+import { deadListCommand, deadReplayCommand } from './dead-command.js';
 import { matchCommand } from './match-command.js';
 import { validateCommand } from './validate-command.js';
 
@@ -12,6 +13,11 @@ export const USAGE = [
   '  dicomflow match --flows <dir> <dicom files or folders>...',
   '      Dry-run matching: take the DICOM files as one received group and print, per flow, whether it',
   '      triggers, which trigger map failed, and the files it would take.',
+  '  dicomflow dead list [--json]',
+  "      The dead-lettered messages of the suite's queues (RABBIT_* and RABBIT_QUEUE_PREFIX as the",
+  '      services read them): queue, message id, reason, run, age, last error.',
+  '  dicomflow dead replay <id>... | --queue <queue> | --all',
+  '      Put dead letters back on the queue each died in, with fresh attempts (after fixing the cause).',
   '  dicomflow help',
 ].join('\n');
 
@@ -27,6 +33,8 @@ export async function runCli(args: readonly string[], output: CliOutput): Promis
         return await runValidate(rest, output);
       case 'match':
         return await runMatch(rest, output);
+      case 'dead':
+        return await runDead(rest, output);
       case 'help':
       case '--help':
       case '-h':
@@ -62,6 +70,31 @@ async function runMatch(args: readonly string[], output: CliOutput): Promise<Exi
   if (values.flows === undefined) return usageError('match needs --flows <dir>', output);
   if (positionals.length === 0) return usageError('match needs at least one DICOM file or folder', output);
   return matchCommand({ flowsDir: values.flows, inputs: positionals }, output);
+}
+
+async function runDead(args: readonly string[], output: CliOutput): Promise<ExitCode> {
+  const [sub, ...rest] = args;
+  const target = { env: process.env };
+  if (sub === 'list') {
+    const { values } = parseArgs({ args: [...rest], options: { json: { type: 'boolean' } }, strict: true });
+    return deadListCommand(target, values.json === true, output);
+  }
+  if (sub === 'replay') {
+    const { values, positionals } = parseArgs({
+      args: [...rest],
+      options: { queue: { type: 'string' }, all: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    const given = [positionals.length > 0, values.queue !== undefined, values.all === true].filter(Boolean);
+    if (given.length !== 1)
+      return usageError('dead replay needs message ids, or --queue <queue>, or --all', output);
+    if (values.queue !== undefined)
+      return deadReplayCommand(target, { kind: 'queue', queue: values.queue }, output);
+    if (values.all === true) return deadReplayCommand(target, { kind: 'all' }, output);
+    return deadReplayCommand(target, { kind: 'ids', ids: positionals }, output);
+  }
+  return usageError(sub === undefined ? 'dead needs list or replay' : `unknown dead command: ${sub}`, output);
 }
 
 function usageError(message: string, output: CliOutput): ExitCode {

@@ -8,15 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildTestModelImage,
   COPY_MODEL,
-  freePort,
   generateCtSeries,
   newUid,
   nodelayShimPath,
-  startDcmtkStorescp,
   storescu,
   waitFor,
-  type RunningProcess,
 } from '@dicomflow/test-helpers';
+import { startDestination, type DcmtkDestination } from './support/destination.js';
 import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
 
 const INSTANCES = 20;
@@ -26,23 +24,12 @@ const PATIENT_ID = `${'a'.repeat(63)}!`;
 let stack: E2eStack;
 let work: string;
 let shim: string;
-let destination: { process: RunningProcess; port: number; dir: string };
+let destination: DcmtkDestination;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'e2e-bad-flows-'));
   shim = await nodelayShimPath(work);
-  const port = await freePort();
-  const dir = join(work, 'destination');
-  destination = {
-    process: await startDcmtkStorescp({
-      port,
-      outDir: dir,
-      aeTitle: 'DEST',
-      env: { ...process.env, LD_PRELOAD: shim },
-    }),
-    port,
-    dir,
-  };
+  destination = await startDestination(work, shim);
   stack = await startE2eStack();
 }, 240_000);
 

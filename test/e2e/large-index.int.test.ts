@@ -11,16 +11,14 @@ import { createStorage } from '@dicomflow/storage';
 import {
   buildTestModelImage,
   COPY_MODEL,
-  freePort,
   generateCtSeries,
   newUid,
   nodelayShimPath,
-  startDcmtkStorescp,
   storescu,
   testStorageConfig,
   withLongText,
-  type RunningProcess,
 } from '@dicomflow/test-helpers';
+import { startDestination, type DcmtkDestination } from './support/destination.js';
 import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
 
 const MIB = 1024 * 1024;
@@ -29,23 +27,12 @@ const INSTANCES = 72;
 let stack: E2eStack;
 let work: string;
 let shim: string;
-let destination: { process: RunningProcess; port: number; dir: string };
+let destination: DcmtkDestination;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'e2e-large-index-'));
   shim = await nodelayShimPath(work);
-  const port = await freePort();
-  const dir = join(work, 'destination');
-  destination = {
-    process: await startDcmtkStorescp({
-      port,
-      outDir: dir,
-      aeTitle: 'DEST',
-      env: { ...process.env, LD_PRELOAD: shim },
-    }),
-    port,
-    dir,
-  };
+  destination = await startDestination(work, shim);
   stack = await startE2eStack({ env: { INDEX_MAX_VALUE_BYTES: String(MIB) } });
 }, 240_000);
 

@@ -10,19 +10,17 @@ import {
   buildTestModelImage,
   COPY_MODEL,
   datasetDigest,
-  freePort,
   generateCtSeries,
   newUid,
   nodelayShimPath,
   readFileMeta,
   runChecked,
-  startDcmtkStorescp,
   startOrthanc,
   storescu,
   waitFor,
   type RunningOrthanc,
-  type RunningProcess,
 } from '@dicomflow/test-helpers';
+import { startDestination, type DcmtkDestination } from './support/destination.js';
 import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
 
 const MR_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.4';
@@ -31,25 +29,14 @@ let stack: E2eStack;
 let work: string;
 let shim: string;
 let copyImage: string;
-let destination: { process: RunningProcess; port: number; dir: string };
+let destination: DcmtkDestination;
 let orthanc: RunningOrthanc;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'e2e-pipeline-'));
   shim = await nodelayShimPath(work);
   copyImage = await buildTestModelImage(COPY_MODEL);
-  const port = await freePort();
-  const dir = join(work, 'destination');
-  destination = {
-    process: await startDcmtkStorescp({
-      port,
-      outDir: dir,
-      aeTitle: 'DEST',
-      env: { ...process.env, LD_PRELOAD: shim },
-    }),
-    port,
-    dir,
-  };
+  destination = await startDestination(work, shim);
   orthanc = await startOrthanc({ aeTitle: 'ORTHANC' });
   stack = await startE2eStack({ cpus: 2 });
 }, 240_000);

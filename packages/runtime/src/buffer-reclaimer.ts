@@ -13,8 +13,8 @@ export interface BufferReclaimerOptions {
   readonly majorThresholdBytes?: number;
   /**
    * Growth of the JavaScript heap since the last full collection that starts one. V8 lets the heap grow
-   * with the rate of allocation: publishing a 20,000-instance receipt took it from 50 to 230 MB, of which
-   * 35 MB was live (a heap snapshot), and the pages stayed with the process afterwards.
+   * with the rate of allocation: while the receiver published a 20,000-instance receipt its heap reached
+   * 95-230 MB with 35 MB live (a heap snapshot), and the pages stayed with the process afterwards.
    */
   readonly heapThresholdBytes?: number;
   /** How often the buffer bytes are looked at (between data events; see {@link noteBufferBytes}). */

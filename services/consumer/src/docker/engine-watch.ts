@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { TransientError } from '@dicomflow/runtime';
+import { sleep, TransientError } from '@dicomflow/runtime';
 
 /** Exit codes of a process ended by a signal the engine sends when it stops its containers. */
 const STOP_SIGNAL_EXIT_CODES = new Set([137, 143]);
@@ -46,7 +46,7 @@ export async function checkEngineStayedUp(
       throw engineWentAway(exitCode, err);
     }
     if (Date.now() >= deadline) return;
-    await new Promise((resolve) => setTimeout(resolve, timing.pollMs));
+    await sleep(timing.pollMs);
   }
 }
 

@@ -179,8 +179,8 @@ export class Spool {
   async *instances(groupDir: string): AsyncGenerator<SpooledInstance, void, undefined> {
     const files = new Set((await readdir(groupDir)).filter((n) => n.endsWith('.dcm')));
     const indexPath = join(groupDir, INDEX);
-    // First pass: which line is each file's last. Only the file name is taken from a line (no parse: a
-    // 20,000-instance group's index is 40 MB of JSON, and parsing it twice grew the heap by 70 MB).
+    // First pass: which line is each file's last. Only the file name is needed, so a line is not parsed
+    // (a 20,000-instance group's index is 40 MB of JSON; the second pass parses it once).
     const lastLine = new Map<string, number>();
     for await (const { number, file } of indexFileNames(indexPath)) lastLine.set(file, number);
     const covered = new Set<string>();

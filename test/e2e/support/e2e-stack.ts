@@ -60,6 +60,18 @@ export interface E2eStackOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Start the consumer with the others (default true); false: jobs wait until addConsumer(). */
   readonly consumer?: boolean;
+  /**
+   * Each service in a process handle of its own on a fixed port, so that one can be killed and started
+   * again ({@link E2eStack.kill}, {@link E2eStack.restart}); the fault tests use it.
+   */
+  readonly separate?: boolean;
+}
+
+/** A service process that ended without being asked to (a kill -9 by a test is not one). */
+export interface UnexpectedExit {
+  readonly service: string;
+  readonly code: number | null;
+  readonly signal: string | null;
 }
 
 /** A running suite and what a test needs to drive and observe it. */
@@ -90,8 +102,18 @@ export interface E2eStack {
   ): Promise<TrackedRun[]>;
   /** Starts one more consumer process with its own slots (e.g. a GPU consumer); stopped by close(). */
   addConsumer(env: Readonly<Record<string, string>>): Promise<void>;
+  /** Sends SIGKILL to one service of the main stack and waits until it is gone (`separate` stacks only). */
+  kill(service: string): Promise<void>;
+  /** Starts a killed service again on its port, as a supervisor would, and waits for its /readyz. */
+  restart(service: string): Promise<void>;
+  /** Processes that exited unasked so far. */
+  readonly exits: readonly UnexpectedExit[];
+  /** Process id of a service of the main stack now (e.g. to read its peak memory from /proc). */
+  pid(service: string): number | undefined;
   /** The services' output so far (for failure messages). */
   logs(): string;
+  /** Calls `listener` with every output line from now on; returns a function that stops it. */
+  onLine(listener: (service: string, line: string) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -145,23 +167,38 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     ...options.env,
   };
   const output: string[] = [];
+  const listeners = new Set<(service: string, line: string) => void>();
   const onLine = (service: string, line: string): void => {
     output.push(`[${service}] ${line}`);
     if (output.length > 5000) output.splice(0, output.length - 5000);
+    for (const listener of listeners) listener(service, line);
   };
+  const exits: UnexpectedExit[] = [];
   const stacks: StackHandle[] = [];
-  // Every service on a free port.
-  const allPorts = Object.fromEntries(STACK_SERVICES.map((name) => [name, 0]));
-  const start = (services: readonly string[], extraEnv: Readonly<Record<string, string>>, dataDir: string) =>
+  // Every service on a free port; a separate stack fixes them first so a restarted service keeps its own.
+  const allPorts: Record<string, number> = Object.fromEntries(STACK_SERVICES.map((name) => [name, 0]));
+  if (options.separate) for (const name of STACK_SERVICES) allPorts[name] = await freePort();
+  const start = (
+    services: readonly string[],
+    extraEnv: Readonly<Record<string, string>>,
+    dataDir: string,
+    ensureBuckets = true,
+  ) =>
     startStack({
       env: { ...process.env, ...env, ...extraEnv },
       services,
       httpPorts: allPorts,
       dataDir,
       onLine,
+      onExit: (service: string, code: number | null, signal: string | null) => {
+        exits.push({ service, code, signal });
+      },
       waitFor: 'readyz',
       readyTimeoutMs: 90_000,
+      ensureBuckets,
     });
+  /** The handle of each service of the main stack (separate stacks: one handle per service). */
+  const handles = new Map<string, StackHandle>();
 
   let closed = false;
   const close = async (): Promise<void> => {
@@ -174,17 +211,35 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     await rm(work, { recursive: true, force: true });
   };
 
+  const mainData = join(work, 'stack');
   try {
     const services = STACK_SERVICES.filter((name) => name !== 'consumer' || options.consumer !== false);
-    stacks.push(await start(services, {}, join(work, 'stack')));
+    if (options.separate) {
+      for (const name of services) {
+        const handle = await start([name], {}, mainData, handles.size === 0);
+        stacks.push(handle);
+        handles.set(name, handle);
+      }
+    } else {
+      const handle = await start(services, {}, mainData);
+      stacks.push(handle);
+      for (const name of services) handles.set(name, handle);
+    }
   } catch (err) {
     const tail = output.slice(-80).join('\n');
     await close();
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- service output ---\n${tail}`);
   }
-  const main = stacks[0] as StackHandle;
-  const trackerUrl = main.urls['flow-tracker'] ?? '';
-  const fingerprinterUrl = main.urls.fingerprinter ?? '';
+  const urls = Object.fromEntries(
+    [...handles].map(([name, handle]) => [name, handle.urls[name] ?? '']),
+  ) as Record<string, string>;
+  const trackerUrl = urls['flow-tracker'] ?? '';
+  const fingerprinterUrl = urls.fingerprinter ?? '';
+  const handleOf = (service: string): StackHandle => {
+    const handle = handles.get(service);
+    if (!handle || !options.separate) throw new Error(`${service} is not a separate process of this stack`);
+    return handle;
+  };
 
   const getJson = async <T>(url: string): Promise<T> => {
     const response = await fetch(url);
@@ -200,7 +255,7 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     env,
     aePort,
     trackerUrl,
-    urls: main.urls,
+    urls,
     flowsDir,
     async writeFlow(file, flow) {
       await writeFile(join(flowsDir, file), `${JSON.stringify(flow, null, 2)}\n`);
@@ -238,7 +293,25 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
         await start(['consumer'], { CONSUMER_ID: `e2e-${id}-${n}`, ...extraEnv }, join(work, `stack-${n}`)),
       );
     },
+    async kill(service) {
+      const handle = handleOf(service);
+      const pid = handle.pids[service];
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      await handle.stop();
+    },
+    async restart(service) {
+      const old = handleOf(service);
+      const handle = await start([service], {}, mainData, false);
+      stacks[stacks.indexOf(old)] = handle;
+      handles.set(service, handle);
+    },
+    exits,
+    pid: (service) => handles.get(service)?.pids[service],
     logs: () => output.join('\n'),
+    onLine(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     close,
   };
 }

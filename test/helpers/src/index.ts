@@ -32,3 +32,9 @@ export {
   TEST_BASE_IMAGE,
 } from './docker-images.js';
 export type { TestModelImage } from './docker-images.js';
+export { startRabbitNode } from './rabbit-node.js';
+export type { RabbitNode } from './rabbit-node.js';
+export { startPostgresCluster } from './postgres-cluster.js';
+export type { PostgresCluster } from './postgres-cluster.js';
+export { startDockerEngine } from './docker-engine.js';
+export type { DockerEngine } from './docker-engine.js';

@@ -35,6 +35,15 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Resolves once nothing listens on `127.0.0.1:port` any more; throws after `timeoutMs`. */
+export async function waitForPortClosed(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (await tryConnect(port, '127.0.0.1')) {
+    if (Date.now() > deadline) throw new PortNotReadyError(`port ${port} still listens`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
 /**
  * Resolves once `host:port` accepts a TCP connection; throws {@link PortNotReadyError} after `timeoutMs`,
  * or as soon as `gaveUp()` returns a reason (e.g. the process meant to listen has exited).

@@ -177,4 +177,25 @@ describe('storescp bounds on connections', () => {
       await slow.close();
     }
   });
+
+  it('aborts an association whose P-DATA-TF claims more bytes than come, once the idle timeout passes', async () => {
+    const slow = await startReceiver({ ASSOCIATION_IDLE_TIMEOUT: '2' });
+    const peer = await RawPeer.connect(slow.port);
+    try {
+      await peer.send(associateRq([presentationContext(1, CT_IMAGE, [IMPLICIT_LE])]));
+      expect((await peer.next()).type).toBe(0x02);
+      // Claims 64 KiB; 100 bytes come, then nothing. The peer used to see only the connection closed.
+      const header = Buffer.from([0x04, 0, 0, 1, 0, 0]);
+      await peer.send(Buffer.concat([header, Buffer.alloc(100)]));
+      // A-ABORT: service provider, reason not specified.
+      const answer = await peer.next();
+      expect([answer.type, ...answer.body]).toEqual([0x07, 0, 0, 2, 0]);
+      await peer.closedByReceiver();
+      const echo = await echoscu({ port: slow.port, calledAe: 'STORESCP' });
+      expect(echo.code).toBe(0);
+    } finally {
+      peer.destroy();
+      await slow.close();
+    }
+  });
 });

@@ -39,11 +39,13 @@ function item(type: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([type, 0]), u16(body.length), body]);
 }
 
-function pdu(type: number, body: Buffer): Buffer {
+/** An upper-layer PDU: type, reserved byte, 32-bit big-endian length, body. */
+export function pdu(type: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([type, 0]), u32(body.length), body]);
 }
 
-function associateRq(
+/** An A-ASSOCIATE-RQ proposing one presentation context (ids 1, 3, ...) per entry of `contexts`. */
+export function associateRq(
   calling: string,
   called: string,
   contexts: readonly { sopClass: string; syntax: string }[],
@@ -106,7 +108,8 @@ function us(value: number): Buffer {
   return b;
 }
 
-function storeCommand(messageId: number, sopClass: string, sopInstance: string): Buffer {
+/** The command set of a C-STORE-RQ (implicit VR little endian) announcing a dataset. */
+export function storeCommand(messageId: number, sopClass: string, sopInstance: string): Buffer {
   const elements = Buffer.concat([
     implicitElement(0x0000, 0x0002, uidValue(sopClass)),
     implicitElement(0x0000, 0x0100, us(0x0001)), // C-STORE-RQ

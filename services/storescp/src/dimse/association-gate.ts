@@ -66,6 +66,7 @@ export class AssociationGate {
       takePdu: (pdu) => gate().route(pdu),
       lengthLimit: () => gate().lengthLimit(),
       refuseUnframeable: (error) => gate().refuseUnframeable(error),
+      timedOut: () => gate().timedOut(),
     };
   }
 
@@ -159,6 +160,17 @@ export class AssociationGate {
         );
         return true;
     }
+  }
+
+  /**
+   * The peer went silent past the idle timeout, e.g. in the middle of a PDU that claimed more bytes than
+   * it sent. Once associated it hears an A-ABORT (PS3.8 A-P-ABORT) rather than a bare close; before, the
+   * connection is just closed (PS3.8 AA-2).
+   */
+  private timedOut(): boolean {
+    if (this.phase !== 'associated') return false;
+    this.closeWith(abortPdu(AbortReason.NotSpecified), 'no data within the idle timeout');
+    return true;
   }
 
   /** Before the association, no PDU needs more than an A-ASSOCIATE-RQ may take. */

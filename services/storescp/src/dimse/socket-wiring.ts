@@ -22,6 +22,12 @@ export interface PduHooks {
    * Either way the library is then told of the error ('networkError').
    */
   readonly refuseUnframeable?: (error: FramingError) => void;
+  /**
+   * The connection stayed silent past its timeout and is about to be closed: the owner may tell the peer
+   * (an A-ABORT once associated) and returns true when it did. Either way the library is then told of the
+   * error ('networkError').
+   */
+  readonly timedOut?: () => boolean;
 }
 
 /** How often the association and PDU timeouts are checked (the library's period). */
@@ -39,7 +45,7 @@ const TIMEOUT_CHECK_MS = 1000;
  * Runs inside the library's constructor, so it keeps its state in this closure, not on the instance.
  */
 export function wireSocket(network: NetworkInternals, hooks: PduHooks = {}): void {
-  const { takePdu, refuseUnframeable } = hooks;
+  const { takePdu, refuseUnframeable, timedOut } = hooks;
   const { socket } = network;
   const fail = (message: string): void => {
     network._reset();
@@ -77,6 +83,7 @@ export function wireSocket(network: NetworkInternals, hooks: PduHooks = {}): voi
     fail(`Connection error: ${error.message}`);
   });
   socket.on('timeout', () => {
+    timedOut?.();
     fail('Connection timeout');
   });
   socket.on('close', () => {
@@ -85,12 +92,12 @@ export function wireSocket(network: NetworkInternals, hooks: PduHooks = {}): voi
     network.emit('close');
   });
   network.timeoutIntervalId = setInterval(() => {
-    checkTimeouts(network);
+    checkTimeouts(network, timedOut);
   }, TIMEOUT_CHECK_MS);
 }
 
 /** Aborts an association that stayed silent too long after connecting or since its last PDU. */
-function checkTimeouts(network: NetworkInternals): void {
+function checkTimeouts(network: NetworkInternals, timedOut: (() => boolean) | undefined): void {
   if (!network.connected) return;
   const now = Date.now();
   let message: string | undefined;
@@ -101,7 +108,7 @@ function checkTimeouts(network: NetworkInternals): void {
     message = `${network.logId} -> Exceeded PDU timeout (${network.pduTimeout}), closing connection...`;
   }
   if (message === undefined) return;
-  network.sendAbort();
+  if (timedOut?.() !== true) network.sendAbort();
   network._reset();
   dimseLog.error(message);
   network.emit('networkError', new Error(`Connection timeout: ${message}`));

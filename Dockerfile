@@ -16,6 +16,7 @@ COPY packages/config/package.json packages/config/
 COPY packages/runtime/package.json packages/runtime/
 COPY packages/broker/package.json packages/broker/
 COPY packages/storage/package.json packages/storage/
+COPY packages/database/package.json packages/database/
 COPY packages/dicom/package.json packages/dicom/
 COPY packages/flows/package.json packages/flows/
 COPY packages/cli/package.json packages/cli/

@@ -15,6 +15,8 @@ export interface SuiteQueue {
  */
 export interface SuiteQueues {
   readonly fingerprinter: SuiteQueue;
+  /** Operators' rerun requests (`flow.rerun`), matched by the fingerprinter against the current flows. */
+  readonly fingerprinterRerun: SuiteQueue;
   readonly schedulerFlowMatched: SuiteQueue;
   readonly schedulerJobFinished: SuiteQueue;
   readonly schedulerJobFailed: SuiteQueue;
@@ -35,6 +37,7 @@ export function suiteQueues(prefix = ''): SuiteQueues {
   });
   return {
     fingerprinter: q('fingerprinter.study-received', ['study.received']),
+    fingerprinterRerun: q('fingerprinter.flow-rerun', ['flow.rerun']),
     schedulerFlowMatched: q('scheduler.flow-matched', ['flow.matched']),
     schedulerJobFinished: q('scheduler.job-finished', ['job.finished']),
     schedulerJobFailed: q('scheduler.job-failed', ['job.failed']),

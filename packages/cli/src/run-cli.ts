@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ExitCode, type CliOutput } from './cli-output.js';
 import { deadListCommand, deadReplayCommand } from './dead-command.js';
 import { matchCommand } from './match-command.js';
+import { parseDestination, runsRerunCommand, runsResendCommand } from './runs-command.js';
 import { validateCommand } from './validate-command.js';
 
 /** What `dicomflow help` prints. */
@@ -18,6 +19,14 @@ export const USAGE = [
   '      services read them): queue, message id, reason, run, age, last error.',
   '  dicomflow dead replay <id>... | --queue <queue> | --all',
   '      Put dead letters back on the queue each died in, with fresh attempts (after fixing the cause).',
+  '  dicomflow runs resend <runId> [--destination host:port:AET]... [--tracker <url>] [--json]',
+  "      Deliver a sent or failed run's stored output again, every instance: to the run's own destinations,",
+  '      or only to the given ones. Prints the resend id.',
+  '  dicomflow runs rerun <runId> [--tracker <url>] [--json]',
+  "      Run a sent or failed run's flow again on the same receipt, with the flow file as loaded now (after",
+  '      fixing it). Prints the new run id.',
+  '      Both ask the flow-tracker (default: its HTTP_HOST and HTTP_PORT as it reads them); exit code 1 when',
+  '      it refuses (unknown run, run in progress, nothing to resend), 2 when it cannot be reached.',
   '  dicomflow help',
 ].join('\n');
 
@@ -35,6 +44,8 @@ export async function runCli(args: readonly string[], output: CliOutput): Promis
         return await runMatch(rest, output);
       case 'dead':
         return await runDead(rest, output);
+      case 'runs':
+        return await runRuns(rest, output);
       case 'help':
       case '--help':
       case '-h':
@@ -95,6 +106,43 @@ async function runDead(args: readonly string[], output: CliOutput): Promise<Exit
     return deadReplayCommand(target, { kind: 'ids', ids: positionals }, output);
   }
   return usageError(sub === undefined ? 'dead needs list or replay' : `unknown dead command: ${sub}`, output);
+}
+
+async function runRuns(args: readonly string[], output: CliOutput): Promise<ExitCode> {
+  const [sub, ...rest] = args;
+  if (sub !== 'resend' && sub !== 'rerun')
+    return usageError(
+      sub === undefined ? 'runs needs resend or rerun' : `unknown runs command: ${sub}`,
+      output,
+    );
+  const { values, positionals } = parseArgs({
+    args: [...rest],
+    options: {
+      tracker: { type: 'string' },
+      json: { type: 'boolean' },
+      destination: { type: 'string', multiple: true },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [runId, ...extra] = positionals;
+  if (runId === undefined || extra.length > 0) return usageError(`runs ${sub} needs one run id`, output);
+  const target = {
+    env: process.env,
+    ...(values.tracker === undefined ? {} : { trackerUrl: values.tracker }),
+  };
+  if (sub === 'rerun') {
+    // A rerun goes where the flow file says (fix the file to change that).
+    if (values.destination !== undefined) return usageError('runs rerun takes no --destination', output);
+    return runsRerunCommand(target, runId, values.json === true, output);
+  }
+  let destinations;
+  try {
+    destinations = (values.destination ?? []).map(parseDestination);
+  } catch (err) {
+    return usageError((err as Error).message, output);
+  }
+  return runsResendCommand(target, runId, destinations, values.json === true, output);
 }
 
 function usageError(message: string, output: CliOutput): ExitCode {

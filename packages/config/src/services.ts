@@ -8,6 +8,7 @@ import {
   storescpKeys,
 } from './keys-services.js';
 import { schedulerKeys } from './keys-scheduler.js';
+import { retentionKeysOf } from './keys-retention.js';
 import { senderKeys } from './keys-sender.js';
 
 /** The services of DicomFlow; each reads the common keys plus its own. */
@@ -37,13 +38,25 @@ function withCommon<G extends KeyGroup>(
  * services can be checked for keys that no service knows.
  */
 export const SERVICE_KEYS = {
-  storescp: withCommon('storescp', storescpKeys),
+  storescp: withCommon('storescp', { ...storescpKeys, ...retentionKeysOf('RETENTION_SPOOL') }),
   fingerprinter: withCommon('fingerprinter', fingerprinterKeys),
-  scheduler: withCommon('scheduler', schedulerKeys),
+  scheduler: withCommon('scheduler', {
+    ...schedulerKeys,
+    ...retentionKeysOf('RETENTION_RECEIPTS', 'RETENTION_RUN_OUTPUTS', 'RETENTION_ROWS', 'RETENTION_UPLOADS'),
+  }),
   consumer: withCommon('consumer', consumerKeys),
-  sender: withCommon('sender', senderKeys),
-  'static-storage': withCommon('static-storage', staticStorageKeys),
-  'flow-tracker': withCommon('flow-tracker', flowTrackerKeys),
+  sender: withCommon('sender', {
+    ...senderKeys,
+    ...retentionKeysOf('RETENTION_RUN_OUTPUTS', 'RETENTION_ROWS'),
+  }),
+  'static-storage': withCommon('static-storage', {
+    ...staticStorageKeys,
+    ...retentionKeysOf('RETENTION_UPLOADS'),
+  }),
+  'flow-tracker': withCommon('flow-tracker', {
+    ...flowTrackerKeys,
+    ...retentionKeysOf('RETENTION_EVENTS', 'RETENTION_RUNS'),
+  }),
 } satisfies Record<ServiceName, KeyGroup>;
 
 /** Keys every service reads. */

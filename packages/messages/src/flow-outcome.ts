@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FlowDestination } from './flow-definition.js';
 import { JOB_FAILURE_REASONS, ObjectLocation, StepIndex } from './jobs.js';
+import { Resend } from './recovery.js';
 import { AeTitle, HostName, StringEnum } from './schema-parts.js';
 
 const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
@@ -30,6 +31,8 @@ export type ReturnToSender = Static<typeof ReturnToSender>;
 /**
  * `flow.finished`: every model of the run finished; `output` is the last model's output tar, to be sent to
  * `destinations` and back to the sender on `returnToSender.ports`. Message id `<runId>:flow.finished`.
+ * With `resend`, it is an operator's request to deliver the output again (published by the flow-tracker,
+ * message id `<runId>:resend:<resend.id>`, the run's first `flow.finished` otherwise unchanged).
  */
 export const FlowFinished = Type.Object(
   {
@@ -39,6 +42,7 @@ export const FlowFinished = Type.Object(
     output: ObjectLocation,
     destinations: Type.Array(FlowDestination),
     returnToSender: ReturnToSender,
+    resend: Type.Optional(Resend),
   },
   { additionalProperties: false },
 );

@@ -58,16 +58,21 @@ export {
   type FlowFailureReason,
 } from './flow-outcome.js';
 export {
+  DICOMFLOW_ID_NAMESPACE,
   flowFailedMessageId,
   flowFinishedMessageId,
   jobFailedMessageId,
   jobFinishedMessageId,
   jobMessageId,
   jobStartedMessageId,
+  rerunMessageId,
+  rerunRunIdFor,
+  resendMessageId,
   sendFailedMessageId,
   sendFinishedMessageId,
   sendStartedMessageId,
 } from './message-ids.js';
+export { FlowRerun, Resend } from './recovery.js';
 export {
   SEND_FAILURE_REASONS,
   SEND_TARGET_KINDS,

@@ -3,6 +3,7 @@ import type { RoutingKey } from './routing-keys.js';
 import { FlowMatched } from './flow-matched.js';
 import { FlowFailed, FlowFinished } from './flow-outcome.js';
 import { Job, JobFailed, JobFinished, JobStarted } from './jobs.js';
+import { FlowRerun } from './recovery.js';
 import { SendFailed, SendFinished, SendRetrying, SendStarted } from './send-outcome.js';
 import { StudyReceived } from './study-received.js';
 
@@ -17,6 +18,7 @@ export const MESSAGE_SCHEMAS = {
   'job.failed': JobFailed,
   'flow.finished': FlowFinished,
   'flow.failed': FlowFailed,
+  'flow.rerun': FlowRerun,
   'send.started': SendStarted,
   'send.retrying': SendRetrying,
   'send.finished': SendFinished,

@@ -12,6 +12,7 @@ export const ROUTING_KEYS = [
   'job.failed',
   'flow.finished',
   'flow.failed',
+  'flow.rerun',
   'send.started',
   'send.retrying',
   'send.finished',

@@ -1,16 +1,21 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Resend } from './recovery.js';
 import { AeTitle, HostName, StringEnum } from './schema-parts.js';
 
 const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 const DateTime = Type.String({ format: 'date-time', maxLength: 64 });
 
-/** What identifies a run in every send event. */
+/**
+ * What identifies a run in every send event; `resend` when the delivery is an operator's resend (the
+ * `resend` of its `flow.finished`), absent for the run's own delivery.
+ */
 const sendRun = {
   runId: Uuid,
   receiptId: Uuid,
   flowName: Type.String({ maxLength: 256 }),
   flowVersion: Type.String({ maxLength: 64 }),
   flowFile: Type.String({ minLength: 1, maxLength: 1024 }),
+  resend: Type.Optional(Resend),
 };
 
 /** Where results go: a flow destination, or the sender of the study on one of `return_to_sender_on_ports`. */

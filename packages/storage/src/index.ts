@@ -1,4 +1,5 @@
 export { createStorage } from './storage.js';
-export type { ListedObject, ObjectInfo, Storage, StorageConfig } from './storage.js';
+export type { IncompleteUpload, ListedObject, ObjectInfo, Storage, StorageConfig } from './storage.js';
+export { abortStaleUploads } from './stale-uploads.js';
 export { StorageError, toStorageError } from './storage-error.js';
 export type { StorageErrorContext, StorageErrorKind } from './storage-error.js';

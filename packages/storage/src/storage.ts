@@ -36,6 +36,13 @@ export interface ListedObject {
   lastModified: Date;
 }
 
+/** A multipart upload begun and neither completed nor aborted. */
+export interface IncompleteUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
+
 /** The object-store operations the services use. Every failure is a {@link StorageError}. */
 export interface Storage {
   /** Creates the bucket unless it exists; safe when several processes race to create it. */
@@ -68,6 +75,11 @@ export interface Storage {
   stat(bucket: string, key: string): Promise<ObjectInfo | undefined>;
   /** Deletes an object; deleting one that is not there succeeds. */
   remove(bucket: string, key: string): Promise<void>;
+  /**
+   * Deletes objects (in batches of 1,000 per request); keys that are not there count as deleted. Fails
+   * when the server refuses any of them.
+   */
+  removeObjects(bucket: string, keys: readonly string[]): Promise<void>;
   /** Deletes an empty bucket; deleting one that is not there succeeds (used by tests to clean up). */
   removeBucket(bucket: string): Promise<void>;
   /** Every object whose key starts with `prefix` (recursive, in key order). */
@@ -77,9 +89,19 @@ export interface Storage {
    * lists incomplete uploads only for a whole object name (with a shorter prefix it answers with none).
    */
   incompleteUploads(bucket: string, key: string): Promise<string[]>;
+  /**
+   * Every incomplete multipart upload of the bucket (MinIO lists them for the whole bucket with an empty
+   * prefix, though for no shorter prefix of a key).
+   */
+  listIncompleteUploads(bucket: string): Promise<IncompleteUpload[]>;
+  /** Aborts one multipart upload, freeing its parts; aborting one that is gone succeeds. */
+  abortUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   /** Readiness probe: resolves when the server answers an authenticated request. */
   check(): Promise<void>;
 }
+
+/** Keys per DeleteObjects request (the S3 limit). */
+const REMOVE_BATCH = 1000;
 
 const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
 const CHECK_TIMEOUT_MS = 5_000;
@@ -238,6 +260,27 @@ export function createStorage(cfg: StorageConfig): Storage {
       return guarded({ operation: 'remove', bucket, key }, () => client.removeObject(bucket, key));
     },
 
+    removeObjects(bucket, keys) {
+      return guarded({ operation: 'removeObjects', bucket }, async () => {
+        for (let start = 0; start < keys.length; start += REMOVE_BATCH) {
+          const batch = keys.slice(start, start + REMOVE_BATCH);
+          const results = await client.removeObjects(bucket, batch);
+          const refused = results.find((result) => result?.Error !== undefined);
+          if (refused?.Error) {
+            throw new StorageError(
+              'transient',
+              `deleting ${refused.Error.Key ?? 'an object'} failed: ${refused.Error.Message ?? refused.Error.Code ?? 'refused'}`,
+              {
+                operation: 'removeObjects',
+                bucket,
+                ...(refused.Error.Code ? { code: refused.Error.Code } : {}),
+              },
+            );
+          }
+        }
+      });
+    },
+
     async removeBucket(bucket) {
       try {
         await client.removeBucket(bucket);
@@ -263,6 +306,28 @@ export function createStorage(cfg: StorageConfig): Storage {
       return guarded({ operation: 'incompleteUploads', bucket, key }, () =>
         incompleteUploadIds(client, bucket, key),
       );
+    },
+
+    listIncompleteUploads(bucket) {
+      return guarded({ operation: 'listIncompleteUploads', bucket }, async () => {
+        const found: IncompleteUpload[] = [];
+        const uploads = client.listIncompleteUploads(bucket, '', true) as AsyncIterable<{
+          key: string;
+          uploadId: string;
+          initiated: Date;
+        }>;
+        for await (const upload of uploads) found.push({ ...upload, initiated: new Date(upload.initiated) });
+        return found;
+      });
+    },
+
+    async abortUpload(bucket, key, uploadId) {
+      try {
+        await client.abortMultipartUpload(bucket, key, uploadId);
+      } catch (err) {
+        const error = toStorageError(err, { operation: 'abortUpload', bucket, key });
+        if (error.kind !== 'gone') throw error;
+      }
     },
 
     async check() {

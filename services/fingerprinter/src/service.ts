@@ -12,6 +12,7 @@ import {
 import { createStorage } from '@dicomflow/storage';
 import { FlowCatalog } from './flows/flow-catalog.js';
 import { reportOf } from './flows/flow-snapshot.js';
+import { flowRerunHandler } from './matching/flow-rerun-handler.js';
 import { studyReceivedHandler } from './matching/study-received-handler.js';
 import { createFingerprinterMetrics } from './metrics.js';
 
@@ -75,6 +76,7 @@ export function createService(
   );
   let broker: Broker | undefined;
   let subscription: Subscription | undefined;
+  let rerunSubscription: Subscription | undefined;
   let consuming: Promise<void> = Promise.resolve();
 
   const http: HttpServer = createHttpServer({
@@ -111,6 +113,13 @@ export function createService(
     metrics,
   });
 
+  const rerunHandler = flowRerunHandler({
+    storage,
+    broker: { publish: (...args) => requireBroker().publish(...args) },
+    flows: () => catalog.snapshot(),
+    metrics,
+  });
+
   function requireBroker(): Broker {
     if (!broker) throw new Error('broker not connected');
     return broker;
@@ -135,7 +144,8 @@ export function createService(
     await retryUntilDone({ logger, signal: stopping.signal })('starting to consume', async () => {
       // Every queue of the suite, so that no flow.matched is unroutable before the scheduler first starts.
       if (options.queue === undefined) await connected.assertSuiteQueues(config.RABBIT_QUEUE_PREFIX);
-      subscription = await connected.consume(
+      // `??=`: a retry after the rerun queue failed must not consume the receipts twice.
+      subscription ??= await connected.consume(
         {
           queue,
           bindings: ['study.received'],
@@ -145,6 +155,16 @@ export function createService(
         },
         handler,
       );
+      // Operators' reruns (suite only: a test that names its own queue runs the fingerprinter alone).
+      if (options.queue === undefined)
+        rerunSubscription ??= await connected.consume(
+          {
+            queue: suiteQueues(config.RABBIT_QUEUE_PREFIX).fingerprinterRerun.name,
+            bindings: ['flow.rerun'],
+            prefetch: 1,
+          },
+          rerunHandler,
+        );
     }).catch(() => undefined); // only when closing
   }
 
@@ -170,6 +190,7 @@ export function createService(
         await step('connect', () => consuming);
         await step('consumer', async () => {
           if (subscription) await subscription.cancel();
+          if (rerunSubscription) await rerunSubscription.cancel();
         });
         await step('watcher', () => {
           watcher.close();

@@ -64,7 +64,7 @@ describe('Grafana dashboard queries on the tracker schema', () => {
       TRACKER_DB_SCHEMA: schema,
     });
     await dataSource.initialize();
-    await migrate(dataSource, schema, createLogger({ service: 'dashboard-test', level: 'silent' }));
+    await migrate(pool, schema, createLogger({ service: 'dashboard-test', level: 'silent' }));
     // Runs whose stage times are known: receipt to dispatch 2 s; running 12 s per model; sending 5 s.
     happy1 = runStory({ models: 1, receivedAt: new Date('2026-03-01T10:00:00Z') });
     happy3 = runStory({ models: 3, receivedAt: new Date('2026-03-01T10:20:00Z') });

@@ -80,11 +80,11 @@ describe('flow-tracker lifecycle', () => {
     try {
       await waitFor(async () => (await eventsHandled(second.baseUrl)) >= 1, 'the event sent while stopped');
       expect(await runRow(pool, isolation.schema, story.runId)).toMatchObject({ status: 2 });
-      const { rows } = await pool.query<{ name: string }>(
-        `SELECT name FROM "${isolation.schema}".migrations ORDER BY id`,
+      const { rows } = await pool.query<{ version: number }>(
+        `SELECT version FROM "${isolation.schema}".migrations ORDER BY version`,
       );
       // Each migration once, although two trackers started on the schema.
-      expect(rows.map((r) => r.name)).toEqual(TRACKER_MIGRATIONS.map((m) => m.name));
+      expect(rows.map((r) => r.version)).toEqual(TRACKER_MIGRATIONS.map((_, n) => n + 1));
       const ready = await fetch(`${second.baseUrl}/readyz`);
       expect(ready.status).toBe(200);
     } finally {

@@ -7,19 +7,24 @@ import {
 } from '@dicomflow/config';
 import {
   createHttpServer,
+  createJanitorCounter,
   createMetricsRegistry,
   type HttpServer,
+  type Janitor,
   type Logger,
   PermanentError,
   retryUntilDone,
   shutdownStep,
+  startJanitor,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
+import { registerRecoveryRoutes } from './api/recovery-routes.js';
 import { registerRunRoutes } from './api/runs-routes.js';
 import { registerStudyRoutes } from './api/studies-routes.js';
 import { consumeTrackerEvents } from './consumers/tracker-events.js';
-import { createDataSource, migrate } from './db/data-source.js';
+import { createDataSource, createTrackerPool, migrate } from './db/data-source.js';
 import { EventStore } from './events/event-store.js';
+import { runJanitorOnce } from './janitor.js';
 import { createTrackerMetrics } from './metrics.js';
 
 export type { FlowTrackerConfig };
@@ -52,6 +57,9 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
   const metrics = createTrackerMetrics(registry);
   const storage = createStorage(storageConfigFrom(config));
   const dataSource = createDataSource(config);
+  const pool = createTrackerPool(config, logger.child({ component: 'db' }));
+  const janitorCounter = createJanitorCounter(registry);
+  let janitor: Janitor | undefined;
   const store = new EventStore(dataSource);
   const queue = suiteQueues(config.RABBIT_QUEUE_PREFIX).flowTracker;
   const stopping = new AbortController();
@@ -89,6 +97,12 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
   });
   registerRunRoutes(http.app, dataSource);
   registerStudyRoutes(http.app, dataSource);
+  registerRecoveryRoutes(http.app, {
+    dataSource,
+    storage,
+    broker: () => broker,
+    logger: logger.child({ component: 'api' }),
+  });
 
   let port = 0;
   let started = false;
@@ -102,7 +116,7 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
       if (!dataSource.isInitialized) await dataSource.initialize();
     });
     await untilDone('migrating the database', () =>
-      migrate(dataSource, config.TRACKER_DB_SCHEMA, logger.child({ component: 'db' })),
+      migrate(pool, config.TRACKER_DB_SCHEMA, logger.child({ component: 'db' })),
     );
     broker = await connectBroker({
       config: brokerConfigFrom(config),
@@ -122,6 +136,19 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
       patient: { mode: config.PATIENT_COLUMN, pseudonymKey: config.PATIENT_PSEUDONYM_KEY },
       metrics,
       logger: logger.child({ component: 'events' }),
+    });
+    janitor = startJanitor({
+      intervalMs: config.JANITOR_INTERVAL * 1000,
+      logger,
+      runOnce: (signal) =>
+        runJanitorOnce({
+          pool,
+          schema: config.TRACKER_DB_SCHEMA,
+          retention: { events: config.RETENTION_EVENTS, runs: config.RETENTION_RUNS },
+          counter: janitorCounter,
+          logger: logger.child({ component: 'janitor' }),
+          signal,
+        }),
     });
     logger.info(
       {
@@ -155,6 +182,9 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
           await subscription?.cancel();
           subscription = undefined;
         });
+        await step('janitor', async () => {
+          await janitor?.stop();
+        });
         await step('broker', async () => {
           await broker?.close();
         });
@@ -162,6 +192,7 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
         await step('database', async () => {
           if (dataSource.isInitialized) await dataSource.destroy();
         });
+        await step('database pool', () => pool.end());
         logger.info('flow-tracker stopped');
       })();
       return closing;

@@ -1,13 +1,17 @@
 import { connectBroker, TransientError, type Broker, type Subscription } from '@dicomflow/broker';
-import { brokerConfigFrom, type ConfigOf, exchangesFrom } from '@dicomflow/config';
+import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
   createHttpServer,
+  createJanitorCounter,
   createMetricsRegistry,
   type HttpServer,
+  type Janitor,
   type Logger,
   retryUntilDone,
   shutdownStep,
+  startJanitor,
 } from '@dicomflow/runtime';
+import { createStorage } from '@dicomflow/storage';
 import { consumeFlowMatched } from './consumers/flow-matched.js';
 import { consumeJobFailed } from './consumers/job-failed.js';
 import { consumeJobFinished } from './consumers/job-finished.js';
@@ -16,6 +20,7 @@ import { migrate } from './db/migrations.js';
 import { createPool } from './db/pool.js';
 import { RunStore } from './db/run-store.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { runJanitorOnce } from './janitor.js';
 import { createSchedulerMetrics } from './metrics.js';
 import { schedulerQueues } from './queues.js';
 
@@ -43,6 +48,7 @@ export function createService(config: SchedulerConfig, logger: Logger): Schedule
   const pool = createPool(config, logger.child({ component: 'db' }));
   const store = new RunStore(pool, config.SCHEDULER_DB_SCHEMA, config.S3_BUCKET_RUNS);
   const metrics = createSchedulerMetrics(registry, () => store.runCounts());
+  const janitorCounter = createJanitorCounter(registry);
   const queues = schedulerQueues(config.RABBIT_QUEUE_PREFIX);
   const stopping = new AbortController();
   let broker: Broker | undefined;
@@ -77,6 +83,7 @@ export function createService(config: SchedulerConfig, logger: Logger): Schedule
   let closing: Promise<void> | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> | undefined;
+  let janitor: Janitor | undefined;
 
   const sweep = (): Promise<void> => {
     sweeping ??= dispatcher
@@ -118,6 +125,27 @@ export function createService(config: SchedulerConfig, logger: Logger): Schedule
     if (stopping.signal.aborted) return;
     consuming = true;
     sweepTimer = setInterval(() => void sweep(), SWEEP_INTERVAL_MS);
+    const storage = createStorage(storageConfigFrom(config));
+    janitor = startJanitor({
+      intervalMs: config.JANITOR_INTERVAL * 1000,
+      logger,
+      runOnce: (signal) =>
+        runJanitorOnce({
+          pool,
+          schema: config.SCHEDULER_DB_SCHEMA,
+          storage,
+          buckets: { incoming: config.S3_BUCKET_INCOMING, runs: config.S3_BUCKET_RUNS },
+          retention: {
+            receipts: config.RETENTION_RECEIPTS,
+            runOutputs: config.RETENTION_RUN_OUTPUTS,
+            rows: config.RETENTION_ROWS,
+            uploads: config.RETENTION_UPLOADS,
+          },
+          counter: janitorCounter,
+          logger: logger.child({ component: 'janitor' }),
+          signal,
+        }),
+    });
     logger.info(
       {
         httpPort: port,
@@ -153,6 +181,9 @@ export function createService(config: SchedulerConfig, logger: Logger): Schedule
         });
         await step('sweep', async () => {
           await sweeping;
+        });
+        await step('janitor', async () => {
+          await janitor?.stop();
         });
         await step('broker', async () => {
           await broker?.close();

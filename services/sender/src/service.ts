@@ -5,18 +5,23 @@ import { connectBroker, suiteQueues, type Broker, type Subscription } from '@dic
 import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } from '@dicomflow/config';
 import {
   createHttpServer,
+  createJanitorCounter,
   createMetricsRegistry,
   type HttpServer,
+  type Janitor,
   type Logger,
   retryUntilDone,
   shutdownStep,
+  startJanitor,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { consumeFlowFinished } from './consumers/flow-finished.js';
 import { AckStore } from './db/ack-store.js';
+import { DeliveryStore } from './db/delivery-store.js';
 import { migrate } from './db/migrations.js';
 import { createPool } from './db/pool.js';
 import { withRunLock } from './db/run-lock.js';
+import { runJanitorOnce } from './janitor.js';
 import { createSenderMetrics } from './metrics.js';
 
 export type SenderConfig = ConfigOf<'sender'>;
@@ -31,14 +36,11 @@ export interface SenderService {
   httpPort(): number;
 }
 
-/** Acknowledgements are kept this long (a redelivery of a run's flow.finished comes within minutes). */
-export const ACK_RETENTION_DAYS = 30;
-const PRUNE_INTERVAL_MS = 6 * 60 * 60 * 1000;
-
 /** Builds the sender from its configuration. Nothing is opened until `start()`. */
 export function createService(config: SenderConfig, logger: Logger): SenderService {
   const registry = createMetricsRegistry('sender');
   const metrics = createSenderMetrics(registry);
+  const janitorCounter = createJanitorCounter(registry);
   const pool = createPool(config, logger.child({ component: 'db' }));
   const acks = new AckStore(pool, config.SENDER_DB_SCHEMA);
   const storage = createStorage(storageConfigFrom(config));
@@ -67,18 +69,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
   let port = 0;
   let started = false;
   let closing: Promise<void> | undefined;
-  let pruneTimer: NodeJS.Timeout | undefined;
-
-  const prune = (): void => {
-    acks.prune(ACK_RETENTION_DAYS).then(
-      (removed) => {
-        if (removed > 0) logger.info({ removed }, 'old acknowledgements removed');
-      },
-      (err: unknown) => {
-        logger.warn({ err }, 'removing old acknowledgements failed; trying again later');
-      },
-    );
-  };
+  let janitor: Janitor | undefined;
 
   const untilDone = retryUntilDone({ logger, signal: stopping.signal });
 
@@ -105,6 +96,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
     subscription = await consumeFlowFinished(connected, queue, {
       storage,
       acks,
+      deliveries: new DeliveryStore(pool, config.SENDER_DB_SCHEMA),
       lockRun: (runId, work) => withRunLock(pool, config.SENDER_DB_SCHEMA, runId, stopping.signal, work),
       callingAeTitle: config.SENDER_AE_TITLE,
       spoolDir,
@@ -119,9 +111,20 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
         metrics.instancesStored.inc();
       },
     });
-    prune();
-    pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
-    pruneTimer.unref();
+    janitor = startJanitor({
+      intervalMs: config.JANITOR_INTERVAL * 1000,
+      logger,
+      runOnce: (signal) =>
+        runJanitorOnce({
+          pool,
+          schema: config.SENDER_DB_SCHEMA,
+          storage,
+          retention: { runOutputs: config.RETENTION_RUN_OUTPUTS, rows: config.RETENTION_ROWS },
+          counter: janitorCounter,
+          logger: logger.child({ component: 'janitor' }),
+          signal,
+        }),
+    });
     logger.info(
       { httpPort: port, schema: config.SENDER_DB_SCHEMA, exchange: config.RABBIT_EXCHANGE, queue },
       'sender started',
@@ -147,13 +150,15 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
           return;
         }
         const step = shutdownStep(logger);
-        clearInterval(pruneTimer);
         // Sends in progress finish their current instance; a backoff wait ends at once (the message is
         // retried, and acknowledged instances are not sent again).
         stopping.abort();
         await step('consumer', async () => {
           await subscription?.cancel();
           subscription = undefined;
+        });
+        await step('janitor', async () => {
+          await janitor?.stop();
         });
         await step('broker', async () => {
           await broker?.close();

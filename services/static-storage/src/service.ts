@@ -2,10 +2,13 @@ import { tmpdir } from 'node:os';
 import { storageConfigFrom, type StaticStorageConfig } from '@dicomflow/config';
 import {
   createHttpServer,
+  createJanitorCounter,
   createMetricsRegistry,
   DirectoryWatcher,
   shutdownStep,
+  startJanitor,
   type HttpServer,
+  type Janitor,
   type Logger,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
@@ -16,6 +19,7 @@ import type { RouteContext } from './http/route-context.js';
 import { registerUploadRoute } from './http/upload-route.js';
 import { createStaticStorageMetrics } from './metrics.js';
 import { StaticStore } from './store/static-store.js';
+import { runJanitorOnce } from './store/upload-janitor.js';
 import { DirectorySync } from './sync/directory-sync.js';
 
 /** Tuning that is not configuration (tests change it). */
@@ -49,7 +53,10 @@ export function createService(
 ): StaticStorageService {
   const registry = createMetricsRegistry('static-storage');
   const metrics = createStaticStorageMetrics(registry);
-  const store = new StaticStore(createStorage(storageConfigFrom(config)), config.S3_BUCKET_STATIC);
+  const storage = createStorage(storageConfigFrom(config));
+  const store = new StaticStore(storage, config.S3_BUCKET_STATIC);
+  const janitorCounter = createJanitorCounter(registry);
+  let janitor: Janitor | undefined;
   const sync = new DirectorySync(
     config.STATIC_DIRECTORY,
     store,
@@ -95,6 +102,18 @@ export function createService(
       ({ port: httpPort } = await http.listen());
       // Not awaited: S3 may still be starting; a failed sync retries with backoff.
       void sync.request();
+      janitor = startJanitor({
+        intervalMs: config.JANITOR_INTERVAL * 1000,
+        logger,
+        runOnce: () =>
+          runJanitorOnce({
+            storage,
+            bucket: config.S3_BUCKET_STATIC,
+            retention: config.RETENTION_UPLOADS,
+            counter: janitorCounter,
+            logger: logger.child({ component: 'janitor' }),
+          }),
+      });
       logger.info(
         {
           staticDirectory: config.STATIC_DIRECTORY,
@@ -110,6 +129,9 @@ export function createService(
       closing ??= (async () => {
         if (!started) return;
         const step = shutdownStep(logger);
+        await step('janitor', async () => {
+          await janitor?.stop();
+        });
         await step('watcher', () => {
           watcher.close();
         });

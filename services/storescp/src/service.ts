@@ -4,12 +4,15 @@ import { brokerConfigFrom, type ConfigOf, exchangesFrom, storageConfigFrom } fro
 import {
   computeBackoff,
   createHttpServer,
+  createJanitorCounter,
   createMetricsRegistry,
   type HttpServer,
+  type Janitor,
   type Logger,
   retryUntilDone,
   shutdownStep,
   sleep,
+  startJanitor,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { AssociationPolicy } from './dimse/association-policy.js';
@@ -19,6 +22,7 @@ import { createReceiverMetrics } from './metrics.js';
 import { ReceiptWorker } from './receipts/receipt-worker.js';
 import { Grouper } from './spool/grouper.js';
 import { Spool } from './spool/spool.js';
+import { runJanitorOnce } from './spool/spool-janitor.js';
 
 export type StorescpConfig = ConfigOf<'storescp'>;
 
@@ -38,6 +42,8 @@ const PUBLISH_DRAIN_MS = 10_000;
 export function createService(config: StorescpConfig, logger: Logger): StorescpService {
   const registry = createMetricsRegistry('storescp');
   const metrics = createReceiverMetrics(registry);
+  const janitorCounter = createJanitorCounter(registry);
+  let janitor: Janitor | undefined;
   const spool = new Spool(config.SPOOL_DIR, config.SPOOL_FSYNC, {
     maxValueBytes: config.INDEX_MAX_VALUE_BYTES,
   });
@@ -171,6 +177,18 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       if (recovered.length > 0)
         logger.info({ groups: recovered.length }, 'resuming groups left in the spool');
       grouper.restore(recovered);
+      janitor = startJanitor({
+        intervalMs: config.JANITOR_INTERVAL * 1000,
+        logger,
+        runOnce: (signal) =>
+          runJanitorOnce({
+            spool,
+            retention: config.RETENTION_SPOOL,
+            counter: janitorCounter,
+            logger: logger.child({ component: 'janitor' }),
+            signal,
+          }),
+      });
       void ensureBucketInBackground();
       connectBroker({
         config: brokerConfigFrom(config),
@@ -197,6 +215,9 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       closing ??= (async () => {
         if (!started) return;
         const step = shutdownStep(logger);
+        await step('janitor', async () => {
+          await janitor?.stop();
+        });
         await step('dicom', () => dicom.close(DRAIN_MS));
         await step('grouper', () => grouper.close());
         await step('receipts', async () => {

@@ -9,12 +9,17 @@ export interface DcmtkDestination {
 }
 
 /**
- * Starts dcmtk's storescp as AE title DEST on a free port, writing into `<work>/destination`, with the
- * TCP_NODELAY shim `shim` (Debian's dcmtk would wait out a delayed ACK per instance otherwise).
+ * Starts dcmtk's storescp as AE title DEST on a free port (or `opts.port`), writing into
+ * `<work>/<opts.folder ?? 'destination'>`, with the TCP_NODELAY shim `shim` (Debian's dcmtk would wait out
+ * a delayed ACK per instance otherwise).
  */
-export async function startDestination(work: string, shim: string): Promise<DcmtkDestination> {
-  const port = await freePort();
-  const dir = join(work, 'destination');
+export async function startDestination(
+  work: string,
+  shim: string,
+  opts: { readonly port?: number; readonly folder?: string } = {},
+): Promise<DcmtkDestination> {
+  const port = opts.port ?? (await freePort());
+  const dir = join(work, opts.folder ?? 'destination');
   const process_ = await startDcmtkStorescp({
     port,
     outDir: dir,

@@ -5,3 +5,4 @@ export { startCountingRelay } from './counting-relay.js';
 export type { CountingRelay } from './counting-relay.js';
 export { minioBinary, startMinio } from './minio-process.js';
 export type { MinioProcess } from './minio-process.js';
+export { beginIncompleteUpload } from './incomplete-upload.js';

@@ -17,31 +17,46 @@ export interface PlannedRun {
 export function planRuns(study: StudyReceived, matches: readonly FlowMatch[], matchedAt: Date): PlannedRun[] {
   const runs: PlannedRun[] = [];
   const ordered = [...matches].sort((a, b) => compare(basename(a.loaded.file), basename(b.loaded.file)));
-  for (const { loaded, result } of ordered) {
-    if (!result.triggered || result.selected.length === 0) continue;
-    const flowFile = basename(loaded.file);
-    const runId = runIdFor(study.receiptId, flowFile);
+  for (const match of ordered) {
+    if (!match.result.triggered || match.result.selected.length === 0) continue;
+    const runId = runIdFor(study.receiptId, basename(match.loaded.file));
     runs.push({
       messageId: flowMatchedMessageIdFor(runId),
-      body: {
-        runId,
-        receiptId: study.receiptId,
-        matchedAt: matchedAt.toISOString(),
-        flowFile,
-        flow: loaded.flow,
-        flowHash: loaded.hash,
-        bucket: study.bucket,
-        tarKey: study.tarKey,
-        indexKey: study.indexKey,
-        members: [...result.selected],
-        tarSubdir: loaded.flow.tar_subdir.length > 0 ? [...loaded.flow.tar_subdir] : [...study.tarSubdir],
-        priority: loaded.flow.priority,
-        callingAeTitle: study.callingAeTitle,
-        callingHost: study.callingHost,
-      },
+      body: flowMatchedBody(runId, study, match, matchedAt),
     });
   }
   return runs;
+}
+
+/** The receipt facts a `flow.matched` repeats (from `study.received`, or a `flow.rerun`). */
+export type ReceiptFacts = Pick<
+  StudyReceived,
+  'receiptId' | 'bucket' | 'tarKey' | 'indexKey' | 'tarSubdir' | 'callingAeTitle' | 'callingHost'
+>;
+
+/** The `flow.matched` of run `runId`: the flow `match` found triggered by the receipt. */
+export function flowMatchedBody(
+  runId: string,
+  receipt: ReceiptFacts,
+  { loaded, result }: FlowMatch,
+  matchedAt: Date,
+): FlowMatched {
+  return {
+    runId,
+    receiptId: receipt.receiptId,
+    matchedAt: matchedAt.toISOString(),
+    flowFile: basename(loaded.file),
+    flow: loaded.flow,
+    flowHash: loaded.hash,
+    bucket: receipt.bucket,
+    tarKey: receipt.tarKey,
+    indexKey: receipt.indexKey,
+    members: [...result.selected],
+    tarSubdir: loaded.flow.tar_subdir.length > 0 ? [...loaded.flow.tar_subdir] : [...receipt.tarSubdir],
+    priority: loaded.flow.priority,
+    callingAeTitle: receipt.callingAeTitle,
+    callingHost: receipt.callingHost,
+  };
 }
 
 function compare(a: string, b: string): number {

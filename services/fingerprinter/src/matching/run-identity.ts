@@ -1,10 +1,5 @@
 import { v5 as uuidv5 } from 'uuid';
-
-/**
- * Namespace of DicomFlow's name-based (UUIDv5) ids. Fixed forever: changing it would give a redelivered
- * receipt new run ids, and its runs would start a second time.
- */
-export const DICOMFLOW_ID_NAMESPACE = '5b1f6c2e-8d1a-4b7e-9a53-0c6f2d4e8a71';
+import { DICOMFLOW_ID_NAMESPACE } from '@dicomflow/messages';
 
 /**
  * The run id of `flowFile` triggered by receipt `receiptId`. Deterministic, so that a `study.received`

@@ -2,12 +2,13 @@ import { And, LessThan, MoreThanOrEqual, type DataSource, type FindOptionsWhere 
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { GoneError, PermanentError } from '@dicomflow/runtime';
 import { RunEntity, SendRetryEntity, StepEntity, type RunRow } from '../db/entities.js';
+import { recoveryView } from './recovery-facts.js';
 import { runDetailView, runView } from './run-views.js';
 import { RunParams, RunsQuery, statusCode } from './schemas.js';
 
 /**
  * `GET /runs` (filtered by status, flow and time range; newest first, ties by id, so pages are stable) and
- * `GET /runs/:id` (with steps, timings, errors and delivery retries; 404 when unknown).
+ * `GET /runs/:id` (with steps, timings, errors, delivery retries, resends and reruns; 404 when unknown).
  */
 export function registerRunRoutes(app: FastifyInstance, dataSource: DataSource): void {
   app.get<{ Querystring: RunsQuery }>(
@@ -52,7 +53,10 @@ export function registerRunRoutes(app: FastifyInstance, dataSource: DataSource):
     const retries = await dataSource
       .getRepository(SendRetryEntity)
       .find({ where: { runId: id }, order: { target: 'ASC' } });
-    return runDetailView(run, steps, retries);
+    const { latestResendAt, ...recovery } = await recoveryView(dataSource, run);
+    // Retries from before the latest resend belong to an earlier delivery: the run no longer waits for them.
+    const current = latestResendAt ? retries.filter((retry) => retry.retryingAt >= latestResendAt) : retries;
+    return { ...runDetailView(run, steps, current), ...recovery };
   });
 }
 

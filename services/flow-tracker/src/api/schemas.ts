@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { FlowDestination } from '@dicomflow/messages';
 import { PermanentError } from '@dicomflow/runtime';
 import { RUN_STATUS, type RunStatus, type RunStatusName } from '../db/entities.js';
 
@@ -38,6 +39,25 @@ export const RunParams = Type.Object(
   { additionalProperties: false },
 );
 export type RunParams = Static<typeof RunParams>;
+
+/** Body of `POST /runs/:id/resend` (optional as a whole). */
+export const ResendBody = Type.Object(
+  {
+    destinations: Type.Optional(
+      Type.Array(FlowDestination, {
+        minItems: 1,
+        maxItems: 64,
+        description:
+          "Send to these nodes instead of the run's own destinations (and not back to the sender).",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ResendBody = Static<typeof ResendBody>;
+
+/** Body of `POST /runs/:id/rerun`: nothing (or `{}`). */
+export const RerunBody = Type.Object({}, { additionalProperties: false });
 
 /** Parameters of `GET /studies/:studyInstanceUid`. */
 export const StudyParams = Type.Object(

@@ -1,8 +1,9 @@
 import { DataSource } from 'typeorm';
 import { postgresConfigFrom } from '@dicomflow/config';
+import { createPool, migrate as runMigrations, type Pool } from '@dicomflow/database';
 import type { Logger } from '@dicomflow/runtime';
 import { TRACKER_ENTITIES } from './entities.js';
-import { TRACKER_MIGRATIONS } from './migrations.js';
+import { adoptTypeormHistory, TRACKER_MIGRATIONS } from './migrations.js';
 
 /** Where the tracker's database is. */
 export interface TrackerDbConfig {
@@ -27,8 +28,9 @@ function postgresOptions(config: TrackerDbConfig): {
 }
 
 /**
- * The tracker's TypeORM data source (not yet connected). Tables come only from migrations: `synchronize` is
- * off, so the schema a release runs on is the one its migrations built.
+ * The tracker's TypeORM data source (not yet connected). Tables come only from the migrations of
+ * {@link migrate} (the runner every service shares): TypeORM neither synchronizes nor migrates, so the
+ * schema a release runs on is the one its migrations built.
  */
 export function createDataSource(config: TrackerDbConfig): DataSource {
   return new DataSource({
@@ -36,8 +38,7 @@ export function createDataSource(config: TrackerDbConfig): DataSource {
     ...postgresOptions(config),
     schema: config.TRACKER_DB_SCHEMA,
     entities: TRACKER_ENTITIES,
-    migrations: TRACKER_MIGRATIONS,
-    migrationsTableName: 'migrations',
+    migrationsRun: false,
     synchronize: false,
     logging: false,
     applicationName: `dicomflow-flow-tracker-${process.pid}`,
@@ -46,20 +47,28 @@ export function createDataSource(config: TrackerDbConfig): DataSource {
 }
 
 /**
- * Creates the schema and applies pending migrations in one transaction. Replicas starting together take
- * turns on an advisory lock held by a separate connection, so each migration runs once.
+ * A plain PostgreSQL pool beside the data source, for the migrations and the janitor (set-based statements
+ * that need no entities).
  */
-export async function migrate(dataSource: DataSource, schema: string, logger: Logger): Promise<void> {
-  const lock = dataSource.createQueryRunner();
-  try {
-    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [`dicomflow-tracker-migrate:${schema}`]);
-    await dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${schema.replaceAll('"', '""')}"`);
-    const applied = await dataSource.runMigrations({ transaction: 'all' });
-    for (const migration of applied) logger.info({ schema, migration: migration.name }, 'migration applied');
-  } finally {
-    await lock
-      .query('SELECT pg_advisory_unlock(hashtext($1))', [`dicomflow-tracker-migrate:${schema}`])
-      .catch(() => undefined);
-    await lock.release();
-  }
+export function createTrackerPool(config: TrackerDbConfig, logger: Logger): Pool {
+  return createPool(
+    postgresConfigFrom(config),
+    { applicationName: 'dicomflow-flow-tracker-admin', max: 3 },
+    logger,
+  );
+}
+
+/**
+ * Creates the schema and brings the tracker's tables to the latest version, in one transaction; a schema
+ * TypeORM migrated before is taken over. Replicas starting together take turns on an advisory lock, so
+ * each version runs once.
+ */
+export async function migrate(pool: Pool, schema: string, logger: Logger): Promise<void> {
+  await runMigrations(pool, {
+    schema,
+    name: 'tracker',
+    migrations: TRACKER_MIGRATIONS,
+    logger,
+    adopt: adoptTypeormHistory,
+  });
 }

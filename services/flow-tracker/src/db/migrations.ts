@@ -1,23 +1,16 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
-
-/** The schema a migration runs in: the data source's `schema` option (TRACKER_DB_SCHEMA), quoted. */
-function schemaOf(runner: QueryRunner): string {
-  const options = runner.dataSource.options as { schema?: string };
-  const schema = options.schema ?? 'public';
-  return `"${schema.replaceAll('"', '""')}"`;
-}
+import type { PoolClient } from '@dicomflow/database';
+import { PermanentError } from '@dicomflow/runtime';
 
 /**
- * The tracker's tables. Migrations are never edited once released: a change is a new class. Step timings
- * are `started`/`ended` (not start/end: END is reserved in SQL, and dashboards write these by hand).
+ * The tracker's tables, one SQL script per version (the shared runner of `@dicomflow/database`), applied in
+ * order and never edited once released: a change is a new version. `$schema` stands for the quoted schema
+ * name. Step timings are `started`/`ended` (not start/end: END is reserved in SQL, and dashboards write
+ * these by hand).
  */
-export class Initial1763900000000 implements MigrationInterface {
-  name = 'Initial1763900000000';
-
-  async up(runner: QueryRunner): Promise<void> {
-    const s = schemaOf(runner);
-    await runner.query(`
-      CREATE TABLE ${s}.events (
+export const TRACKER_MIGRATIONS: readonly string[] = [
+  // 1 (was TypeORM's Initial1763900000000)
+  `
+      CREATE TABLE $schema.events (
         event_key text PRIMARY KEY,
         routing_key text NOT NULL,
         run_id uuid,
@@ -25,10 +18,10 @@ export class Initial1763900000000 implements MigrationInterface {
         body jsonb NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now()
       );
-      CREATE INDEX events_run ON ${s}.events (run_id) WHERE run_id IS NOT NULL;
-      CREATE INDEX events_receipt ON ${s}.events (receipt_id) WHERE receipt_id IS NOT NULL;
+      CREATE INDEX events_run ON $schema.events (run_id) WHERE run_id IS NOT NULL;
+      CREATE INDEX events_receipt ON $schema.events (receipt_id) WHERE receipt_id IS NOT NULL;
 
-      CREATE TABLE ${s}.runs (
+      CREATE TABLE $schema.runs (
         id uuid PRIMARY KEY,
         ts timestamptz NOT NULL,
         uid text NOT NULL DEFAULT '',
@@ -50,12 +43,12 @@ export class Initial1763900000000 implements MigrationInterface {
         step_count integer,
         updated_at timestamptz NOT NULL DEFAULT now()
       );
-      CREATE INDEX runs_ts ON ${s}.runs (ts DESC, id DESC);
-      CREATE INDEX runs_status_ts ON ${s}.runs (status, ts DESC);
-      CREATE INDEX runs_receipt ON ${s}.runs (receipt_id);
+      CREATE INDEX runs_ts ON $schema.runs (ts DESC, id DESC);
+      CREATE INDEX runs_status_ts ON $schema.runs (status, ts DESC);
+      CREATE INDEX runs_receipt ON $schema.runs (receipt_id);
 
-      CREATE TABLE ${s}.steps (
-        run_id uuid NOT NULL REFERENCES ${s}.runs ON DELETE CASCADE,
+      CREATE TABLE $schema.steps (
+        run_id uuid NOT NULL REFERENCES $schema.runs ON DELETE CASCADE,
         step integer NOT NULL,
         state text NOT NULL CHECK (state IN ('dispatched', 'running', 'finished', 'failed')),
         image text NOT NULL DEFAULT '',
@@ -72,7 +65,7 @@ export class Initial1763900000000 implements MigrationInterface {
         PRIMARY KEY (run_id, step)
       );
 
-      CREATE TABLE ${s}.receipts (
+      CREATE TABLE $schema.receipts (
         receipt_id uuid PRIMARY KEY,
         received_at timestamptz NOT NULL,
         calling_ae_title text NOT NULL,
@@ -82,7 +75,7 @@ export class Initial1763900000000 implements MigrationInterface {
         study_uids text NOT NULL
       );
 
-      CREATE TABLE ${s}.study_receipts (
+      CREATE TABLE $schema.study_receipts (
         study_instance_uid text NOT NULL,
         receipt_id uuid NOT NULL,
         received_at timestamptz NOT NULL,
@@ -91,7 +84,7 @@ export class Initial1763900000000 implements MigrationInterface {
         PRIMARY KEY (study_instance_uid, receipt_id)
       );
 
-      CREATE TABLE ${s}.studies (
+      CREATE TABLE $schema.studies (
         study_instance_uid text PRIMARY KEY,
         revision integer NOT NULL,
         series_count integer NOT NULL,
@@ -99,29 +92,12 @@ export class Initial1763900000000 implements MigrationInterface {
         first_received timestamptz NOT NULL,
         last_received timestamptz NOT NULL
       );
-    `);
-  }
-
-  async down(runner: QueryRunner): Promise<void> {
-    const s = schemaOf(runner);
-    await runner.query(
-      `DROP TABLE ${s}.studies, ${s}.study_receipts, ${s}.receipts, ${s}.steps, ${s}.runs, ${s}.events`,
-    );
-  }
-}
-
-/**
- * `send_retries`: the latest `send.retrying` of each target of a run, so that `GET /runs/:id` (and
- * Grafana) can say which destination a sending run waits for, why and until when.
- */
-export class SendRetries1796600000000 implements MigrationInterface {
-  name = 'SendRetries1796600000000';
-
-  async up(runner: QueryRunner): Promise<void> {
-    const s = schemaOf(runner);
-    await runner.query(`
-      CREATE TABLE ${s}.send_retries (
-        run_id uuid NOT NULL REFERENCES ${s}.runs ON DELETE CASCADE,
+  `,
+  // 2 (was SendRetries1796600000000): `send_retries`, the latest `send.retrying` of each target of a run, so
+  // that `GET /runs/:id` (and Grafana) can say which destination a sending run waits for, why and until when.
+  `
+      CREATE TABLE $schema.send_retries (
+        run_id uuid NOT NULL REFERENCES $schema.runs ON DELETE CASCADE,
         target text NOT NULL,
         kind text NOT NULL,
         attempt integer NOT NULL,
@@ -132,13 +108,39 @@ export class SendRetries1796600000000 implements MigrationInterface {
         next_attempt_at timestamptz NOT NULL,
         PRIMARY KEY (run_id, target)
       );
-    `);
-  }
+  `,
+  // 3: what the janitor looks rows up by.
+  `
+      CREATE INDEX events_recorded_at ON $schema.events (recorded_at);
+      CREATE INDEX runs_updated_at ON $schema.runs (updated_at);
+      CREATE INDEX receipts_received_at ON $schema.receipts (received_at);
+  `,
+];
 
-  async down(runner: QueryRunner): Promise<void> {
-    await runner.query(`DROP TABLE ${schemaOf(runner)}.send_retries`);
-  }
+/** The TypeORM migrations the tracker had, in order: version n is the n-th. */
+const TYPEORM_NAMES = ['Initial1763900000000', 'SendRetries1796600000000'];
+
+/**
+ * Takes over a schema that TypeORM migrated (its `migrations` table has `id, timestamp, name`): the
+ * versions its rows name count as applied, and the table is dropped so the shared runner can create its
+ * own. Resolves with that version (0 for a schema TypeORM never migrated).
+ */
+export async function adoptTypeormHistory(client: PoolClient, quotedSchema: string): Promise<number> {
+  const { rows: typeorm } = await client.query<{ found: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_attribute
+       WHERE attrelid = to_regclass($1) AND attname = 'name' AND NOT attisdropped
+     ) AS found`,
+    [`${quotedSchema}.migrations`],
+  );
+  if (typeorm[0]?.found !== true) return 0;
+  const { rows } = await client.query<{ name: string }>(`SELECT name FROM ${quotedSchema}.migrations`);
+  const names = new Set(rows.map((row) => row.name));
+  const version = TYPEORM_NAMES.filter((name) => names.has(name)).length;
+  if (names.size !== version || TYPEORM_NAMES.slice(0, version).some((name) => !names.has(name)))
+    throw new PermanentError(
+      `${quotedSchema}.migrations lists TypeORM migrations this release does not know in order: ${[...names].join(', ')}`,
+    );
+  await client.query(`DROP TABLE ${quotedSchema}.migrations`);
+  return version;
 }
-
-/** Every migration, oldest first. */
-export const TRACKER_MIGRATIONS = [Initial1763900000000, SendRetries1796600000000];

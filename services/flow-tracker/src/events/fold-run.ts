@@ -1,5 +1,12 @@
 import type { SendRetrying, SendTarget } from '@dicomflow/messages';
 import { RUN_STATUS, type RunRow, type RunStatus, type SendRetryRow, type StepRow } from '../db/entities.js';
+import {
+  Deliveries,
+  deliveryStatus,
+  preferredFailure,
+  SEND_FAILURE_RANK,
+  type Failure,
+} from './deliveries.js';
 import type { TrackedEvent } from './tracked-event.js';
 
 /** Longest container log kept per step (its end: that is where errors are). */
@@ -34,6 +41,8 @@ export function foldRun(
   // A canonical order first, so that even "first one wins" merges cannot depend on arrival order.
   for (const event of canonicalOrder(events)) f.add(event);
   const steps = [...f.steps.values()].sort((a, b) => a.step - b.step);
+  // A job's failure stays; a delivery's counts only while that delivery is the latest (see Deliveries).
+  const failure = f.failure ?? f.deliveries.latest()?.failure;
   const run: FoldedRun = {
     id: runId,
     // Events without any time of their own (possible only for job outcomes) fall back to when one arrived.
@@ -50,8 +59,8 @@ export function foldRun(
     finished: f.finished,
     sent: f.sent,
     status: f.status(steps),
-    failureReason: f.failure?.reason ?? null,
-    failureMessage: f.failure?.message ?? null,
+    failureReason: failure?.reason ?? null,
+    failureMessage: failure?.message ?? null,
     receiptId: f.receiptId,
     flowFile: f.flowFile,
     stepCount: f.stepCount,
@@ -63,14 +72,7 @@ export function foldRun(
 }
 
 /** Ranks of failures: which one a run shows when several arrived (flow.failed says it best). */
-const FAILURE_RANK = { 'flow.failed': 0, 'job.failed': 1, 'send.failed': 2 } as const;
-
-interface Failure {
-  readonly rank: number;
-  readonly step: number;
-  readonly reason: string;
-  readonly message: string;
-}
+const FAILURE_RANK = { 'flow.failed': 0, 'job.failed': 1, 'send.failed': SEND_FAILURE_RANK } as const;
 
 const STEP_STATE_RANK: Record<StepRow['state'], number> = {
   dispatched: 0,
@@ -93,7 +95,9 @@ class RunFacts {
   dispatched: Date | null = null;
   finished: Date | null = null;
   sent: Date | null = null;
+  /** The run's job or flow failure (a delivery's failure is its delivery's). */
   failure: Failure | undefined;
+  readonly deliveries = new Deliveries();
   readonly seen = new Set<TrackedEvent['routingKey']>();
   readonly steps = new Map<number, FoldedStep>();
   /** The latest retry per target (`AE@host:port`). */
@@ -101,6 +105,7 @@ class RunFacts {
 
   add(event: TrackedEvent): void {
     this.seen.add(event.routingKey);
+    this.deliveries.record(event);
     switch (event.routingKey) {
       case 'study.received':
         return;
@@ -173,6 +178,14 @@ class RunFacts {
         this.#fail({ ...b, rank: FAILURE_RANK['flow.failed'], step: b.step ?? -1 });
         return;
       }
+      case 'flow.rerun': {
+        // The run an operator's rerun starts: known from the request until the fingerprinter matched it.
+        const b = event.body;
+        this.#time(b.requestedAt);
+        this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        this.sender ||= `${b.callingAeTitle}@${b.callingHost}`;
+        return;
+      }
       case 'send.started': {
         const b = event.body;
         this.#time(b.startedAt);
@@ -200,17 +213,8 @@ class RunFacts {
         const b = event.body;
         this.#time(b.failedAt);
         this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
+        // Its failure is its delivery's (Deliveries).
         for (const o of b.outcomes) this.destinations.add(targetText(o.target));
-        const failed = b.outcomes
-          .filter((o) => o.failed > 0 || o.reason !== undefined)
-          .map((o) => o.reason ?? 'error')
-          .sort();
-        this.#fail({
-          rank: FAILURE_RANK['send.failed'],
-          step: -1,
-          reason: `send-${failed[0] ?? 'error'}`,
-          message: b.message,
-        });
         return;
       }
     }
@@ -218,12 +222,11 @@ class RunFacts {
 
   status(steps: readonly FoldedStep[]): RunStatus {
     const s = this.seen;
-    if (this.failure || s.has('job.failed') || s.has('flow.failed') || s.has('send.failed'))
-      return RUN_STATUS.failed;
-    if (s.has('send.finished')) return RUN_STATUS.sent;
-    // A retry can come before send.started (which waits for the whole download): sending all the same.
-    if (s.has('send.started') || s.has('send.retrying')) return RUN_STATUS.sending;
-    if (s.has('flow.finished')) return RUN_STATUS.finished;
+    if (this.failure || s.has('job.failed') || s.has('flow.failed')) return RUN_STATUS.failed;
+    // The latest delivery: 2 asked for, 3 sending (a retry can come before send.started, which waits for
+    // the whole download), 4 sent, 400 failed.
+    const delivery = this.deliveries.latest();
+    if (delivery) return deliveryStatus(delivery);
     if (steps.some((step) => step.state !== 'dispatched')) return RUN_STATUS.running;
     return RUN_STATUS.pending;
   }
@@ -292,21 +295,7 @@ class RunFacts {
   }
 
   #fail(candidate: Failure): void {
-    const current = this.failure;
-    if (
-      !current ||
-      candidate.rank < current.rank ||
-      (candidate.rank === current.rank &&
-        (candidate.step < current.step ||
-          (candidate.step === current.step &&
-            candidate.reason + candidate.message < current.reason + current.message)))
-    )
-      this.failure = {
-        rank: candidate.rank,
-        step: candidate.step,
-        reason: candidate.reason,
-        message: candidate.message,
-      };
+    this.failure = preferredFailure(candidate, this.failure);
   }
 }
 

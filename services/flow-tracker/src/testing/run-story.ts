@@ -43,6 +43,8 @@ export interface StoryOptions {
   seriesCounts?: readonly number[];
   flowName?: string;
   bucket?: string;
+  /** Bucket of the step outputs (default `runs`). */
+  outputBucket?: string;
 }
 
 /** A receipt and one run of it, as the suite's services would publish them, in the order they would. */
@@ -230,7 +232,7 @@ export function runStory(opts: StoryOptions = {}): RunStory {
         ...run,
         finishedAt: at(base, t),
         stepCount: models,
-        output: { bucket: 'runs', key: `${runId}/${models - 1}/output.tar` },
+        output: { bucket: opts.outputBucket ?? 'runs', key: `${runId}/${models - 1}/output.tar` },
         destinations: flow.destinations,
         returnToSender: { host: received.callingHost, aeTitle: received.callingAeTitle, ports: [] },
       },

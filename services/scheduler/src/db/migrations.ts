@@ -1,5 +1,5 @@
 import type { Logger } from '@dicomflow/runtime';
-import { inTransaction, quoteIdentifier, type Pool } from './pool.js';
+import { migrate as runMigrations, type Pool } from '@dicomflow/database';
 
 /**
  * The scheduler's tables, one SQL script per version, applied in order and never edited once released:
@@ -44,36 +44,21 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX dispatches_run ON $schema.dispatches (run_id);
   CREATE INDEX runs_status ON $schema.runs (status);
   `,
+  `
+  -- The janitor: when a failed run's outputs were removed (a finished run's outputs are the sender's), and
+  -- lookups of ended runs by age and of running runs by receipt.
+  ALTER TABLE $schema.runs ADD COLUMN outputs_removed_at timestamptz;
+  CREATE INDEX runs_ended ON $schema.runs (updated_at) WHERE status <> 'running';
+  CREATE INDEX runs_running_receipt ON $schema.runs (receipt_id) WHERE status = 'running';
+  `,
 ];
 
 /**
- * Creates the schema and brings its tables to the latest version. Safe to run from several replicas at
- * once: they take turns on an advisory lock, and each version is applied once.
+ * Creates the schema and brings its tables to the latest version (the shared runner of
+ * `@dicomflow/database`). Safe to run from several replicas at once.
  */
 export async function migrate(pool: Pool, schema: string, logger: Logger): Promise<void> {
-  const quoted = quoteIdentifier(schema);
-  await inTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-      `dicomflow-scheduler-migrate:${schema}`,
-    ]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${quoted}.migrations (
-         version integer PRIMARY KEY,
-         applied_at timestamptz NOT NULL DEFAULT now()
-       )`,
-    );
-    const { rows } = await client.query<{ version: number }>(
-      `SELECT coalesce(max(version), 0) AS version FROM ${quoted}.migrations`,
-    );
-    const current = rows[0]?.version ?? 0;
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      const script = MIGRATIONS[version - 1] ?? '';
-      await client.query(script.replaceAll('$schema', quoted));
-      await client.query(`INSERT INTO ${quoted}.migrations (version) VALUES ($1)`, [version]);
-      logger.info({ schema, version }, 'database migration applied');
-    }
-  });
+  await runMigrations(pool, { schema, name: 'scheduler', migrations: MIGRATIONS, logger });
 }
 
 /** The newest migration version (for tests). */

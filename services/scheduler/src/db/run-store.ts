@@ -14,7 +14,7 @@ import {
   type DispatchKey,
   type PlanContext,
 } from '../runs/plan.js';
-import { inTransaction, quoteIdentifier, type Pool, type PoolClient } from './pool.js';
+import { inTransaction, quoteIdentifier, type Pool, type PoolClient } from '@dicomflow/database';
 
 /** What recording an incoming message decided. */
 export type Decision =

@@ -46,18 +46,4 @@ describe('AckStore', () => {
     await batcher.flush();
     expect((await store.acked(runId, 't')).size).toBe(50);
   });
-
-  it('prunes acknowledgements older than the retention', async () => {
-    const runId = randomUUID();
-    await store.record(runId, 'a', [
-      { member: 'old', sopInstanceUid: '1', status: 0 },
-      { member: 'new', sopInstanceUid: '2', status: 0 },
-    ]);
-    await pool.query(
-      `UPDATE "${schema}".acks SET acked_at = now() - interval '40 days' WHERE run_id = $1 AND member = 'old'`,
-      [runId],
-    );
-    expect(await store.prune(30)).toBeGreaterThanOrEqual(1);
-    expect([...(await store.acked(runId, 'a'))]).toEqual(['new']);
-  });
 });

@@ -1,4 +1,4 @@
-import { quoteIdentifier, type Pool } from './pool.js';
+import { quoteIdentifier, type Pool } from '@dicomflow/database';
 
 /** One acknowledged instance. */
 export interface Ack {
@@ -41,18 +41,6 @@ export class AckStore {
         acks.map((a) => a.status),
       ],
     );
-  }
-
-  /**
-   * Removes acknowledgements older than `days`: by then the run's message was settled long ago, and a copy
-   * of it arriving after that is not expected. Returns how many rows went.
-   */
-  async prune(days: number): Promise<number> {
-    const result = await this.#pool.query(
-      `DELETE FROM ${this.#table} WHERE acked_at < now() - make_interval(days => $1)`,
-      [days],
-    );
-    return result.rowCount ?? 0;
   }
 
   /** Readiness: the database answers. */

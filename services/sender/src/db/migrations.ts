@@ -1,5 +1,5 @@
+import { migrate as runMigrations, type Pool } from '@dicomflow/database';
 import type { Logger } from '@dicomflow/runtime';
-import { quoteIdentifier, type Pool } from './pool.js';
 
 /**
  * The sender's tables, one SQL script per version, applied in order and never edited once released.
@@ -20,42 +20,26 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX acks_acked_at ON $schema.acks (acked_at);
   `,
+  `
+  -- One row per run handed to the sender (flow.finished): 'sending' from the start of a delivery until its
+  -- outcome (send.finished or send.failed) is published, then 'done'. While a run is 'sending' (also
+  -- between the retries of a message) the janitor keeps its outputs and acknowledgements.
+  CREATE TABLE $schema.deliveries (
+    run_id uuid PRIMARY KEY,
+    output_bucket text NOT NULL,
+    state text NOT NULL CHECK (state IN ('sending', 'done')),
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    outputs_removed_at timestamptz
+  );
+  CREATE INDEX deliveries_done ON $schema.deliveries (updated_at) WHERE state = 'done';
+  `,
 ];
 
 /**
- * Creates the schema and brings its tables to the latest version. Safe to run from several replicas at
- * once: they take turns on an advisory lock, and each version is applied once.
+ * Creates the schema and brings its tables to the latest version (the shared runner of
+ * `@dicomflow/database`). Safe to run from several replicas at once.
  */
 export async function migrate(pool: Pool, schema: string, logger: Logger): Promise<void> {
-  const quoted = quoteIdentifier(schema);
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`dicomflow-sender-migrate:${schema}`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${quoted}.migrations (
-         version integer PRIMARY KEY,
-         applied_at timestamptz NOT NULL DEFAULT now()
-       )`,
-    );
-    const { rows } = await client.query<{ version: number }>(
-      `SELECT coalesce(max(version), 0) AS version FROM ${quoted}.migrations`,
-    );
-    const current = rows[0]?.version ?? 0;
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      await client.query((MIGRATIONS[version - 1] ?? '').replaceAll('$schema', quoted));
-      await client.query(`INSERT INTO ${quoted}.migrations (version) VALUES ($1)`, [version]);
-      logger.info({ schema, version }, 'database migration applied');
-    }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  await runMigrations(pool, { schema, name: 'sender', migrations: MIGRATIONS, logger });
 }

@@ -1,27 +1,14 @@
-import pg from 'pg';
 import { postgresConfigFrom, type SenderConfig } from '@dicomflow/config';
+import { createPool as createDatabasePool, type Pool } from '@dicomflow/database';
 import type { Logger } from '@dicomflow/runtime';
 
-/** A pool of PostgreSQL connections for the sender's acknowledgements. */
-export type Pool = pg.Pool;
+export type { Pool };
 
-/** Opens (lazily) a pool for the database in `config`; idle connection errors are logged, not thrown. */
+/** Opens (lazily) the pool of the sender's deliveries and acknowledgements; idle connection errors are logged. */
 export function createPool(config: SenderConfig, logger: Logger): Pool {
-  const pool = new pg.Pool({
-    ...postgresConfigFrom(config),
-    application_name: `dicomflow-sender-${process.pid}`,
-    max: 8,
-    connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 30_000,
-  });
-  // An idle client whose server went away emits here; without a listener it would crash the process.
-  pool.on('error', (err) => {
-    logger.warn({ err: err.message }, 'idle PostgreSQL connection failed');
-  });
-  return pool;
-}
-
-/** `name` as a quoted SQL identifier (names come from configuration, checked there to be plain). */
-export function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+  return createDatabasePool(
+    postgresConfigFrom(config),
+    { applicationName: 'dicomflow-sender', max: 8 },
+    logger,
+  );
 }

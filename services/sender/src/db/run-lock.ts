@@ -1,8 +1,13 @@
 import { sleep } from '@dicomflow/runtime';
-import type { Pool } from './pool.js';
+import type { Pool } from '@dicomflow/database';
 
 /** How often a delivery waiting for another one of the same run asks again. */
 const LOCK_POLL_MS = 500;
+
+/** The advisory lock a delivery of `runId` holds (the janitor takes it too, without waiting). */
+export function runLockKey(scope: string, runId: string): string {
+  return `dicomflow-sender:${scope}:${runId}`;
+}
 
 /**
  * Runs `work` while holding a PostgreSQL advisory lock on the run, so two deliveries of the same
@@ -19,7 +24,7 @@ export async function withRunLock<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
-  const key = `dicomflow-sender:${scope}:${runId}`;
+  const key = runLockKey(scope, runId);
   let broken: Error | undefined;
   try {
     for (;;) {

@@ -53,14 +53,21 @@ export interface DeliverDeps {
   readonly onStored?: () => void;
   /** Called before each wait for a retry (to tell the tracker); must not throw. */
   readonly onRetry?: (retry: TargetRetry) => void;
+  /** The operator's resend this delivery is (see {@link targetKey}); absent for the run's own delivery. */
+  readonly resendId?: string;
 }
 
 /** Failures listed per target in a message (the counts stay exact). */
 const MAX_LISTED_FAILURES = 100;
 
-/** The key a target's acknowledgements are stored under. */
-export function targetKey(target: SendTarget): string {
-  return `${target.kind}|${target.host}|${target.port}|${target.aeTitle}`;
+/**
+ * The key a target's acknowledgements are stored under. A resend has keys of its own
+ * (`...|resend:<resendId>`): it sends every instance again, whatever the run's own delivery or an earlier
+ * resend acknowledged, while a redelivery of the same resend still skips what it already sent.
+ */
+export function targetKey(target: SendTarget, resendId?: string): string {
+  const key = `${target.kind}|${target.host}|${target.port}|${target.aeTitle}`;
+  return resendId === undefined ? key : `${key}|resend:${resendId}`;
 }
 
 /**
@@ -103,7 +110,7 @@ export async function deliverToTarget(
   feed: OutputFeed,
   deps: DeliverDeps,
 ): Promise<SendTargetOutcome> {
-  const key = targetKey(target);
+  const key = targetKey(target, deps.resendId);
   const log = deps.logger.child({ target: key });
   const alreadyAcked = await deps.acks.acked(runId, key);
   const batcher = new AckBatcher(deps.acks, runId, key);

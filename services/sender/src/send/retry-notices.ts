@@ -51,6 +51,7 @@ export class RetryNotices {
         flowName: f.flowName,
         flowVersion: f.flowVersion,
         flowFile: f.flowFile,
+        ...(f.resend === undefined ? {} : { resend: f.resend }),
         retryingAt: retryingAt.toISOString(),
         target: retry.target,
         attempt: retry.attempt,

@@ -79,14 +79,17 @@ export function targetsOf(finished: SendJobData): SendTarget[] {
  * Sends a finished run's output to every target and publishes `send.started`, then `send.finished` or
  * `send.failed` (deterministic message ids, so a redelivery publishes the same messages again, never new
  * ones). Instances a target acknowledged before (an earlier delivery of the same message) are not sent
- * again. Throws a TransientError when S3 or the database fail, so the message is retried.
+ * again. A resend (`finished.resend`) is a delivery of its own: its acknowledgements, message ids and
+ * events are apart from the run's, so it sends everything again. Throws a TransientError when S3 or the
+ * database fail, so the message is retried.
  */
 export async function execSendJob(finished: SendJobData, deps: SendJobDeps): Promise<void> {
   await deps.lockRun(finished.runId, () => sendRun(finished, deps));
 }
 
 async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> {
-  const log = deps.logger.child({ runId: finished.runId });
+  const resendId = finished.resend?.id;
+  const log = deps.logger.child({ runId: finished.runId, ...(resendId === undefined ? {} : { resendId }) });
   const targets = targetsOf(finished);
   // A folder per delivery: the same run delivered twice at once (a redelivery) never shares files.
   const dir = join(deps.spoolDir, `${finished.runId}-${randomUUID()}`);
@@ -119,6 +122,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
             notices.notify(retry);
           },
           ...(deps.onStored ? { onStored: deps.onStored } : {}),
+          ...(resendId === undefined ? {} : { resendId }),
         }),
       ),
     );
@@ -135,7 +139,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
       await deps.broker.publish(
         'send.started',
         { ...common, startedAt: new Date().toISOString(), targets },
-        { messageId: sendStartedMessageId(finished.runId), correlationId: finished.runId },
+        { messageId: sendStartedMessageId(finished.runId, resendId), correlationId: finished.runId },
       );
       log.info({ instances: feed.instances.length, targets: targets.length }, 'output read; sending');
     } catch (err) {
@@ -161,14 +165,14 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
       await deps.broker.publish(
         'send.finished',
         { ...common, finishedAt: new Date().toISOString(), outcomes },
-        { messageId: sendFinishedMessageId(finished.runId), correlationId: finished.runId },
+        { messageId: sendFinishedMessageId(finished.runId, resendId), correlationId: finished.runId },
       );
       log.info({ instances: feed.instances.length, targets: targets.length }, 'sent');
     } else {
       await deps.broker.publish(
         'send.failed',
         { ...common, failedAt: new Date().toISOString(), outcomes, message: summary(incomplete) },
-        { messageId: sendFailedMessageId(finished.runId), correlationId: finished.runId },
+        { messageId: sendFailedMessageId(finished.runId, resendId), correlationId: finished.runId },
       );
       log.warn({ failedTargets: incomplete.length }, 'send failed');
     }
@@ -188,6 +192,7 @@ function commonFields(finished: SendJobData, feed: OutputFeed) {
     flowName: finished.flowName,
     flowVersion: finished.flowVersion,
     flowFile: finished.flowFile,
+    ...(finished.resend === undefined ? {} : { resend: finished.resend }),
     instanceCount: feed.instances.length,
     skipped: feed.skipped.length,
     ...skippedList(feed.skipped),
@@ -247,7 +252,9 @@ async function publishFailed(
 ): Promise<void> {
   deps.logger.error({ runId: finished.runId, err: why.message }, 'cannot send the output');
   const sent = await Promise.all(
-    why.targets.map(async (target) => (await deps.acks.acked(finished.runId, targetKey(target))).size),
+    why.targets.map(
+      async (target) => (await deps.acks.acked(finished.runId, targetKey(target, finished.resend?.id))).size,
+    ),
   );
   await deps.broker.publish(
     'send.failed',
@@ -257,6 +264,7 @@ async function publishFailed(
       flowName: finished.flowName,
       flowVersion: finished.flowVersion,
       flowFile: finished.flowFile,
+      ...(finished.resend === undefined ? {} : { resend: finished.resend }),
       failedAt: new Date().toISOString(),
       instanceCount: 0,
       skipped: 0,
@@ -271,6 +279,6 @@ async function publishFailed(
       })),
       message: why.message.slice(0, 4096),
     },
-    { messageId: sendFailedMessageId(finished.runId), correlationId: finished.runId },
+    { messageId: sendFailedMessageId(finished.runId, finished.resend?.id), correlationId: finished.runId },
   );
 }

@@ -191,7 +191,11 @@ export class StoreScp extends Scp {
     this.sendAssociationAccept();
     this.gate.accepted(accepted);
     const { spool } = this.ctx;
-    this.reserve = new SpoolFileReserve(() => spool.newIncomingPath());
+    this.reserve = new SpoolFileReserve(
+      () => spool.newIncomingPath(),
+      undefined,
+      (path) => spool.discard(path),
+    );
     this.reserve.prepareSoon();
   }
 

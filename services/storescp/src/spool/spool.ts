@@ -111,6 +111,13 @@ export class IndexLineTooLargeError extends Error {
 export class Spool {
   readonly incomingDir: string;
   readonly groupsDir: string;
+  /**
+   * Every path under incoming/ and groups/ this process uses: instance files handed out and not yet filed
+   * or discarded, group folders (also being created) not yet removed. Whatever else is there is a
+   * leftover, which the janitor may remove once it is old enough.
+   */
+  readonly #inUse = new Set<string>();
+  #recovered = false;
 
   /**
    * `readOptions`: how instances' elements are read for the index (the bound on each value); the
@@ -130,9 +137,21 @@ export class Spool {
     await mkdir(this.groupsDir, { recursive: true });
   }
 
-  /** A fresh path for an instance being received. */
+  /** A fresh path for an instance being received; in use until it is admitted or discarded. */
   newIncomingPath(): string {
-    return join(this.incomingDir, `${randomUUID()}.part`);
+    const path = join(this.incomingDir, `${randomUUID()}.part`);
+    this.#inUse.add(path);
+    return path;
+  }
+
+  /** Whether `path` (directly under incoming/ or groups/) belongs to an association or a group of this process. */
+  inUse(path: string): boolean {
+    return this.#inUse.has(path);
+  }
+
+  /** True once {@link recover} took over what a previous process left: only then is a leftover known as such. */
+  get recovered(): boolean {
+    return this.#recovered;
   }
 
   groupDir(receiptId: string): string {
@@ -143,9 +162,18 @@ export class Spool {
   async createGroup(manifest: GroupManifest): Promise<string> {
     const dir = this.groupDir(manifest.receiptId);
     const staging = `${dir}.new`;
-    await mkdir(staging, { recursive: true });
-    await writeFile(join(staging, MANIFEST), JSON.stringify(manifest, null, 2));
-    await rename(staging, dir);
+    this.#inUse.add(staging);
+    this.#inUse.add(dir);
+    try {
+      await mkdir(staging, { recursive: true });
+      await writeFile(join(staging, MANIFEST), JSON.stringify(manifest, null, 2));
+      await rename(staging, dir);
+    } catch (err) {
+      this.#inUse.delete(dir);
+      throw err;
+    } finally {
+      this.#inUse.delete(staging);
+    }
     await this.syncDir(this.groupsDir);
     return dir;
   }
@@ -160,6 +188,7 @@ export class Spool {
     // Refused before it is filed: an index line no reader would take must not fail the study later.
     if (line.length > DEFAULT_MAX_INDEX_LINE_BYTES) throw new IndexLineTooLargeError(line.length);
     renameSync(incomingPath, join(groupDir, fileName));
+    this.#inUse.delete(incomingPath);
     // The file is the promise; the index line only saves reading it again, so it comes second.
     appendFileSync(join(groupDir, INDEX), line);
     await this.syncDir(groupDir);
@@ -197,12 +226,22 @@ export class Spool {
     }
   }
 
+  /** Removes a group once published (or empty); if that fails, what is left is a leftover. */
   async removeGroup(groupDir: string): Promise<void> {
-    await rm(groupDir, { recursive: true, force: true });
+    try {
+      await rm(groupDir, { recursive: true, force: true });
+    } finally {
+      this.#inUse.delete(groupDir);
+    }
   }
 
+  /** Removes an instance file that is not filed (refused, cut short, or a spare never used). */
   async discard(path: string): Promise<void> {
-    await rm(path, { force: true });
+    try {
+      await rm(path, { force: true });
+    } finally {
+      this.#inUse.delete(path);
+    }
   }
 
   /**
@@ -222,8 +261,10 @@ export class Spool {
       }
       const manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as GroupManifest;
       const entries = await readdir(dir);
+      this.#inUse.add(dir);
       groups.push({ manifest, dir, sealed: entries.includes(SEALED) });
     }
+    this.#recovered = true;
     return groups;
   }
 

@@ -69,6 +69,11 @@ banner "cycles"
 npm run --silent cycles # madge exits 1 when it finds a circular import
 banner "test"
 npm test </dev/null
+banner "fault injection"
+# test/faults: the whole suite under kill -9, a RabbitMQ restart, PostgreSQL, MinIO, the Docker engine and a
+# destination stopped, and a full spool; on servers of its own (it mounts a tmpfs and starts a dockerd:
+# root, as this script runs).
+npm run test:faults </dev/null
 
 banner "quick start"
 if [[ "${SKIP_UP_CHECK:-}" == 1 && "${CI:-}" != true ]]; then

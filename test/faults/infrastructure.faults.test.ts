@@ -17,14 +17,14 @@ import {
   startDockerEngine,
   startPostgresCluster,
   startRabbitNode,
-  waitFor,
   type DockerEngine,
   type PostgresCluster,
   type RabbitNode,
   type RunningProcess,
 } from '@dicomflow/test-helpers';
 import { startE2eStack, type E2eStack } from '../e2e/support/e2e-stack.js';
-import { checkInvariant, describeReport } from './support/invariant.js';
+import { checkInvariant, expectInvariant } from './support/invariant.js';
+import { associationEnded, everyServiceReady, modelRunning } from './support/moments.js';
 import { makeStudy, sendStudy, type SentStudy } from './support/study.js';
 
 const SLOW_COPY_MODEL = {
@@ -34,7 +34,6 @@ const SLOW_COPY_MODEL = {
 /** Production's smallest part: a study of a few tens of MB goes up as a multipart upload. */
 const PART_SIZE = 5 * 1024 * 1024;
 const SPOOL_SIZE_MB = 256;
-const READY_WITHIN_MS = 60_000;
 
 let stack: E2eStack;
 let work: string;
@@ -112,48 +111,6 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 }, 300_000);
 
-async function everyServiceReady(): Promise<void> {
-  await waitFor(
-    async () => {
-      const answers = await Promise.all(
-        Object.values(stack.urls).map((url) =>
-          fetch(`${url}/readyz`).then(
-            (r) => r.status,
-            () => 0,
-          ),
-        ),
-      );
-      return answers.every((status) => status === 200);
-    },
-    'every service ready',
-    READY_WITHIN_MS,
-  );
-}
-
-async function modelRunning(flow: string): Promise<void> {
-  await waitFor(
-    async () => {
-      for (const run of await stack.runs(flow)) {
-        if ((await stack.run(run.id)).steps[0]?.state === 'running') return true;
-      }
-      return false;
-    },
-    `the model of ${flow} running`,
-    120_000,
-  );
-}
-
-function associationEnded(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = stack.onLine((service, line) => {
-      if (service === 'storescp' && line.includes('association ended')) {
-        stop();
-        resolve();
-      }
-    });
-  });
-}
-
 /** Writes the case's flow and sends its study; `fault` runs while the study is in the suite. */
 async function runCase(
   name: string,
@@ -175,7 +132,7 @@ async function runCase(
   const sent = await sending;
   expect(sent.result.code, sent.result.stderr).toBe(0);
   expect(sent.accepted.size).toBe(instances);
-  await everyServiceReady();
+  await everyServiceReady(stack);
   const report = await checkInvariant({
     stack,
     flow,
@@ -184,25 +141,13 @@ async function runCase(
     rabbitNode: rabbit.node,
     timeoutMs: 300_000,
   });
-  const message = describeReport(report);
-  expect(report.runs.length, message).toBeGreaterThan(0);
-  expect(
-    report.runs.every((run) => run.status === 4),
-    message,
-  ).toBe(true);
-  expect(report.missing, message).toEqual([]);
-  expect(report.extraCopies, message).toBe(0);
-  expect(report.stuckMessages, message).toEqual([]);
-  expect(report.deadWithoutReason, message).toEqual([]);
-  expect(report.leftContainers, message).toEqual([]);
-  expect(report.leftJobFolders, message).toEqual([]);
-  expect(stack.exits, 'services that exited unasked').toEqual([]);
+  expectInvariant(report, stack);
 }
 
 describe('the parts the suite stands on fail mid-run', () => {
   it('RabbitMQ restarted while the model runs', async () => {
     await runCase('rabbit-restart', 50, 64, async (flow) => {
-      await modelRunning(flow);
+      await modelRunning(stack, flow);
       await rabbit.stop();
       await sleep(5_000);
       await rabbit.start();
@@ -211,7 +156,7 @@ describe('the parts the suite stands on fail mid-run', () => {
 
   it('PostgreSQL stopped for 30 s while the model runs', async () => {
     await runCase('postgres-stop', 50, 64, async (flow) => {
-      await modelRunning(flow);
+      await modelRunning(stack, flow);
       await postgres.stop();
       await sleep(30_000);
       await postgres.start();
@@ -221,7 +166,7 @@ describe('the parts the suite stands on fail mid-run', () => {
   it('MinIO stopped for 30 s in the middle of a multipart upload', async () => {
     // 300 instances of 256x256: a 40 MB receipt, eight parts.
     await runCase('minio-stop', 300, 256, async () => {
-      await associationEnded();
+      await associationEnded(stack);
       await minio.kill();
       await sleep(30_000);
       await minio.restart();
@@ -230,7 +175,7 @@ describe('the parts the suite stands on fail mid-run', () => {
 
   it('the destination down for 60 s', async () => {
     await runCase('destination-down', 50, 64, async (flow) => {
-      await modelRunning(flow);
+      await modelRunning(stack, flow);
       await destination?.stop();
       await sleep(60_000);
       await startDestination();
@@ -239,7 +184,7 @@ describe('the parts the suite stands on fail mid-run', () => {
 
   it('the Docker engine restarted while the model runs', async () => {
     await runCase('engine-restart', 50, 64, async (flow) => {
-      await modelRunning(flow);
+      await modelRunning(stack, flow);
       await engine.stop();
       await sleep(5_000);
       await engine.start();
@@ -270,7 +215,7 @@ describe('the parts the suite stands on fail mid-run', () => {
     await rm(filler);
     const sent = await sendStudy(stack, study, patientId, { ...process.env, LD_PRELOAD: shim });
     expect(sent.accepted.size).toBe(20);
-    await everyServiceReady();
+    await everyServiceReady(stack);
     const report = await checkInvariant({
       stack,
       flow: 'disk-full.yaml',
@@ -278,14 +223,6 @@ describe('the parts the suite stands on fail mid-run', () => {
       destinationDir: join(work, 'destination'),
       rabbitNode: rabbit.node,
     });
-    const message = describeReport(report);
-    expect(
-      report.runs.every((run) => run.status === 4),
-      message,
-    ).toBe(true);
-    expect(report.missing, message).toEqual([]);
-    expect(report.extraCopies, message).toBe(0);
-    expect(report.stuckMessages, message).toEqual([]);
-    expect(stack.exits, 'services that exited unasked').toEqual([]);
+    expectInvariant(report, stack);
   });
 });

@@ -17,5 +17,11 @@ export type { ServiceHandle, RunServiceOptions } from './run-service.js';
 export { DirectoryWatcher, type DirectoryWatcherOptions } from './directory-watcher.js';
 export { noteBufferBytes, startBufferReclaimer, startProcessBufferReclaimer } from './buffer-reclaimer.js';
 export type { BufferReclaimer, BufferReclaimerOptions } from './buffer-reclaimer.js';
-export { createJanitorCounter, reportDeletions, startJanitor } from './janitor.js';
-export type { Deletions, Janitor, JanitorCounter, JanitorOptions } from './janitor.js';
+export {
+  createJanitorCounter,
+  reportDeletions,
+  retentionCutoff,
+  runJanitorSteps,
+  startJanitor,
+} from './janitor.js';
+export type { Deletions, Janitor, JanitorCounter, JanitorOptions, JanitorStep } from './janitor.js';

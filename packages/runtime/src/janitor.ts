@@ -30,6 +30,42 @@ export function reportDeletions(
   else logger.debug('janitor found nothing to remove');
 }
 
+/** One kind of data a janitor pass removes: its metric label and the step that says how many went. */
+export type JanitorStep = readonly [kind: string, run: () => Promise<number>];
+
+/**
+ * Runs a pass's `steps` in order, each even when an earlier one failed (a failing bucket must not keep the
+ * rows from going), stopping only when `signal` aborts; counts and logs what they removed, then throws the
+ * first failure.
+ */
+export async function runJanitorSteps(
+  steps: readonly JanitorStep[],
+  deps: {
+    readonly counter: JanitorCounter;
+    readonly logger: Pick<Logger, 'info' | 'debug'>;
+    readonly signal?: AbortSignal | undefined;
+  },
+): Promise<Deletions> {
+  const deletions: Deletions = {};
+  const failures: unknown[] = [];
+  for (const [kind, step] of steps) {
+    if (deps.signal?.aborted === true) break;
+    try {
+      deletions[kind] = await step();
+    } catch (err) {
+      failures.push(err);
+    }
+  }
+  reportDeletions(deletions, deps.counter, deps.logger);
+  if (failures.length > 0) throw failures[0];
+  return deletions;
+}
+
+/** The moment `seconds` ago: data last touched before it is past its retention age. */
+export function retentionCutoff(seconds: number): Date {
+  return new Date(Date.now() - seconds * 1000);
+}
+
 export interface JanitorOptions {
   /** Time between the end of one pass and the start of the next. */
   readonly intervalMs: number;

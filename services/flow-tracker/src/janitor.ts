@@ -1,5 +1,11 @@
 import { inTransaction, quoteIdentifier, withTryLock, type Pool } from '@dicomflow/database';
-import { reportDeletions, type Deletions, type JanitorCounter, type Logger } from '@dicomflow/runtime';
+import {
+  runJanitorSteps,
+  retentionCutoff,
+  type Deletions,
+  type JanitorCounter,
+  type Logger,
+} from '@dicomflow/runtime';
 import { RUN_STATUS } from './db/entities.js';
 
 /*
@@ -40,31 +46,17 @@ const ENDED: readonly number[] = [RUN_STATUS.sent, RUN_STATUS.failed];
  * pass). Deletions are counted and logged, also when a later kind fails; the first failure is thrown.
  */
 export async function runJanitorOnce(deps: TrackerJanitorDeps): Promise<Deletions> {
-  const outcome = await withTryLock(deps.pool, `dicomflow-tracker-janitor:${deps.schema}`, async () => {
-    const deletions: Deletions = {};
-    const failures: unknown[] = [];
-    const steps: [string, () => Promise<number>][] = [
-      ['tracker_events', () => removeEvents(deps)],
-      ['tracker_runs', () => removeRuns(deps)],
-      ['tracker_receipts', () => removeReceipts(deps)],
-    ];
-    for (const [kind, step] of steps) {
-      if (deps.signal?.aborted === true) break;
-      try {
-        deletions[kind] = await step();
-      } catch (err) {
-        failures.push(err);
-      }
-    }
-    reportDeletions(deletions, deps.counter, deps.logger);
-    if (failures.length > 0) throw failures[0];
-    return deletions;
-  });
+  const outcome = await withTryLock(deps.pool, `dicomflow-tracker-janitor:${deps.schema}`, () =>
+    runJanitorSteps(
+      [
+        ['tracker_events', () => removeEvents(deps)],
+        ['tracker_runs', () => removeRuns(deps)],
+        ['tracker_receipts', () => removeReceipts(deps)],
+      ],
+      deps,
+    ),
+  );
   return outcome.locked ? outcome.result : {};
-}
-
-function cutoff(seconds: number): Date {
-  return new Date(Date.now() - seconds * 1000);
 }
 
 /** Runs `batch` until it removes fewer than {@link BATCH} rows; resolves with the total. */
@@ -80,7 +72,7 @@ async function inBatches(deps: TrackerJanitorDeps, batch: () => Promise<number>)
 async function removeEvents(deps: TrackerJanitorDeps): Promise<number> {
   if (deps.retention.events === 0) return 0;
   const s = quoteIdentifier(deps.schema);
-  const before = cutoff(deps.retention.events);
+  const before = retentionCutoff(deps.retention.events);
   return inBatches(deps, async () => {
     const result = await deps.pool.query(
       `DELETE FROM ${s}.events WHERE event_key IN (
@@ -97,7 +89,7 @@ async function removeEvents(deps: TrackerJanitorDeps): Promise<number> {
 async function removeRuns(deps: TrackerJanitorDeps): Promise<number> {
   if (deps.retention.runs === 0) return 0;
   const s = quoteIdentifier(deps.schema);
-  const before = cutoff(deps.retention.runs);
+  const before = retentionCutoff(deps.retention.runs);
   return inBatches(deps, () =>
     inTransaction(deps.pool, async (client) => {
       // Steps and send retries go with their run (ON DELETE CASCADE); events name it without a key.
@@ -116,7 +108,7 @@ async function removeRuns(deps: TrackerJanitorDeps): Promise<number> {
 async function removeReceipts(deps: TrackerJanitorDeps): Promise<number> {
   if (deps.retention.runs === 0) return 0;
   const s = quoteIdentifier(deps.schema);
-  const before = cutoff(deps.retention.runs);
+  const before = retentionCutoff(deps.retention.runs);
   return inBatches(deps, () =>
     inTransaction(deps.pool, async (client) => {
       const { rows } = await client.query<{ receipt_id: string }>(

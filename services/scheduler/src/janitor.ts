@@ -1,5 +1,11 @@
 import { quoteIdentifier, withTryLock, type Pool } from '@dicomflow/database';
-import { reportDeletions, type Deletions, type JanitorCounter, type Logger } from '@dicomflow/runtime';
+import {
+  runJanitorSteps,
+  retentionCutoff,
+  type Deletions,
+  type JanitorCounter,
+  type Logger,
+} from '@dicomflow/runtime';
 import { abortStaleUploads, StorageError, type Storage } from '@dicomflow/storage';
 
 /*
@@ -50,38 +56,24 @@ const RECEIPT_KEY = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * failure is thrown afterwards.
  */
 export async function runJanitorOnce(deps: SchedulerJanitorDeps): Promise<Deletions> {
-  const outcome = await withTryLock(deps.pool, `dicomflow-scheduler-janitor:${deps.schema}`, async () => {
-    const deletions: Deletions = {};
-    const failures: unknown[] = [];
-    const steps: [string, () => Promise<number>][] = [
-      ['receipts', () => removeReceipts(deps)],
-      ['run_outputs', () => removeFailedRunOutputs(deps)],
-      ['scheduler_runs', () => removeRunRows(deps)],
-      ['uploads', () => abortUploads(deps)],
-    ];
-    for (const [kind, step] of steps) {
-      if (deps.signal?.aborted === true) break;
-      try {
-        deletions[kind] = await step();
-      } catch (err) {
-        failures.push(err);
-      }
-    }
-    reportDeletions(deletions, deps.counter, deps.logger);
-    if (failures.length > 0) throw failures[0];
-    return deletions;
-  });
+  const outcome = await withTryLock(deps.pool, `dicomflow-scheduler-janitor:${deps.schema}`, () =>
+    runJanitorSteps(
+      [
+        ['receipts', () => removeReceipts(deps)],
+        ['run_outputs', () => removeFailedRunOutputs(deps)],
+        ['scheduler_runs', () => removeRunRows(deps)],
+        ['uploads', () => abortUploads(deps)],
+      ],
+      deps,
+    ),
+  );
   return outcome.locked ? outcome.result : {};
-}
-
-function cutoff(seconds: number): Date {
-  return new Date(Date.now() - seconds * 1000);
 }
 
 /** Old receipts no running run uses. Counts receipts. */
 async function removeReceipts(deps: SchedulerJanitorDeps): Promise<number> {
   if (deps.retention.receipts === 0) return 0;
-  const before = cutoff(deps.retention.receipts).getTime();
+  const before = retentionCutoff(deps.retention.receipts).getTime();
   const bucket = deps.buckets.incoming;
   const objects = await deps.storage.list(bucket).catch((err: unknown) => {
     if (err instanceof StorageError && err.kind === 'gone') return [];
@@ -127,7 +119,7 @@ async function removeFailedRunOutputs(deps: SchedulerJanitorDeps): Promise<numbe
       `SELECT run_id FROM ${runs}
        WHERE status = 'failed' AND outputs_removed_at IS NULL AND updated_at < $1
        ORDER BY updated_at LIMIT $2`,
-      [cutoff(deps.retention.runOutputs), BATCH],
+      [retentionCutoff(deps.retention.runOutputs), BATCH],
     );
     for (const { run_id: runId } of rows) {
       if (deps.signal?.aborted === true) return removed;
@@ -161,7 +153,7 @@ async function removeRunRows(deps: SchedulerJanitorDeps): Promise<number> {
              SELECT 1 FROM ${schema}.dispatches d WHERE d.run_id = r.run_id AND d.state = 'dispatching'
            )
          LIMIT $3)`,
-      [cutoff(deps.retention.rows), deps.retention.runOutputs === 0, BATCH],
+      [retentionCutoff(deps.retention.rows), deps.retention.runOutputs === 0, BATCH],
     );
     const count = result.rowCount ?? 0;
     removed += count;
@@ -172,7 +164,7 @@ async function removeRunRows(deps: SchedulerJanitorDeps): Promise<number> {
 /** Incomplete multipart uploads in the buckets whose objects this janitor owns. Counts uploads. */
 async function abortUploads(deps: SchedulerJanitorDeps): Promise<number> {
   if (deps.retention.uploads === 0) return 0;
-  const before = cutoff(deps.retention.uploads);
+  const before = retentionCutoff(deps.retention.uploads);
   let aborted = 0;
   for (const bucket of new Set([deps.buckets.incoming, deps.buckets.runs])) {
     aborted += await abortStaleUploads(deps.storage, bucket, before);

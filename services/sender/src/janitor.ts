@@ -1,5 +1,11 @@
 import { quoteIdentifier, withTryLock, type Pool } from '@dicomflow/database';
-import { reportDeletions, type Deletions, type JanitorCounter, type Logger } from '@dicomflow/runtime';
+import {
+  runJanitorSteps,
+  retentionCutoff,
+  type Deletions,
+  type JanitorCounter,
+  type Logger,
+} from '@dicomflow/runtime';
 import { StorageError, type Storage } from '@dicomflow/storage';
 import { runLockKey } from './db/run-lock.js';
 
@@ -41,31 +47,17 @@ const BATCH = 500;
  * pass). Deletions are counted and logged, also when a later kind fails; the first failure is thrown.
  */
 export async function runJanitorOnce(deps: SenderJanitorDeps): Promise<Deletions> {
-  const outcome = await withTryLock(deps.pool, `dicomflow-sender-janitor:${deps.schema}`, async () => {
-    const deletions: Deletions = {};
-    const failures: unknown[] = [];
-    const steps: [string, () => Promise<number>][] = [
-      ['run_outputs', () => removeDeliveredOutputs(deps)],
-      ['sender_deliveries', () => removeDeliveryRows(deps)],
-      ['sender_acks', () => removeAckRows(deps)],
-    ];
-    for (const [kind, step] of steps) {
-      if (deps.signal?.aborted === true) break;
-      try {
-        deletions[kind] = await step();
-      } catch (err) {
-        failures.push(err);
-      }
-    }
-    reportDeletions(deletions, deps.counter, deps.logger);
-    if (failures.length > 0) throw failures[0];
-    return deletions;
-  });
+  const outcome = await withTryLock(deps.pool, `dicomflow-sender-janitor:${deps.schema}`, () =>
+    runJanitorSteps(
+      [
+        ['run_outputs', () => removeDeliveredOutputs(deps)],
+        ['sender_deliveries', () => removeDeliveryRows(deps)],
+        ['sender_acks', () => removeAckRows(deps)],
+      ],
+      deps,
+    ),
+  );
   return outcome.locked ? outcome.result : {};
-}
-
-function cutoff(seconds: number): Date {
-  return new Date(Date.now() - seconds * 1000);
 }
 
 interface DeliveryRow {
@@ -85,13 +77,13 @@ async function removeDeliveredOutputs(deps: SenderJanitorDeps): Promise<number> 
     const { rows } = await deps.pool.query<DeliveryRow>(
       `SELECT run_id, output_bucket FROM ${table} WHERE ${expired} AND NOT (run_id = ANY($3::uuid[]))
        ORDER BY updated_at LIMIT $2`,
-      [cutoff(deps.retention.runOutputs), BATCH, busy],
+      [retentionCutoff(deps.retention.runOutputs), BATCH, busy],
     );
     for (const row of rows) {
       if (deps.signal?.aborted === true) return removed;
       const outcome = await withTryLock(deps.pool, runLockKey(deps.schema, row.run_id), async (client) => {
         const { rowCount } = await client.query(`SELECT 1 FROM ${table} WHERE run_id = $2 AND ${expired}`, [
-          cutoff(deps.retention.runOutputs),
+          retentionCutoff(deps.retention.runOutputs),
           row.run_id,
         ]);
         if (rowCount === 0) return false;
@@ -126,7 +118,7 @@ async function removeDeliveryRows(deps: SenderJanitorDeps): Promise<number> {
     `DELETE FROM ${table} WHERE run_id IN (
        SELECT run_id FROM ${table}
        WHERE state = 'done' AND updated_at < $1 AND (outputs_removed_at IS NOT NULL OR $2) LIMIT $3)`,
-    [cutoff(deps.retention.rows), deps.retention.runOutputs === 0],
+    [retentionCutoff(deps.retention.rows), deps.retention.runOutputs === 0],
   );
 }
 
@@ -141,7 +133,7 @@ async function removeAckRows(deps: SenderJanitorDeps): Promise<number> {
        WHERE a.acked_at < $1 AND NOT EXISTS (
          SELECT 1 FROM ${schema}.deliveries d WHERE d.run_id = a.run_id AND d.state = 'sending'
        ) LIMIT $2)`,
-    [cutoff(deps.retention.rows)],
+    [retentionCutoff(deps.retention.rows)],
   );
 }
 

@@ -8,6 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectForDeadLetters, listDeadLetters, suiteQueueList } from '@dicomflow/broker';
 import { runCommand, waitFor } from '@dicomflow/test-helpers';
+import { expect } from 'vitest';
 import { isDone, type E2eStack, type TrackedRun } from '../../e2e/support/e2e-stack.js';
 import { deliveredCounts, queueCounts, type SentStudy } from './study.js';
 
@@ -94,6 +95,26 @@ export async function checkInvariant(options: InvariantOptions): Promise<Invaria
     leftContainers,
     leftJobFolders,
   };
+}
+
+/**
+ * Asserts the invariant on a report: every run sent, nothing missing, at most `extraCopies` repeats, no
+ * message left queued or dead without a reason, no container or job folder left, no service exited unasked.
+ */
+export function expectInvariant(report: InvariantReport, stack: E2eStack, extraCopies = 0): void {
+  const message = describeReport(report);
+  expect(report.runs.length, message).toBeGreaterThan(0);
+  expect(
+    report.runs.every((run) => run.status === 4),
+    message,
+  ).toBe(true);
+  expect(report.missing, message).toEqual([]);
+  expect(report.extraCopies, message).toBeLessThanOrEqual(extraCopies);
+  expect(report.stuckMessages, message).toEqual([]);
+  expect(report.deadWithoutReason, message).toEqual([]);
+  expect(report.leftContainers, message).toEqual([]);
+  expect(report.leftJobFolders, message).toEqual([]);
+  expect(stack.exits, 'services that exited unasked').toEqual([]);
 }
 
 /** The report as lines for a failure message. */

@@ -273,14 +273,22 @@ export class Consumer<K extends SchemaRoutingKey> {
         { err: errorText(err) },
         'cannot store the retry or dead-letter copy; requeueing the message',
       );
-      settleSafely(() => {
-        channel.nack(message, false, true);
-      }, logger);
+      settleSafely(
+        () => {
+          channel.nack(message, false, true);
+        },
+        'requeue',
+        logger,
+      );
       return;
     }
-    settleSafely(() => {
-      channel.ack(message);
-    }, logger);
+    settleSafely(
+      () => {
+        channel.ack(message);
+      },
+      outcome.action,
+      logger,
+    );
   }
 
   async #publishCopy(
@@ -333,12 +341,20 @@ export class Consumer<K extends SchemaRoutingKey> {
   }
 }
 
-function settleSafely(settle: () => void, logger: Logger): void {
+/**
+ * Acks or requeues; when the channel closed meanwhile, the ack never reached RabbitMQ, which delivers the
+ * message again. Handlers are idempotent and a retry or dead-letter copy already stored is recognised by
+ * its message id, so the second delivery changes nothing: the log says which outcome was already taken,
+ * so that a "dropped" or "dead-lettered" line followed by this one is not read as a contradiction.
+ */
+function settleSafely(settle: () => void, outcome: string, logger: Logger): void {
   try {
     settle();
   } catch (err) {
-    // The channel closed meanwhile: RabbitMQ redelivers the message, and handlers are idempotent.
-    logger.warn({ err: errorText(err) }, 'cannot ack: channel closed; the message will be redelivered');
+    logger.warn(
+      { err: errorText(err), outcome },
+      'cannot settle: channel closed; RabbitMQ delivers the message again and its outcome is not repeated',
+    );
   }
 }
 

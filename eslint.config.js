@@ -17,6 +17,7 @@ export default tseslint.config(
             '*.mjs',
             'vitest.config.ts',
             'vitest.faults.config.ts',
+            'vitest.compose.config.ts',
             'bench/*/*.mjs',
             'scripts/*.mjs',
           ],

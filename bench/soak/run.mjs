@@ -45,7 +45,6 @@ const id = randomBytes(4).toString('hex');
 const scratch = await mkdtemp(join(tmpdir(), 'dicomflow-soak-'));
 const cleanups = [];
 const rabbit = await helpers.startRabbitNode();
-cleanups.push(() => rabbit.close());
 log(`RabbitMQ: a node of the soak's own (${rabbit.node}, port ${rabbit.port})`);
 const env = {
   ...helpers.testEnvironment(),
@@ -181,7 +180,9 @@ function rssMb(pid) {
 
 async function cleanUp() {
   for (const fn of cleanups.reverse()) await fn().catch((err) => log(`clean-up: ${err.message}`));
+  // The schemas and buckets while the soak's RabbitMQ node still answers; the node (and its queues) last.
   await removeIsolatedStack(env).catch((err) => log(`clean-up: ${err.message}`));
+  await rabbit.close().catch((err) => log(`clean-up: ${err.message}`));
   await rm(scratch, { recursive: true, force: true });
   await stopS3();
 }

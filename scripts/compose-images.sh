@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds, without any container registry, the local images the compose smoke test (test/compose/compose-up.sh)
-# runs compose.yaml with: a Node 24 base for the Dockerfile's NODE_IMAGE, and stand-ins for the official
-# rabbitmq, postgres and minio images. Everything comes from Debian's packages (debootstrap, apt) and the npm
-# registry; the MinIO binary is the one scripts/lib/setup.sh builds. Idempotent: an image that exists is
-# kept, and the root file system, node and npm are cached under $DICOMFLOW_CACHE_DIR/images.
+# Builds, without any container registry, the local images the compose smoke test
+# (test/compose/compose-up.smoke.ts) runs compose.yaml with: a Node 24 base for the Dockerfile's
+# NODE_IMAGE, and stand-ins for the official rabbitmq, postgres and minio images. Everything comes from
+# Debian's packages (debootstrap, apt) and the npm registry; the MinIO binary is the one
+# scripts/lib/setup.sh builds. Idempotent: an image that exists is kept, and the root file system, node
+# and npm are cached under $DICOMFLOW_CACHE_DIR/images.
 #
 # The stand-ins honour what compose.yaml relies on with the official images: the same environment variables
 # (RABBITMQ_DEFAULT_USER/PASS, POSTGRES_DB/USER/PASSWORD, MINIO_ROOT_USER/PASSWORD), data folders
@@ -22,6 +23,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRIPT_NAME=compose-images
+# Part of every tag: bump it when a recipe below changes, so existing images are not taken for current.
 TAG=1
 PREFIX=dicomflow-local
 BASE_IMAGE="$PREFIX/debian:bookworm-$TAG"

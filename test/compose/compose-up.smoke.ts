@@ -37,6 +37,8 @@ const FLOW = 'compose-smoke';
 const STEP_TIMEOUT_MS = 300_000;
 const SENT = 4;
 const FAILED = 400;
+// compose.yaml's host folder of the consumers' job folders (one sub-folder per consumer id).
+const CONSUMER_WORK_DIR = '/var/lib/dicomflow/work';
 
 interface Run {
   readonly id: string;
@@ -61,6 +63,8 @@ let trackerUrl: string;
 let shim: string;
 let destination: DcmtkDestination | undefined;
 let firstRunId = '';
+// Host names of the consumer containers seen: the consumer ids, so the names of their job folders.
+const consumerHosts = new Set<string>();
 
 /** The image variables of scripts/compose-images.sh, each checked to exist on the engine. */
 async function localImages(): Promise<Record<string, string>> {
@@ -100,9 +104,11 @@ async function containers(): Promise<ContainerState[]> {
   const ids = stdout.split('\n').filter(Boolean);
   if (ids.length === 0) return [];
   const inspected = JSON.parse((await runChecked('docker', ['inspect', ...ids])).stdout) as {
-    Config: { Labels: Record<string, string> };
+    Config: { Labels: Record<string, string>; Hostname: string };
     State: { Status: string; ExitCode: number; Health?: { Status: string } };
   }[];
+  for (const c of inspected)
+    if (c.Config.Labels['com.docker.compose.service'] === 'consumer') consumerHosts.add(c.Config.Hostname);
   return inspected.map((c) => ({
     service: c.Config.Labels['com.docker.compose.service'] ?? '?',
     status: c.State.Status,
@@ -269,6 +275,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (overrideFile)
     await compose('down', '-v', '--remove-orphans').catch((err: unknown) => console.error(err));
+  // A consumer id is its container's host name: nothing else will use these folders again.
+  for (const host of consumerHosts) await rm(join(CONSUMER_WORK_DIR, host), { recursive: true, force: true });
   await destination?.process.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });

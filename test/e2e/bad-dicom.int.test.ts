@@ -6,7 +6,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readInstanceFile, StoreAssociation } from '@dicomflow/dicom';
 import {
   buildTestModelImage,
@@ -21,7 +21,7 @@ import {
   truncatedCopy,
 } from '@dicomflow/test-helpers';
 import { startDestination, type DcmtkDestination } from './support/destination.js';
-import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
+import { AE_TITLE, isDone, startE2eStack, type E2eStack, E2E_TEST_TIMEOUT_MS } from './support/e2e-stack.js';
 import { tellLie, type PduLie } from './support/lying-pdus.js';
 import {
   withEmptyDataset,
@@ -30,6 +30,8 @@ import {
   withWrongLength,
   writeLargeInstance,
 } from './support/malformed-dicom.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 const GOOD_INSTANCES = 20;
 const GOOD_ID = 'E2E-BAD-DICOM-GOOD';

@@ -4,7 +4,7 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   buildTestModelImage,
   COPY_MODEL,
@@ -15,7 +15,9 @@ import {
   waitFor,
 } from '@dicomflow/test-helpers';
 import { startDestination, type DcmtkDestination } from './support/destination.js';
-import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
+import { AE_TITLE, isDone, startE2eStack, type E2eStack, E2E_TEST_TIMEOUT_MS } from './support/e2e-stack.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 const INSTANCES = 20;
 // 63 a's then '!': `^(a+)+$` fails on it only after trying every split of the a's in a backtracking engine.

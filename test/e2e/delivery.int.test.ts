@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   buildTestModelImage,
   convertTransferSyntax,
@@ -17,7 +17,9 @@ import {
   storescu,
   type RunningOrthanc,
 } from '@dicomflow/test-helpers';
-import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
+import { AE_TITLE, isDone, startE2eStack, type E2eStack, E2E_TEST_TIMEOUT_MS } from './support/e2e-stack.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 let stack: E2eStack;
 let work: string;

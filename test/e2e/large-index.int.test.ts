@@ -6,7 +6,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createStorage } from '@dicomflow/storage';
 import {
   buildTestModelImage,
@@ -19,7 +19,9 @@ import {
   withLongText,
 } from '@dicomflow/test-helpers';
 import { startDestination, type DcmtkDestination } from './support/destination.js';
-import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
+import { AE_TITLE, isDone, startE2eStack, type E2eStack, E2E_TEST_TIMEOUT_MS } from './support/e2e-stack.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 const MIB = 1024 * 1024;
 const INSTANCES = 72;

@@ -5,7 +5,7 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   buildTestModelImage,
   COPY_MODEL,
@@ -21,7 +21,9 @@ import {
   type RunningOrthanc,
 } from '@dicomflow/test-helpers';
 import { startDestination, type DcmtkDestination } from './support/destination.js';
-import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
+import { AE_TITLE, isDone, startE2eStack, type E2eStack, E2E_TEST_TIMEOUT_MS } from './support/e2e-stack.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 const MR_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.4';
 

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli, type ExitCode } from '@dicomflow/cli';
 import {
   buildTestModelImage,
@@ -25,7 +25,10 @@ import {
   startE2eStack,
   type E2eStack,
   type TrackedRunDetail,
+  E2E_TEST_TIMEOUT_MS,
 } from './support/e2e-stack.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 /** `GET /runs/:id` with what recovery adds. */
 interface RecoveredRun extends TrackedRunDetail {

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   buildTestModelImage,
   COPY_MODEL,
@@ -12,7 +12,9 @@ import {
   storescu,
   waitFor,
 } from '@dicomflow/test-helpers';
-import { AE_TITLE, isDone, startE2eStack, type E2eStack } from './support/e2e-stack.js';
+import { AE_TITLE, isDone, startE2eStack, type E2eStack, E2E_TEST_TIMEOUT_MS } from './support/e2e-stack.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 let work: string;
 let shim: string;

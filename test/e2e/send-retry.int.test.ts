@@ -4,7 +4,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   buildTestModelImage,
   COPY_MODEL,
@@ -22,7 +22,10 @@ import {
   startE2eStack,
   type E2eStack,
   type TrackedRunDetail,
+  E2E_TEST_TIMEOUT_MS,
 } from './support/e2e-stack.js';
+
+vi.setConfig({ testTimeout: E2E_TEST_TIMEOUT_MS });
 
 /** `GET /runs/:id` with the retries of its delivery targets. */
 interface RunWithRetries extends TrackedRunDetail {

@@ -9,6 +9,12 @@ import { freePort, testEnvironment, waitFor } from '@dicomflow/test-helpers';
 import { removeIsolatedStack } from '../../../scripts/stack-cleanup.mjs';
 import { STACK_SERVICES, startStack } from '../../../scripts/stack-lib.mjs';
 
+/**
+ * Time for one end-to-end test: it starts services, sends studies and waits for runs, which on a loaded
+ * 2-core machine takes well over vitest's default minute; each wait inside has its own, shorter bound.
+ */
+export const E2E_TEST_TIMEOUT_MS = 300_000;
+
 /** The receiver's AE title in every end-to-end test. */
 export const AE_TITLE = 'DICOMFLOW';
 

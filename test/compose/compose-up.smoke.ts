@@ -63,8 +63,9 @@ let trackerUrl: string;
 let shim: string;
 let destination: DcmtkDestination | undefined;
 let firstRunId = '';
-// Host names of the consumer containers seen: the consumer ids, so the names of their job folders.
-const consumerHosts = new Set<string>();
+// Names of the consumer containers seen: the consumer ids (stable per replica), so the names of their job
+// folders.
+const consumerIds = new Set<string>();
 
 /** The image variables of scripts/compose-images.sh, each checked to exist on the engine. */
 async function localImages(): Promise<Record<string, string>> {
@@ -104,11 +105,13 @@ async function containers(): Promise<ContainerState[]> {
   const ids = stdout.split('\n').filter(Boolean);
   if (ids.length === 0) return [];
   const inspected = JSON.parse((await runChecked('docker', ['inspect', ...ids])).stdout) as {
-    Config: { Labels: Record<string, string>; Hostname: string };
+    Name: string;
+    Config: { Labels: Record<string, string> };
     State: { Status: string; ExitCode: number; Health?: { Status: string } };
   }[];
   for (const c of inspected)
-    if (c.Config.Labels['com.docker.compose.service'] === 'consumer') consumerHosts.add(c.Config.Hostname);
+    if (c.Config.Labels['com.docker.compose.service'] === 'consumer')
+      consumerIds.add(c.Name.replace(/^\//, ''));
   return inspected.map((c) => ({
     service: c.Config.Labels['com.docker.compose.service'] ?? '?',
     status: c.State.Status,
@@ -275,8 +278,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (overrideFile)
     await compose('down', '-v', '--remove-orphans').catch((err: unknown) => console.error(err));
-  // A consumer id is its container's host name: nothing else will use these folders again.
-  for (const host of consumerHosts) await rm(join(CONSUMER_WORK_DIR, host), { recursive: true, force: true });
+  // A consumer id is its container's name: nothing else will use these folders again.
+  for (const id of consumerIds) await rm(join(CONSUMER_WORK_DIR, id), { recursive: true, force: true });
   await destination?.process.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -309,6 +312,10 @@ describe('docker-compose up of compose.yaml', () => {
       for (const step of detail.steps) if (step.worker) workers.add(step.worker);
     }
     expect(workers.size).toBe(2);
+    // Each consumer's id is its container's name, which compose keeps per replica when it recreates the
+    // container (its host name, the container id, changes): a later life claims what an earlier one left.
+    // (A step's worker is `<host name>/<consumer id>`.)
+    for (const worker of workers) expect(consumerIds.has(worker.split('/').pop() ?? ''), worker).toBe(true);
   });
 
   it('keeps the runs across down and up (named volumes)', async () => {

@@ -93,7 +93,7 @@ export const consumerKeys = {
   CONSUMER_ID: key(
     text(),
     '',
-    'Id of this consumer on its Docker engine, stable across restarts (empty = its container\'s name when it runs in a container of that engine, as under compose, where the name stays per replica while the host name changes with each recreate; else the host name); each consumer sharing an engine needs its own, since a consumer removes the containers and job folders of its id left behind at start.',
+    "Id of this consumer on its Docker engine, stable across restarts (empty = its container's name when it runs in a container of that engine, as under compose, where the name stays per replica while the host name changes with each recreate; else the host name); each consumer sharing an engine needs its own, since a consumer removes the containers and job folders of its id left behind at start.",
   ),
   MAX_OUTPUT_BYTES: key(
     integer(0),

@@ -1,5 +1,6 @@
 // Small helpers every benchmark uses.
 import console from 'node:console';
+import { readFileSync } from 'node:fs';
 import process from 'node:process';
 
 /** The positive integer in environment variable `name`, else `fallback`; throws on anything else. */
@@ -34,4 +35,14 @@ export async function ensureS3() {
   });
   console.log(`[bench] S3: a MinIO of its own on 127.0.0.1:${minio.port} (S3_ENDPOINT unset)`);
   return () => minio.close();
+}
+
+/** Current RSS (MB) of a process, from /proc; 0 when it is gone. */
+export function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
 }

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Buffer } from 'node:buffer';
 import console from 'node:console';
 import process from 'node:process';
-import { ensureS3 } from '../lib.mjs';
+import { ensureS3, rssMb } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -114,16 +114,6 @@ function storescu(port, calledAe, files, env) {
         : rejectRun(new Error(`storescu exited ${code}: ${stderr.slice(-2000)}`)),
     );
   });
-}
-
-/** Current RSS (MB) of a process, from /proc; 0 when it is gone. */
-function rssMb(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
 }
 
 /** Peak RSS (MB) and CPU seconds of a process so far, from /proc. */

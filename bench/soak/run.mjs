@@ -7,7 +7,7 @@
 // with a reason) and lost (neither), and the peak RSS of each service. Not part of CI.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Buffer } from 'node:buffer';
 import console from 'node:console';
 import process from 'node:process';
-import { ensureS3, positiveInt } from '../lib.mjs';
+import { ensureS3, positiveInt, rssMb } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MINUTES = positiveInt('SOAK_MINUTES', 30);
@@ -166,16 +166,6 @@ async function send(port, study, dcmtkEnv) {
     }
   }
   return accepted;
-}
-
-function rssMb(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return kb / 1024;
-  } catch {
-    return 0;
-  }
 }
 
 async function cleanUp() {

@@ -57,3 +57,4 @@ export type {
   ProposedContext,
   StoreScuErrorCode,
 } from './store-scu/index.js';
+export { LONG_LENGTH_VRS } from './explicit-vr.js';

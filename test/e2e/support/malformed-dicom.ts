@@ -2,25 +2,11 @@
 // of any size written to disk piece by piece. The fixtures are explicit VR little endian Part-10 files from
 // generateCtSeries; what is changed is named at each builder.
 import { open, readFile, writeFile } from 'node:fs/promises';
+import { LONG_LENGTH_VRS } from '@dicomflow/dicom';
 import { readFileMeta } from '@dicomflow/test-helpers';
 
 const PIXEL_DATA = 0x7fe00010;
 const UNDEFINED_LENGTH = 0xffffffff;
-const LONG_LENGTH_VRS = new Set([
-  'OB',
-  'OD',
-  'OF',
-  'OL',
-  'OV',
-  'OW',
-  'SQ',
-  'SV',
-  'UC',
-  'UN',
-  'UR',
-  'UT',
-  'UV',
-]);
 
 /** One top-level element of a fixture's dataset (offsets into the whole file). */
 interface Element {

@@ -27,8 +27,8 @@ ensure_node
 
 banner "debian packages"
 # docker-compose (v1): validates compose.yaml in test/compose. curl: MinIO's health check.
-ensure_debs dcmtk orthanc docker.io busybox-static rabbitmq-server postgresql gcc curl procps iproute2 \
-  docker-compose git
+ensure_debs dcmtk orthanc orthanc-dicomweb docker.io busybox-static rabbitmq-server postgresql gcc curl \
+  procps iproute2 docker-compose git
 log "all required Debian packages are installed"
 
 banner "rabbitmq"

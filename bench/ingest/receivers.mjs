@@ -53,7 +53,7 @@ async function oursNodeFlags(root) {
 }
 
 /** The environment our storescp reads (see DESIGN.md "Configuration"), pointed at throwaway dirs. */
-function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }) {
+function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, env }) {
   return {
     ...process.env,
     AE_PORT: String(port),
@@ -79,6 +79,7 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }) {
     // An exchange and queues of the bench's own: its receipts must not reach a suite running beside it.
     RABBIT_EXCHANGE: 'bench.ingest',
     RABBIT_QUEUE_PREFIX: 'bench.ingest.',
+    ...env,
   };
 }
 
@@ -87,9 +88,10 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }) {
  * runs with SPOOL_FSYNC=false, the same durability as dcmtk storescp (which never fsyncs), so the two are
  * compared like for like; `fsync: true` measures our default, durable-on-power-loss setting. Stopping it
  * (SIGTERM) lets it finish the receipt it is uploading, so runs do not overlap. With BENCH_OURS=dcmtk
- * a second dcmtk storescp stands in, to prove the harness before ours exists.
+ * a second dcmtk storescp stands in, to prove the harness before ours exists. `env` overrides any of its
+ * variables (another grouping, say).
  */
-export async function startOurs({ work, root, shim, fork = false, fsync = false }) {
+export async function startOurs({ work, root, shim, fork = false, fsync = false, env = {} }) {
   if (process.env.BENCH_OURS === 'dcmtk') {
     const peer = await startPeer({ work, shim, fork });
     return { ...peer, name: `${peer.name} (standing in for ours: BENCH_OURS=dcmtk)` };
@@ -105,7 +107,7 @@ export async function startOurs({ work, root, shim, fork = false, fsync = false 
   const running = await startListeningProcess(process.execPath, [...(await oursNodeFlags(root)), entry], {
     port,
     cwd: root,
-    env: oursEnvironment({ port, httpPort, spoolDir, confDir, fsync }),
+    env: oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, env }),
     timeoutMs: 60_000,
     stopGraceMs: 120_000,
   });

@@ -22,12 +22,22 @@ export const storescpKeys = {
   GROUPING: key(
     oneOf(['association', 'study', 'series']),
     'association',
-    'What one receipt holds: everything of one association (on release), or one study / series across associations (after GROUP_TIMEOUT without a new instance).',
+    'What one receipt holds: everything of one association (on release), or one study / series across associations (complete when it holds the count its instances announce, see GROUP_COUNT_TAGS_*, else after GROUP_TIMEOUT without a new instance).',
   ),
   GROUP_TIMEOUT: key(
     positiveNumber,
     60,
-    'Seconds without a new instance after which a study/series group is complete.',
+    'Seconds without a new instance after which a study/series group is complete (the fallback when no count is announced or it is never reached).',
+  ),
+  GROUP_COUNT_TAGS_SERIES: key(
+    list(dicomKeywordRule),
+    ['NumberOfSeriesRelatedInstances', 'ImagesInAcquisition'],
+    'With GROUPING=series: tags whose integer value is the number of instances of the series (the first present counts; the largest announced wins). The group completes as soon as it holds that many distinct instances. Empty: GROUP_TIMEOUT only.',
+  ),
+  GROUP_COUNT_TAGS_STUDY: key(
+    list(dicomKeywordRule),
+    ['NumberOfStudyRelatedInstances'],
+    'With GROUPING=study: tags whose integer value is the number of instances of the study, as GROUP_COUNT_TAGS_SERIES. Empty: GROUP_TIMEOUT only.',
   ),
   TAR_SUBDIR: key(
     list(dicomKeywordRule),

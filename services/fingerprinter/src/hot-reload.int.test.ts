@@ -102,9 +102,9 @@ describe('fingerprinter: flow files changed while it runs', () => {
     await expectLoaded({ 'a.yaml': 'a-v2', 'b.yaml': 'b-v1' });
     expect(await runsOfNewReceipt()).toEqual({ 'b.yaml': 2 });
 
-    // break: a regex that does not compile; b is skipped, the others keep working
+    // break: a regex that does not compile; reported, and b's last valid version keeps matching
     await writeFile(join(flows, 'b.yaml'), 'name: b-v2\ntriggers:\n  - Modality: "^(MR"\n');
-    const broken = await expectLoaded({ 'a.yaml': 'a-v2' }, ['b.yaml']);
+    const broken = await expectLoaded({ 'a.yaml': 'a-v2', 'b.yaml': 'b-v1' }, ['b.yaml']);
     expect(broken.status).toBe('ready');
     expect(broken.details.invalid).toEqual([
       {
@@ -114,7 +114,10 @@ describe('fingerprinter: flow files changed while it runs', () => {
         reason: expect.stringMatching(/regular expression/) as string,
       },
     ]);
-    expect(await runsOfNewReceipt()).toEqual({});
+    expect(broken.details.flows.find((flow) => flow.file === 'b.yaml')).toMatchObject({
+      lastValidVersion: true,
+    });
+    expect(await runsOfNewReceipt()).toEqual({ 'b.yaml': 2 });
 
     // fix
     await writeFile(join(flows, 'b.yaml'), flowYaml('b-v3', 'MR', 3));

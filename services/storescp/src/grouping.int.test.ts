@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCtSeries, newUid, storescu } from '@dicomflow/test-helpers';
+import { generateCtSeries, newUid, runChecked, storescu } from '@dicomflow/test-helpers';
 import { readReceipt, startReceiver } from './testing/receiver-harness.js';
 
 let work: string;
@@ -60,6 +60,47 @@ describe('storescp grouping', () => {
       const messages = await receiver.receipts.waitFor(2);
       expect(messages.map((m) => m.instanceCount).sort()).toEqual([2, 3]);
       expect(messages.every((m) => m.grouping === 'series' && m.studies[0]?.series.length === 1)).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('series: completes on the last announced instance while GROUP_TIMEOUT is 60 s, across associations', async () => {
+    const receiver = await startReceiver({ GROUPING: 'series', GROUP_TIMEOUT: '60' });
+    try {
+      const studyInstanceUid = newUid();
+      const countedSeries = newUid();
+      const counted = await generateCtSeries(join(work, 'counted'), 4, {
+        studyInstanceUid,
+        seriesInstanceUid: countedSeries,
+        rows: 64,
+        columns: 64,
+      });
+      const silent = await generateCtSeries(join(work, 'uncounted'), 2, {
+        studyInstanceUid,
+        seriesInstanceUid: newUid(),
+        rows: 64,
+        columns: 64,
+      });
+      // What scanners write: Images in Acquisition (0020,1002) on every instance of the series.
+      await runChecked('dcmodify', ['-nb', '-i', '(0020,1002)=4', ...counted]);
+      const send = (files: string[]): Promise<number | null> =>
+        storescu({ port: receiver.port, calledAe: 'STORESCP', files }).then((result) => result.code);
+      expect(await send([...counted.slice(0, 3), ...silent])).toBe(0);
+      // A repeat of an instance already held does not count as the fourth.
+      expect(await send([counted[0] ?? ''])).toBe(0);
+      await expect(receiver.receipts.waitFor(1, 2000)).rejects.toThrow();
+      expect(await send([counted[3] ?? ''])).toBe(0);
+      // Bounded far below the 60 s quiet period: only the count can have completed it.
+      const [message] = await receiver.receipts.waitFor(1, 20_000);
+      expect(message).toMatchObject({ grouping: 'series', instanceCount: 4 });
+      expect(message?.studies[0]?.series[0]?.seriesInstanceUid).toBe(countedSeries);
+      const metrics = await (await fetch(`http://127.0.0.1:${receiver.service.ports().http}/metrics`)).text();
+      expect(metrics).toMatch(
+        /dicomflow_storescp_groups_completed_total\{reason="count",service="storescp"\} 1/,
+      );
+      // The series without a count is still open: it waits for its quiet period.
+      expect(receiver.receipts.messages).toHaveLength(1);
     } finally {
       await receiver.close();
     }

@@ -9,6 +9,7 @@ export interface ReceiverMetrics {
   readonly instancesRefused: Counter<'status'>;
   readonly bytesStored: Counter;
   readonly receiptsPublished: Counter;
+  readonly groupsCompleted: Counter<'reason'>;
 }
 
 /** Registers the receiver's metrics on `registry`. */
@@ -50,6 +51,12 @@ export function createReceiverMetrics(registry: Registry): ReceiverMetrics {
     receiptsPublished: new Counter({
       name: 'dicomflow_storescp_receipts_published_total',
       help: 'Receipts published as study.received',
+      registers,
+    }),
+    groupsCompleted: new Counter({
+      name: 'dicomflow_storescp_groups_completed_total',
+      help: 'Groups completed, by reason: association (released), count (last announced instance), timeout (quiet period), recovered (left by a previous process)',
+      labelNames: ['reason'],
       registers,
     }),
   };

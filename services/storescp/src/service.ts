@@ -20,6 +20,7 @@ import { DicomServer } from './dimse/dicom-server.js';
 import { Implementation, dimseLog } from './dimse/dimse.js';
 import { createReceiverMetrics } from './metrics.js';
 import { ReceiptWorker } from './receipts/receipt-worker.js';
+import { countTagsOf } from './spool/group-completion.js';
 import { Grouper } from './spool/grouper.js';
 import { Spool } from './spool/spool.js';
 import { runJanitorOnce } from './spool/spool-janitor.js';
@@ -91,8 +92,12 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
   );
   const grouper = new Grouper(
     spool,
-    config.GROUPING,
-    config.GROUP_TIMEOUT * 1000,
+    {
+      grouping: config.GROUPING,
+      groupTimeoutMs: config.GROUP_TIMEOUT * 1000,
+      countTags: countTagsOf(config),
+      onComplete: (reason) => metrics.groupsCompleted.inc({ reason }),
+    },
     (group) => worker.enqueue(group),
     logger.child({ component: 'grouper' }),
   );

@@ -19,8 +19,14 @@ export type { DcmtkStorescpOptions, RunningProcess } from './storescp-process.js
 export { datasetDigest, readFileMeta, sha256File } from './part10-meta.js';
 export type { FileMeta } from './part10-meta.js';
 export { nodelayShimPath, NODELAY_SOURCE } from './nodelay-shim.js';
-export { startOrthanc } from './orthanc-process.js';
-export type { OrthancInstance, OrthancModality, OrthancOptions, RunningOrthanc } from './orthanc-process.js';
+export { ORTHANC_DICOMWEB_PLUGIN, startOrthanc } from './orthanc-process.js';
+export type {
+  OrthancDicomWebServer,
+  OrthancInstance,
+  OrthancModality,
+  OrthancOptions,
+  RunningOrthanc,
+} from './orthanc-process.js';
 export { runCommand, runChecked } from './run-command.js';
 export type { CommandResult, RunOptions } from './run-command.js';
 export { testBrokerConfig, testEnvironment, testStorageConfig } from './test-environment.js';

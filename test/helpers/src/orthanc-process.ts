@@ -24,9 +24,25 @@ export interface OrthancOptions {
   checkCalledAeTitle?: boolean;
   /** Transfer syntax UIDs accepted (Orthanc's `AcceptedTransferSyntaxes`, wildcards allowed); default all. */
   acceptedTransferSyntaxes?: readonly string[];
+  /**
+   * Loads Debian's DICOMweb plugin (`orthanc-dicomweb`): Orthanc then serves QIDO/WADO/STOW-RS under
+   * `/dicom-web/` and can push to the DICOMweb servers named here (`/dicom-web/servers/<name>/stow`).
+   */
+  dicomWeb?: { readonly servers?: Readonly<Record<string, OrthancDicomWebServer>> };
+  /** The REST (and DICOMweb) port; default a free one. A test that starts Orthanc late names the port. */
+  httpPort?: number;
   /** More Orthanc configuration, merged last. */
   extraConfig?: Readonly<Record<string, unknown>>;
 }
+
+/** A DICOMweb server Orthanc's plugin can push to: its base URL and extra HTTP headers (a token, say). */
+export interface OrthancDicomWebServer {
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Where Debian's `orthanc-dicomweb` package puts the plugin. */
+export const ORTHANC_DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
 
 /** One stored instance as Orthanc's REST API lists it. */
 export interface OrthancInstance {
@@ -56,7 +72,7 @@ export async function startOrthanc(opts: OrthancOptions = {}): Promise<RunningOr
   const dir = await mkdtemp(join(tmpdir(), 'orthanc-'));
   const aeTitle = opts.aeTitle ?? 'ORTHANC';
   const dicomPort = await freePort();
-  const httpPort = await freePort();
+  const httpPort = opts.httpPort ?? (await freePort());
   const allowAny = opts.allowAnyCaller ?? true;
   const modalities = Object.fromEntries(
     Object.entries(opts.modalities ?? {}).map(([name, m]) => [
@@ -87,7 +103,21 @@ export async function startOrthanc(opts: OrthancOptions = {}): Promise<RunningOr
     DicomCheckModalityHost: false,
     UnknownSopClassAccepted: true,
     AcceptedTransferSyntaxes: opts.acceptedTransferSyntaxes ?? ['1.2.840.10008.*'],
-    Plugins: [],
+    Plugins: opts.dicomWeb ? [ORTHANC_DICOMWEB_PLUGIN] : [],
+    ...(opts.dicomWeb
+      ? {
+          DicomWeb: {
+            Enable: true,
+            Root: '/dicom-web/',
+            Servers: Object.fromEntries(
+              Object.entries(opts.dicomWeb.servers ?? {}).map(([name, server]) => [
+                name,
+                { Url: server.url, ...(server.headers ? { HttpHeaders: server.headers } : {}) },
+              ]),
+            ),
+          },
+        }
+      : {}),
     ...opts.extraConfig,
   };
   const configPath = join(dir, 'orthanc.json');

@@ -1,11 +1,13 @@
-import { formatProblem, loadFlowDirectory, type FlowDirectory } from '@dicomflow/flows';
+import { formatProblem, loadFlowDirectory, type FlowDirectory, type LoadedFlow } from '@dicomflow/flows';
 import type { Logger } from '@dicomflow/runtime';
 import { logFlowChanges } from './flow-changes.js';
 import { EMPTY_SNAPSHOT, type FlowSnapshot } from './flow-snapshot.js';
 
 /**
  * The flows of one directory, reloaded on demand. Each file is validated on its own: an invalid one is
- * reported and skipped, the others stay active. Reloads never overlap; requests made while one runs are
+ * reported and skipped, the others stay active. A loaded flow whose file turns invalid keeps running in its
+ * last valid version (a typo in an edit must not silently stop studies from being processed) until the file
+ * is fixed or deleted. Reloads never overlap; requests made while one runs are
  * folded into a single reload that starts after it (and so sees every change made before the request).
  */
 export class FlowCatalog {
@@ -49,10 +51,12 @@ export class FlowCatalog {
     // The directory's own problem (unreadable, missing) names the directory, never a file in it.
     const directoryProblem = loaded.problems.find((problem) => problem.file === this.directory);
     const before = this.#snapshot;
+    const retained = lastValidOfBroken(before.flows, loaded);
     const after: FlowSnapshot = {
       generation: before.generation + 1,
       loadedAt: new Date(),
-      flows: loaded.flows,
+      flows: [...loaded.flows, ...retained].sort((a, b) => compareNames(a.file, b.file)),
+      retained: retained.map((flow) => flow.file),
       problems: loaded.problems.filter((problem) => problem !== directoryProblem),
       directoryError: directoryProblem?.reason,
     };
@@ -71,4 +75,14 @@ export class FlowCatalog {
     this.onLoaded(after);
     return after;
   }
+}
+
+/** The flows of `before` whose file is still there but no longer valid: they keep running as they were. */
+function lastValidOfBroken(before: readonly LoadedFlow[], loaded: FlowDirectory): LoadedFlow[] {
+  const broken = new Set(loaded.problems.map((problem) => problem.file));
+  return before.filter((flow) => broken.has(flow.file));
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

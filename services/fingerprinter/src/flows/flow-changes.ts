@@ -5,7 +5,8 @@ import type { FlowSnapshot } from './flow-snapshot.js';
 
 /**
  * Logs what a reload changed: flows added, changed and removed at info, files that became invalid (or
- * whose problems changed) at warn with file, line, field and reason, a directory that cannot be read at
+ * whose problems changed) at warn with file, line, field and reason (and whether the flow's last valid
+ * version keeps running), a directory that cannot be read at
  * error. A reload that changed nothing logs nothing, so periodic rescans stay quiet.
  */
 export function logFlowChanges(logger: Logger, before: FlowSnapshot, after: FlowSnapshot): void {
@@ -36,7 +37,9 @@ export function logFlowChanges(logger: Logger, before: FlowSnapshot, after: Flow
     for (const { line, field, reason } of problems) {
       logger.warn(
         { file, line, field, reason },
-        oldFlows.has(file) ? 'flow file became invalid; flow skipped' : 'flow file invalid; skipped',
+        newFlows.has(file)
+          ? 'flow file became invalid; its last valid version keeps running'
+          : 'flow file invalid; skipped',
       );
     }
   }

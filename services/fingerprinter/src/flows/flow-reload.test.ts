@@ -72,14 +72,34 @@ describe('flow directory reload', () => {
     await writeFile(join(dir, 'a.yaml'), flowYaml('CT', 4));
     await expectState({ flows: { 'a.yaml': 4, 'b.yaml': 2 }, invalid: ['broken.yaml'] });
 
+    // Broken by an edit: reported, and its last valid version (priority 2) keeps running.
     await writeFile(join(dir, 'b.yaml'), 'triggers:\n  - Modality: "^(MR"\n');
-    await expectState({ flows: { 'a.yaml': 4 }, invalid: ['b.yaml', 'broken.yaml'] });
-    const problem = reportOf(dir, catalog.snapshot()).invalid.find((p) => p.file === 'b.yaml');
+    await expectState({ flows: { 'a.yaml': 4, 'b.yaml': 2 }, invalid: ['b.yaml', 'broken.yaml'] });
+    const report = reportOf(dir, catalog.snapshot());
+    expect(report.flows.find((flow) => flow.file === 'b.yaml')).toMatchObject({ lastValidVersion: true });
+    expect(report.flows.find((flow) => flow.file === 'a.yaml')).not.toHaveProperty('lastValidVersion');
+    const problem = report.invalid.find((p) => p.file === 'b.yaml');
     expect(problem).toMatchObject({ file: 'b.yaml', line: 2, field: 'triggers[0].Modality' });
     expect(problem?.reason).toMatch(/regex|regular expression|pattern/i);
     expect(logs).toContainEqual(
-      expect.objectContaining({ level: 'warn', file: 'b.yaml', line: 2, field: 'triggers[0].Modality' }),
+      expect.objectContaining({
+        level: 'warn',
+        file: 'b.yaml',
+        line: 2,
+        field: 'triggers[0].Modality',
+        msg: 'flow file became invalid; its last valid version keeps running',
+      }),
     );
+    // Still broken, differently: still the last valid version, not the broken one.
+    await writeFile(join(dir, 'b.yaml'), 'priority: 9\n');
+    await waitFor(
+      () => catalog.snapshot().problems.some((p) => p.file.endsWith('b.yaml') && p.field === 'priority'),
+      'the new problem of b.yaml',
+    );
+    expect(state(catalog.snapshot())).toEqual({
+      flows: { 'a.yaml': 4, 'b.yaml': 2 },
+      invalid: ['b.yaml', 'broken.yaml'],
+    });
 
     await writeFile(join(dir, 'b.yaml'), flowYaml('MR', 1));
     await expectState({ flows: { 'a.yaml': 4, 'b.yaml': 1 }, invalid: ['broken.yaml'] });
@@ -93,6 +113,13 @@ describe('flow directory reload', () => {
     await unlink(join(dir, 'broken.yaml'));
     await expectState({ flows: { 'a.yaml': 5 }, invalid: [] });
     expect(logs).toContainEqual(expect.objectContaining({ msg: 'flow removed', file: 'b.yaml' }));
+
+    // A broken file that is then deleted takes its last valid version with it.
+    await writeFile(join(dir, 'a.yaml'), 'name: [unclosed\n');
+    await expectState({ flows: { 'a.yaml': 5 }, invalid: ['a.yaml'] });
+    await unlink(join(dir, 'a.yaml'));
+    await expectState({ flows: {}, invalid: [] });
+    expect(catalog.snapshot().retained).toEqual([]);
   });
 
   it('reports a missing directory and picks the flows up once it exists again', async () => {

@@ -6,8 +6,10 @@ export interface FlowSnapshot {
   /** Counts loads; 0 before the first one finished. */
   readonly generation: number;
   readonly loadedAt: Date | undefined;
-  /** Valid flows, in file name order. */
+  /** Active flows, in file name order: the valid files' and the last valid version of each broken one. */
   readonly flows: readonly LoadedFlow[];
+  /** Files of {@link flows} that are invalid now and run in their last valid version. */
+  readonly retained: readonly string[];
   /** Why each invalid file was skipped (one entry per problem; a file may have several). */
   readonly problems: readonly FlowProblem[];
   /** Set when the directory itself could not be read: then no flow is known at all. */
@@ -20,7 +22,15 @@ export interface FlowReport {
   readonly generation: number;
   readonly loadedAt: string | undefined;
   readonly directoryError?: string;
-  readonly flows: readonly { file: string; name: string; version: string; priority: number; hash: string }[];
+  readonly flows: readonly {
+    file: string;
+    name: string;
+    version: string;
+    priority: number;
+    hash: string;
+    /** Set when the file is invalid now and this, its last valid version, keeps running. */
+    lastValidVersion?: true;
+  }[];
   readonly invalid: readonly FlowProblem[];
 }
 
@@ -28,6 +38,7 @@ export const EMPTY_SNAPSHOT: FlowSnapshot = {
   generation: 0,
   loadedAt: undefined,
   flows: [],
+  retained: [],
   problems: [],
   directoryError: undefined,
 };
@@ -45,6 +56,7 @@ export function reportOf(directory: string, snapshot: FlowSnapshot): FlowReport 
       version: flow.version,
       priority: flow.priority,
       hash,
+      ...(snapshot.retained.includes(file) ? { lastValidVersion: true as const } : {}),
     })),
     invalid: snapshot.problems.map((problem) => ({ ...problem, file: basename(problem.file) })),
   };

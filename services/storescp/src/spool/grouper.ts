@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { InstanceInfo } from '@dicomflow/dicom';
 import type { Logger } from '@dicomflow/runtime';
+import { expectedInstanceCount, type SealReason } from './group-completion.js';
 import type { GroupManifest, Grouping, RecoveredGroup, Spool } from './spool.js';
 
 /** Who sent an instance, and over which association. */
@@ -20,6 +21,10 @@ export interface SealedGroup {
 class OpenGroup {
   pending = 0;
   timer: NodeJS.Timeout | undefined;
+  /** Distinct SOP Instance UIDs filed (only counted when completion by count is on). */
+  readonly members = new Set<string>();
+  /** The largest count any member announced; the group completes when it holds that many. */
+  expected: number | undefined;
   private waiters: Array<() => void> = [];
 
   constructor(
@@ -54,23 +59,46 @@ export class TooManyOpenGroupsError extends Error {
   }
 }
 
+/** How groups are formed and when they complete. */
+export interface GroupingRules {
+  readonly grouping: Grouping;
+  /** Quiet period after which a study or series group completes. */
+  readonly groupTimeoutMs: number;
+  /**
+   * Tags whose integer value says how many distinct instances the group will hold (the first present
+   * wins; the largest announced by any member counts). Reaching it completes the group at once. Empty: the
+   * quiet period only.
+   */
+  readonly countTags?: readonly string[];
+  /** Bound on open groups (default {@link MAX_OPEN_GROUPS}). */
+  readonly maxOpenGroups?: number;
+  /** Told each time a group completes, and why (for metrics). */
+  readonly onComplete?: (reason: SealReason) => void;
+}
+
 /**
  * Puts received instances into groups and decides when a group is complete: at the end of its association
- * (`association`), or after `groupTimeoutMs` without a new instance for its study or series.
+ * (`association`); for a study or series, as soon as it holds the number of distinct instances its count
+ * tags announce, else after `groupTimeoutMs` without a new instance.
  */
 export class Grouper {
   private readonly open = new Map<string, OpenGroup>();
   private readonly sealing = new Set<Promise<void>>();
   private closed = false;
+  private readonly grouping: Grouping;
+  private readonly countTags: readonly string[];
+  private readonly maxOpenGroups: number;
 
   constructor(
     private readonly spool: Spool,
-    private readonly grouping: Grouping,
-    private readonly groupTimeoutMs: number,
+    private readonly rules: GroupingRules,
     private readonly onSealed: (group: SealedGroup) => void,
     private readonly logger: Logger,
-    private readonly maxOpenGroups = MAX_OPEN_GROUPS,
-  ) {}
+  ) {
+    this.grouping = rules.grouping;
+    this.countTags = rules.grouping === 'association' ? [] : (rules.countTags ?? []);
+    this.maxOpenGroups = rules.maxOpenGroups ?? MAX_OPEN_GROUPS;
+  }
 
   /**
    * Files a received instance in its group. When this resolves, the instance is safe to acknowledge.
@@ -104,13 +132,19 @@ export class Grouper {
     } finally {
       group.done();
     }
-    if (this.grouping !== 'association') this.armTimer(key, group);
+    if (this.grouping === 'association') return;
+    if (this.reachedCount(group, info)) {
+      // Sealed only if it is still the open group of its key: a seal under way already took it out.
+      if (!this.closed && this.open.get(key) === group) this.trackSeal(this.seal(key, 'count'));
+      return;
+    }
+    this.armTimer(key, group);
   }
 
   /** The association ended (released, aborted or dropped): in `association` mode its group is complete. */
   async endAssociation(associationId: string): Promise<void> {
     if (this.grouping !== 'association') return;
-    await this.seal(associationId);
+    await this.seal(associationId, 'association');
   }
 
   /** Takes over the groups a previous process left in the spool. */
@@ -151,15 +185,24 @@ export class Grouper {
     }
   }
 
+  /** Counts `info` in its group; true once the group holds every instance its members announced. */
+  private reachedCount(group: OpenGroup, info: InstanceInfo): boolean {
+    if (this.countTags.length === 0) return false;
+    group.members.add(info.sopInstanceUid);
+    const announced = expectedInstanceCount(info, this.countTags);
+    if (announced !== undefined) group.expected = Math.max(group.expected ?? 0, announced);
+    return group.expected !== undefined && group.members.size >= group.expected;
+  }
+
   private armTimer(key: string, group: OpenGroup): void {
     clearTimeout(group.timer);
     if (this.closed) return;
     group.timer = setTimeout(() => {
-      this.trackSeal(this.seal(key));
-    }, this.groupTimeoutMs);
+      this.trackSeal(this.seal(key, 'timeout'));
+    }, this.rules.groupTimeoutMs);
   }
 
-  private async seal(key: string): Promise<void> {
+  private async seal(key: string, reason: SealReason): Promise<void> {
     const group = this.open.get(key);
     if (!group) return;
     this.open.delete(key);
@@ -172,11 +215,13 @@ export class Grouper {
       return; // the folder was never created, so no instance is in it
     }
     await this.spool.seal(dir);
+    this.rules.onComplete?.(reason);
     this.onSealed({ manifest: group.manifest, dir });
   }
 
   private async sealRecovered(manifest: GroupManifest, dir: string, sealed: boolean): Promise<void> {
     if (!sealed) await this.spool.seal(dir);
+    this.rules.onComplete?.('recovered');
     this.onSealed({ manifest, dir });
   }
 

@@ -120,6 +120,27 @@ export const consumerKeys = {
     '',
     'The same work folder as the Docker engine host sees it (empty = CONSUMER_WORK_DIR); differs when the consumer runs in a container with the host folder mounted at another path.',
   ),
+  CONSUMER_MEMORY_LIMIT: key(
+    integer(0),
+    16 * 1024 ** 3,
+    'Memory limit of a model container in bytes when its flow sets no mem_limit (0 = none); a container past its limit is killed and the run fails with reason out-of-memory.',
+  ),
+  CONSUMER_MAX_MEMORY_LIMIT: key(
+    integer(0),
+    64 * 1024 ** 3,
+    'Largest mem_limit a flow may ask for, in bytes (0 = no maximum); a job asking more fails with the reason, before its container is created.',
+  ),
+  CONSUMER_PIDS_LIMIT: key(
+    integer(0),
+    1024,
+    'Most processes and threads in a model container when its flow sets no pids_limit (0 = none): a fork bomb fails inside its container.',
+  ),
+  CONSUMER_MAX_PIDS_LIMIT: key(integer(0), 32768, 'Largest pids_limit a flow may ask for (0 = no maximum).'),
+  CONSUMER_DEFAULT_USER: key(
+    text(),
+    '',
+    'User ("uid:gid", a uid or a name) for model containers whose image runs as root and whose flow sets no user (empty = off: the image\'s user, root included, without capabilities).',
+  ),
 };
 
 /** Static content (model weights) service. */

@@ -54,13 +54,30 @@ export const DockerKwargs = Type.Object(
     ),
     labels: Type.Optional(stringMap('Container labels.')),
     shm_size: Type.Optional(byteSize('Size of /dev/shm, e.g. "2g".')),
-    mem_limit: Type.Optional(byteSize('Memory limit, e.g. "8g".')),
+    mem_limit: Type.Optional(
+      byteSize(
+        'Memory limit, e.g. "8g" (default: the consumer\'s CONSUMER_MEMORY_LIMIT, at most its CONSUMER_MAX_MEMORY_LIMIT).',
+      ),
+    ),
     mem_reservation: Type.Optional(byteSize('Memory soft limit.')),
     memswap_limit: Type.Optional(byteSize('Memory plus swap limit.')),
     nano_cpus: Type.Optional(Type.Integer({ minimum: 1, description: 'CPU quota in units of 1e-9 CPUs.' })),
     cpu_shares: Type.Optional(Type.Integer({ minimum: 0, description: 'Relative CPU weight.' })),
     cpu_period: Type.Optional(Type.Integer({ minimum: 1000, description: 'CFS period in microseconds.' })),
     cpu_quota: Type.Optional(Type.Integer({ minimum: 1000, description: 'CFS quota in microseconds.' })),
+    pids_limit: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "Most processes and threads the container may have (default: the consumer's CONSUMER_PIDS_LIMIT, at most its CONSUMER_MAX_PIDS_LIMIT).",
+      }),
+    ),
+    read_only: Type.Optional(
+      Type.Boolean({
+        description:
+          'Read-only root file system, with a writable tmpfs at /tmp (the output folder stays writable).',
+      }),
+    ),
     cpuset_cpus: Type.Optional(
       Type.String({
         pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$',

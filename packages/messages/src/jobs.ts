@@ -129,6 +129,8 @@ export const JOB_FAILURE_REASONS = [
   'timeout',
   /** The container exited with a code other than 0 (see `exitCode`). */
   'exit-code',
+  /** The container used more memory than its limit and the kernel killed it. */
+  'out-of-memory',
   /** The image could not be pulled or found. */
   'image',
   /** The input could not be read or unpacked. */

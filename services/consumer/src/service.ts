@@ -135,6 +135,13 @@ export function createService(
         consumerId,
         worker: `${hostname()}/${consumerId}`,
         maxOutputBytes: config.MAX_OUTPUT_BYTES,
+        limits: {
+          memoryBytes: config.CONSUMER_MEMORY_LIMIT,
+          maxMemoryBytes: config.CONSUMER_MAX_MEMORY_LIMIT,
+          pids: config.CONSUMER_PIDS_LIMIT,
+          maxPids: config.CONSUMER_MAX_PIDS_LIMIT,
+          defaultUser: config.CONSUMER_DEFAULT_USER,
+        },
         workFolders,
         running,
         signal: stopping.signal,

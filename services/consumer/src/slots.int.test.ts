@@ -14,6 +14,7 @@ import { buildTestModelImage, COPY_MODEL, waitFor } from '@dicomflow/test-helper
 import { execJobMessage } from './consumers/job-slot.js';
 import { createConsumerMetrics } from './metrics.js';
 import { StaticVolumes } from './staging/static-volumes.js';
+import { NO_LIMITS } from './docker/create-options.js';
 import { jobFixture, receiptInput, storeReceipt, type StoredReceipt } from './testing/fixtures.js';
 import { newIsolation, startConsumer, TestBus, type InProcessConsumer } from './testing/consumer-harness.js';
 
@@ -149,6 +150,7 @@ describe('consumer: slots, priorities and refused settings', () => {
         consumerId: bus.isolation.consumerId,
         worker: hostname(),
         maxOutputBytes: 1024 * 1024,
+        limits: NO_LIMITS,
         running: new Set<string>(),
         signal: new AbortController().signal,
       },

@@ -6,6 +6,7 @@ import {
   buildCreateOptions,
   checkDockerKwargs,
   parseByteSize,
+  type ContainerLimits,
   type ContainerPlan,
 } from './create-options.js';
 
@@ -21,8 +22,28 @@ function job(extra: Partial<Parameters<typeof jobFixture>[0]> = {}): Job {
   });
 }
 
-function plan(j: Job, slot: ContainerPlan['slot'] = { kind: 'cpu', index: 0 }): ContainerPlan {
-  return { job: j, slot, consumerId: 'node-a', staticMounts: [] };
+const LIMITS: ContainerLimits = {
+  memoryBytes: 4 * 1024 ** 3,
+  maxMemoryBytes: 8 * 1024 ** 3,
+  pids: 256,
+  maxPids: 1024,
+  defaultUser: '',
+};
+
+function plan(
+  j: Job,
+  slot: ContainerPlan['slot'] = { kind: 'cpu', index: 0 },
+  extra: Partial<ContainerPlan> = {},
+): ContainerPlan {
+  return {
+    job: j,
+    slot,
+    consumerId: 'node-a',
+    staticMounts: [],
+    limits: LIMITS,
+    imageRunsAsRoot: true,
+    ...extra,
+  };
 }
 
 describe('buildCreateOptions', () => {
@@ -86,7 +107,10 @@ describe('buildCreateOptions', () => {
     expect(options.HostConfig).toEqual({
       NetworkMode: 'none',
       Privileged: false,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
       ReadonlyRootfs: false,
+      PidsLimit: 256,
       Mounts: [{ Type: 'volume', Source: 'dicomflow-static-abc', Target: '/weights', ReadOnly: true }],
       ShmSize: 2 * 1024 ** 3,
       Memory: 512 * 1024 ** 2,
@@ -98,6 +122,59 @@ describe('buildCreateOptions', () => {
       CpuQuota: 50_000,
       CpusetCpus: '0-1',
     });
+  });
+
+  it('hardens every container: no capabilities, no privilege gain, default memory and pids limits', () => {
+    expect(buildCreateOptions(plan(job())).HostConfig).toMatchObject({
+      Privileged: false,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: false,
+      Memory: 4 * 1024 ** 3,
+      PidsLimit: 256,
+    });
+    const options = buildCreateOptions(
+      plan(job(), undefined, { limits: { ...LIMITS, memoryBytes: 0, pids: 0 } }),
+    );
+    expect(options.HostConfig?.Memory).toBeUndefined();
+    expect(options.HostConfig?.PidsLimit).toBeUndefined();
+    expect(options.HostConfig?.CapDrop).toEqual(['ALL']);
+  });
+
+  it('lets a flow set its limits within the maxima, and refuses one above, naming the key', () => {
+    const within = job({ dockerKwargs: { mem_limit: '8g', pids_limit: 1024 } });
+    expect(buildCreateOptions(plan(within)).HostConfig).toMatchObject({
+      Memory: 8 * 1024 ** 3,
+      PidsLimit: 1024,
+    });
+    expect(() => buildCreateOptions(plan(job({ dockerKwargs: { mem_limit: '9g' } })))).toThrow(
+      new JobFailure(
+        'error',
+        `docker_kwargs.mem_limit ${9 * 1024 ** 3} is above this consumer's maximum ${8 * 1024 ** 3} (CONSUMER_MAX_MEMORY_LIMIT)`,
+      ),
+    );
+    expect(() => buildCreateOptions(plan(job({ dockerKwargs: { pids_limit: 1025 } })))).toThrow(
+      /docker_kwargs.pids_limit 1025 is above this consumer's maximum 1024 \(CONSUMER_MAX_PIDS_LIMIT\)/,
+    );
+  });
+
+  it('gives read_only: true a read-only root with a tmpfs /tmp', () => {
+    expect(buildCreateOptions(plan(job({ dockerKwargs: { read_only: true } }))).HostConfig).toMatchObject({
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=1g' },
+    });
+  });
+
+  it('runs a root image as CONSUMER_DEFAULT_USER when set, never overriding a flow or a non-root image', () => {
+    const limits = { ...LIMITS, defaultUser: '65534:65534' };
+    expect(buildCreateOptions(plan(job(), undefined, { limits })).User).toBe('65534:65534');
+    expect(
+      buildCreateOptions(plan(job(), undefined, { limits, imageRunsAsRoot: false })).User,
+    ).toBeUndefined();
+    expect(
+      buildCreateOptions(plan(job({ dockerKwargs: { user: 'model' } }), undefined, { limits })).User,
+    ).toBe('model');
+    expect(buildCreateOptions(plan(job())).User).toBeUndefined();
   });
 
   it('gives a network only when the model sets network: true', () => {

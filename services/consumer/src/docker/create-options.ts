@@ -28,6 +28,28 @@ export interface JobFolderBinds {
   readonly hostOutput: string;
 }
 
+/**
+ * The operator's bounds on model containers (CONSUMER_* keys): defaults for a flow that sets none, and
+ * maxima a flow may not exceed. 0 means none.
+ */
+export interface ContainerLimits {
+  readonly memoryBytes: number;
+  readonly maxMemoryBytes: number;
+  readonly pids: number;
+  readonly maxPids: number;
+  /** User for images that run as root when the flow names none; empty: off. */
+  readonly defaultUser: string;
+}
+
+/** No defaults, no maxima, no default user: what the engine does by itself (tests of other concerns). */
+export const NO_LIMITS: ContainerLimits = {
+  memoryBytes: 0,
+  maxMemoryBytes: 0,
+  pids: 0,
+  maxPids: 0,
+  defaultUser: '',
+};
+
 /** Everything the create options of a job's container depend on. */
 export interface ContainerPlan {
   readonly job: Job;
@@ -36,7 +58,13 @@ export interface ContainerPlan {
   readonly staticMounts: readonly StaticVolumeMount[];
   /** Bound at `input_dir` (read-only) and `output_dir`; absent when the input is copied in by the Engine API. */
   readonly jobFolder?: JobFolderBinds | undefined;
+  readonly limits: ContainerLimits;
+  /** Whether the image's configuration runs as root (then `limits.defaultUser` applies). */
+  readonly imageRunsAsRoot: boolean;
 }
+
+/** Size of the writable /tmp of a read-only container; it counts against the container's memory. */
+const READ_ONLY_TMP = 'rw,nosuid,nodev,size=1g';
 
 /** The deterministic container name of a job: a redelivered job finds the container of its first attempt. */
 export function containerName(runId: string, step: number): string {
@@ -106,12 +134,24 @@ export function modelEnvironment(job: Job): Record<string, string> {
  * input was written into it). Writable as the container's own folders are in the archive mode.
  */
 function jobFolderMounts(plan: ContainerPlan): MountSettings[] {
-  if (!plan.jobFolder) return [];
+  if (!plan.jobFolder) return archiveModeMounts(plan);
   const input = containerDir(plan.job.model.input_dir);
   const output = containerDir(plan.job.model.output_dir);
   const outputMount = { Type: 'bind' as const, Source: plan.jobFolder.hostOutput, Target: output };
   if (input === output) return [outputMount];
   return [{ Type: 'bind' as const, Source: plan.jobFolder.hostInput, Target: input }, outputMount];
+}
+
+/**
+ * Without a job folder the input is copied in and the output out through the Engine API's archive calls,
+ * which the engine refuses on a read-only root file system except into a volume: a read-only container
+ * gets anonymous volumes at `input_dir` and `output_dir` (removed with the container).
+ */
+function archiveModeMounts(plan: ContainerPlan): MountSettings[] {
+  if (plan.job.model.docker_kwargs.read_only !== true) return [];
+  const targets = new Set([containerDir(plan.job.model.input_dir), containerDir(plan.job.model.output_dir)]);
+  // An empty source makes the engine create an anonymous volume.
+  return [...targets].map((target) => ({ Type: 'volume' as const, Source: '', Target: target }));
 }
 
 /** A container path without its trailing slash ("/input/" -> "/input"). */
@@ -120,11 +160,66 @@ export function containerDir(path: string): string {
   return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
 }
 
+/** A flow's value, else the operator's default; refused above the operator's maximum (0: none). */
+function bounded(
+  asked: number | undefined,
+  fallback: number,
+  max: number,
+  what: string,
+  key: string,
+): number {
+  const value = asked ?? fallback;
+  if (max > 0 && value > max)
+    throw new JobFailure('error', `${what} ${value} is above this consumer's maximum ${max} (${key})`);
+  return value;
+}
+
+/**
+ * The hardening every model container gets: no capabilities, no privilege gain (setuid binaries do not
+ * help), bounded memory and processes, optionally a read-only root with a tmpfs /tmp, and the operator's
+ * default user for images that would run as root.
+ */
+function hardening(plan: ContainerPlan): NonNullable<ContainerCreateOptions['HostConfig']> {
+  const kwargs = plan.job.model.docker_kwargs;
+  const { limits } = plan;
+  const memory = bounded(
+    kwargs.mem_limit === undefined ? undefined : parseByteSize(kwargs.mem_limit),
+    limits.memoryBytes,
+    limits.maxMemoryBytes,
+    'docker_kwargs.mem_limit',
+    'CONSUMER_MAX_MEMORY_LIMIT',
+  );
+  const pids = bounded(
+    kwargs.pids_limit,
+    limits.pids,
+    limits.maxPids,
+    'docker_kwargs.pids_limit',
+    'CONSUMER_MAX_PIDS_LIMIT',
+  );
+  const readOnly = kwargs.read_only === true;
+  return {
+    CapDrop: ['ALL'],
+    SecurityOpt: ['no-new-privileges'],
+    ReadonlyRootfs: readOnly,
+    ...(readOnly ? { Tmpfs: { '/tmp': READ_ONLY_TMP } } : {}),
+    ...(memory > 0 ? { Memory: memory } : {}),
+    ...(pids > 0 ? { PidsLimit: pids } : {}),
+  };
+}
+
+/** The user the container runs as: the flow's, else the default user for a root image, else the image's. */
+function containerUser(plan: ContainerPlan): string | undefined {
+  const asked = plan.job.model.docker_kwargs.user;
+  if (asked !== undefined) return String(asked);
+  if (plan.imageRunsAsRoot && plan.limits.defaultUser !== '') return plan.limits.defaultUser;
+  return undefined;
+}
+
 /**
  * The Engine API create options of a job's container, from its flow's `docker_kwargs` (snake_case, as
  * docker-py names them) plus what the consumer owns: name, labels, environment, network (none unless the
- * model sets `network: true`), the slot's GPU and the static volumes (read-only). Throws a
- * {@link JobFailure} naming a refused key.
+ * model sets `network: true`), the slot's GPU, the static volumes (read-only) and the hardening
+ * ({@link ContainerLimits}). Throws a {@link JobFailure} naming a refused key or a limit above its maximum.
  */
 export function buildCreateOptions(plan: ContainerPlan): ContainerCreateOptions {
   const { job, slot } = plan;
@@ -141,10 +236,11 @@ export function buildCreateOptions(plan: ContainerPlan): ContainerCreateOptions 
   });
   const cmd = commandArgs(kwargs.command);
   const entrypoint = commandArgs(kwargs.entrypoint);
+  const user = containerUser(plan);
   const hostConfig: NonNullable<ContainerCreateOptions['HostConfig']> = {
     NetworkMode: job.model.network ? 'bridge' : 'none',
     Privileged: false,
-    ReadonlyRootfs: false,
+    ...hardening(plan),
     Mounts: [
       ...jobFolderMounts(plan),
       ...plan.staticMounts.map((mount) => ({
@@ -155,7 +251,6 @@ export function buildCreateOptions(plan: ContainerPlan): ContainerCreateOptions 
       })),
     ],
     ...(kwargs.shm_size === undefined ? {} : { ShmSize: parseByteSize(kwargs.shm_size) }),
-    ...(kwargs.mem_limit === undefined ? {} : { Memory: parseByteSize(kwargs.mem_limit) }),
     ...(kwargs.mem_reservation === undefined
       ? {}
       : { MemoryReservation: parseByteSize(kwargs.mem_reservation) }),
@@ -177,7 +272,7 @@ export function buildCreateOptions(plan: ContainerPlan): ContainerCreateOptions 
     ...(cmd === undefined ? {} : { Cmd: cmd }),
     ...(entrypoint === undefined ? {} : { Entrypoint: entrypoint }),
     ...(kwargs.working_dir === undefined ? {} : { WorkingDir: kwargs.working_dir }),
-    ...(kwargs.user === undefined ? {} : { User: String(kwargs.user) }),
+    ...(user === undefined ? {} : { User: user }),
     AttachStdin: false,
     AttachStdout: false,
     AttachStderr: false,

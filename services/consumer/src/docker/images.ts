@@ -3,14 +3,36 @@ import type { Logger } from '@dicomflow/runtime';
 import { JobFailure } from '../jobs/job-failure.js';
 import { asTransientDockerError, dockerMessage, isNotFound } from './docker-errors.js';
 
-async function isPresent(docker: Docker, image: string): Promise<boolean> {
+/** What the engine says about the image a job runs: its identity (for provenance) and its user. */
+export interface ImageFacts {
+  /** The image id (`sha256:...`), the digest of its configuration: what ran, whatever the tag says later. */
+  readonly id: string;
+  /** `name@sha256:...` for each registry the image came from; empty for an image built locally. */
+  readonly repoDigests: readonly string[];
+  /** The user its configuration runs as; empty means root. */
+  readonly user: string;
+}
+
+async function inspectIfPresent(docker: Docker, image: string): Promise<ImageFacts | undefined> {
   try {
-    await docker.getImage(image).inspect();
-    return true;
+    const info = await docker.getImage(image).inspect();
+    return { id: info.Id, repoDigests: info.RepoDigests ?? [], user: info.Config.User ?? '' };
   } catch (err) {
-    if (isNotFound(err)) return false;
+    if (isNotFound(err)) return undefined;
     throw asTransientDockerError(err, 'inspecting the image');
   }
+}
+
+async function inspectPresent(docker: Docker, image: string): Promise<ImageFacts> {
+  const facts = await inspectIfPresent(docker, image);
+  if (facts) return facts;
+  throw new JobFailure('image', `image ${image} is not present after it was pulled`);
+}
+
+/** True when a container of an image with this configured user runs as root. */
+export function runsAsRoot(user: string): boolean {
+  const name = user.split(':')[0] ?? '';
+  return name === '' || name === 'root' || name === '0';
 }
 
 async function pull(docker: Docker, image: string): Promise<void> {
@@ -28,22 +50,28 @@ async function pull(docker: Docker, image: string): Promise<void> {
 /**
  * Makes sure `image` is on the engine: pulled first when the model asks (`pull_before_exec`; a failed pull
  * of an image present locally runs that one, with a warning), else pulled only when absent. An image that
- * is neither pullable nor present fails the job with reason `image`.
+ * is neither pullable nor present fails the job with reason `image`. Resolves with what the engine says
+ * about the image that will run.
  */
 export async function ensureImage(
   docker: Docker,
   image: string,
   pullFirst: boolean,
   logger: Logger,
-): Promise<void> {
-  if (!pullFirst && (await isPresent(docker, image))) return;
+): Promise<ImageFacts> {
+  if (!pullFirst) {
+    const present = await inspectIfPresent(docker, image);
+    if (present) return present;
+  }
   try {
     await pull(docker, image);
-    return;
+    return await inspectPresent(docker, image);
   } catch (err) {
-    if (await isPresent(docker, image)) {
+    if (err instanceof JobFailure) throw err;
+    const present = await inspectIfPresent(docker, image);
+    if (present) {
       logger.warn({ image, err: dockerMessage(err) }, 'pulling the image failed; running the local copy');
-      return;
+      return present;
     }
     throw new JobFailure(
       'image',

@@ -7,6 +7,7 @@ import {
   checkDockerKwargs,
   containerDir,
   containerName,
+  type ContainerLimits,
   type Slot,
 } from '../docker/create-options.js';
 import { lastLines, readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
@@ -18,7 +19,7 @@ import {
   isNotFound,
 } from '../docker/docker-errors.js';
 import { checkEngineStayedUp, type EngineWatchTiming } from '../docker/engine-watch.js';
-import { ensureImage } from '../docker/images.js';
+import { ensureImage, runsAsRoot } from '../docker/images.js';
 import { stageInputFolder } from '../staging/input-folder.js';
 import { stageInput, type StagedInput } from '../staging/input-tar.js';
 import { collectOutputFolder } from '../staging/output-folder.js';
@@ -43,6 +44,8 @@ export interface JobDeps {
   /** Shown as `worker` in the job messages (host and consumer id). */
   readonly worker: string;
   readonly maxOutputBytes: number;
+  /** Memory, process and user bounds of model containers (CONSUMER_* keys). */
+  readonly limits: ContainerLimits;
   /**
    * The work folder shared with the Docker engine (CONSUMER_WORK_DIR): input and output go through a job
    * folder bind-mounted into the container. Undefined: through the Engine API's archive calls.
@@ -310,6 +313,14 @@ async function runContainer(
     );
   }
   if (result.exitCode !== 0) {
+    const memoryLimit = await oomKilledLimit(container);
+    if (memoryLimit !== undefined) {
+      throw new JobFailure(
+        'out-of-memory',
+        `the model used more memory than its limit${memoryLimit > 0 ? ` of ${formatBytes(memoryLimit)}` : ''} and was killed (exit code ${result.exitCode}); raise docker_kwargs.mem_limit within CONSUMER_MAX_MEMORY_LIMIT`,
+        { exitCode: result.exitCode, logExcerpt },
+      );
+    }
     const tail = lastLines(logExcerpt, MESSAGE_LOG_LINES);
     throw new JobFailure(
       'exit-code',
@@ -323,6 +334,21 @@ async function runContainer(
   return { exitCode: 0, logExcerpt, startedAt, finishedAt };
 }
 
+/** The container's memory limit (0: none) when the kernel killed it for going past it; else undefined. */
+async function oomKilledLimit(container: Docker.Container): Promise<number | undefined> {
+  try {
+    const info = await container.inspect();
+    return info.State.OOMKilled ? (info.HostConfig.Memory ?? 0) : undefined;
+  } catch {
+    return undefined; // then it fails as an exit code, which it also is
+  }
+}
+
+function formatBytes(bytes: number): string {
+  const mib = bytes / 1024 ** 2;
+  return mib >= 1024 ? `${(mib / 1024).toFixed(mib % 1024 === 0 ? 0 : 1)} GiB` : `${Math.round(mib)} MiB`;
+}
+
 /** Makes sure the image and static volumes are there, then creates the job's container. */
 async function createModelContainer(
   deps: JobDeps,
@@ -333,7 +359,7 @@ async function createModelContainer(
   folder: JobFolder | undefined,
 ): Promise<Docker.Container> {
   const image = job.model.docker_kwargs.image;
-  await ensureImage(deps.docker, image, job.model.pull_before_exec, deps.logger);
+  const imageFacts = await ensureImage(deps.docker, image, job.model.pull_before_exec, deps.logger);
   timings.steps.image = Date.now();
   const staticMounts = await deps.staticVolumes.prepare(job.model.static_mounts, image);
   timings.steps.static = Date.now();
@@ -343,6 +369,8 @@ async function createModelContainer(
     consumerId: deps.consumerId,
     staticMounts,
     jobFolder: folder,
+    limits: deps.limits,
+    imageRunsAsRoot: runsAsRoot(imageFacts.user),
   });
   try {
     const container = await deps.docker.createContainer(options);

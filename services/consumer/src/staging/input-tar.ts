@@ -61,8 +61,11 @@ export async function stageInput(
   job: Job,
 ): Promise<StagedInput> {
   const target = containerDir(job.model.input_dir);
+  // A read-only container has volumes at input_dir and output_dir (the engine takes archives only into
+  // volumes then): the folders exist, and the input goes straight into its volume.
+  const intoVolume = job.model.docker_kwargs.read_only === true;
   if (job.input.kind === 'step') {
-    await createJobFolders(container, job);
+    if (!intoVolume) await createJobFolders(container, job);
     const source = await openInput(deps, job.input.bucket, job.input.key);
     const counted = countBytes(source);
     await putArchive(container, counted.stream, target, 'copying the input');
@@ -72,9 +75,9 @@ export async function stageInput(
   const source = await openInput(deps, job.input.bucket, job.input.tarKey);
   const extract = tar.extract();
   const pack = tar.pack();
-  // One upload at the root: the folders first, then the files under input_dir.
-  addJobFolders(pack, job);
-  const prefix = target === '/' ? '' : `${target.slice(1)}/`;
+  // One upload at the root: the folders first, then the files under input_dir (or into its volume).
+  if (!intoVolume) addJobFolders(pack, job);
+  const prefix = intoVolume || target === '/' ? '' : `${target.slice(1)}/`;
   let files = 0;
   let bytes = 0;
   const repack = async (): Promise<void> => {
@@ -101,7 +104,7 @@ export async function stageInput(
     pack.destroy(err as Error);
     throw err;
   });
-  const putting = putArchive(container, asNodeStream(pack), '/', 'copying the input');
+  const putting = putArchive(container, asNodeStream(pack), intoVolume ? target : '/', 'copying the input');
   const results = await Promise.allSettled([repacking, reading, putting]);
   const failure = results.find((result) => result.status === 'rejected');
   if (failure) throw inputError(failure.reason);

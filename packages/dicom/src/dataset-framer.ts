@@ -1,5 +1,5 @@
 import { TransferSyntax } from './uids.js';
-import { LONG_LENGTH_VRS } from './explicit-vr.js';
+import { hasLongLength, isKnownVr } from './explicit-vr.js';
 
 /*
  * dcmjs reads a dataset whose last value is cut short without complaint (it returns the bytes that are
@@ -152,7 +152,9 @@ export class DatasetFramer {
     let headerLength: number;
     if (enc.explicitVr) {
       vr = data.toString('latin1', at + 4, at + 6);
-      if (LONG_LENGTH_VRS.has(vr)) {
+      // A VR no edition defines yet is framed as UN, as PS3.5 6.2 has every future VR encoded.
+      if (!isKnownVr(vr)) vr = 'UN';
+      if (hasLongLength(vr)) {
         if (data.length - at < 12) return 0;
         length = u32(8);
         headerLength = 12;

@@ -1,6 +1,6 @@
 import dcmjs from 'dcmjs';
 import { DEFAULT_DECODING, textDecodingFor, type TextDecoding } from './charset.js';
-import { LONG_LENGTH_VRS } from './explicit-vr.js';
+import { hasLongLength } from './explicit-vr.js';
 import type { DicomJsonDataset, DicomJsonElement } from './model.js';
 import { DicomParseError } from './part10.js';
 import { textValues } from './text-values.js';
@@ -165,13 +165,14 @@ function readHeader(r: Reader, at: number, end: number): Header {
   if (tag >>> 16 === 0xfffe) return { tag, vr: '', length: u32(r, at + 4), valueAt: at + 8 };
   if (r.implicit) return { tag, vr: implicitVr(tag), length: u32(r, at + 4), valueAt: at + 8 };
   const code = r.buf.readUInt16BE(at + 4);
-  const spelled = r.buf.toString('latin1', at + 4, at + 6);
-  if (LONG_LENGTH_VRS.has(spelled)) {
-    if (at + 12 > end) throw parseError('an element header runs past the end', at);
-    return { tag, vr: spelled, length: u32(r, at + 8), valueAt: at + 12 };
+  const known = VR_BY_CODE.get(code);
+  if (known !== undefined && !hasLongLength(known)) {
+    return { tag, vr: known, length: u16(r, at + 6), valueAt: at + 8 };
   }
-  // An unknown VR frames as the framing check frames it (a 2-byte length) and keeps nothing but its VR.
-  return { tag, vr: VR_BY_CODE.get(code) ?? 'UN', length: u16(r, at + 6), valueAt: at + 8 };
+  if (at + 12 > end) throw parseError('an element header runs past the end', at);
+  // A VR no edition defines yet reads as UN (PS3.5 6.2 gives future VRs UN's form), as the framing check
+  // frames it.
+  return { tag, vr: known ?? 'UN', length: u32(r, at + 8), valueAt: at + 12 };
 }
 
 /**

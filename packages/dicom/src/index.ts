@@ -17,7 +17,7 @@ export {
   metaTransferSyntax,
 } from './part10.js';
 export type { Part10PrefixInput } from './part10.js';
-export { resolveTag, Tags } from './tags.js';
+export { isPatientTag, patientKeywords, resolveTag, Tags } from './tags.js';
 export { createTarStream, tarMemberName, tarSize } from './tar.js';
 export type { TarFileEntry } from './tar.js';
 export {

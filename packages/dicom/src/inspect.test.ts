@@ -114,6 +114,72 @@ describe('inspectPart10File', () => {
   });
 });
 
+/** `element` spliced into the explicit VR fixture's dataset before Patient's Name (after group 0008). */
+async function withElementBeforeName(element: Buffer): Promise<Buffer> {
+  const whole = await readFile(join(dir, 'explicit.dcm'));
+  const at = whole.indexOf(Buffer.from([0x10, 0x00, 0x10, 0x00, 0x50, 0x4e]), datasetOffset(whole));
+  return Buffer.concat([whole.subarray(0, at), element, whole.subarray(at)]);
+}
+
+function explicitHeader(group: number, element: number, vr: string, length: number): Buffer {
+  const long = !['LO', 'CS'].includes(vr);
+  const header = Buffer.alloc(long ? 12 : 8);
+  header.writeUInt16LE(group, 0);
+  header.writeUInt16LE(element, 2);
+  header.write(vr, 4, 'latin1');
+  if (long) header.writeUInt32LE(length, 8);
+  else header.writeUInt16LE(length, 6);
+  return header;
+}
+
+describe('a VR no edition of the standard defines yet', () => {
+  // PS3.5 6.2: every VR a later edition adds is encoded as OB and UN are (2 reserved bytes, a 4-byte
+  // length). dcmtk frames it so ("Non-standard VR ... assuming 4 byte length field") and stores it.
+  const creator = Buffer.concat([explicitHeader(0x0009, 0x0010, 'LO', 6), Buffer.from('FUTURE')]);
+
+  it('is framed with a 4-byte length and read as UN, with the elements after it', async () => {
+    const value = Buffer.from('a future value', 'latin1');
+    const file = await withElementBeforeName(
+      Buffer.concat([creator, explicitHeader(0x0009, 0x1001, 'ZZ', value.length), value]),
+    );
+    const info = inspectPart10Buffer(file, { validate: true });
+    expect(info.elements['00091001']).toEqual({ vr: 'UN' });
+    expect(info.elements['00100010']).toEqual({ vr: 'PN', Value: [{ Alphabetic: 'Doe^John' }] });
+    const dataset = file.subarray(datasetOffset(file));
+    const framer = new DatasetFramer('1.2.840.10008.1.2.1');
+    for (let at = 0; at < dataset.length; at += 5) framer.push(dataset.subarray(at, at + 5));
+    framer.end();
+    expect(framer.pixelDataOffset).toBe(dataset.lastIndexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00])));
+    await writeFile(join(dir, 'future-vr.dcm'), file);
+    const { stdout, stderr } = await run('dcmdump', [join(dir, 'future-vr.dcm')]);
+    expect(stderr).toMatch(/Non-standard VR 'ZZ'.*assuming 4 byte length field/);
+    expect(stdout).toMatch(/\(0010,0010\) PN \[Doe\^John\]/);
+  });
+
+  it('with an undefined length, holds items in implicit VR as UN does', async () => {
+    const item = Buffer.concat([
+      Buffer.from([0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff]),
+      Buffer.from([0x08, 0x00, 0x00, 0x01, 4, 0, 0, 0]),
+      Buffer.from('ABCD'),
+      Buffer.from([0xfe, 0xff, 0x0d, 0xe0, 0, 0, 0, 0]),
+      Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]),
+    ]);
+    const file = await withElementBeforeName(
+      Buffer.concat([creator, explicitHeader(0x0009, 0x1001, 'ZZ', 0xffffffff), item]),
+    );
+    const info = inspectPart10Buffer(file, { validate: true });
+    expect(info.elements['00091001']).toEqual({ vr: 'UN' });
+    expect(info.elements['00100010']).toEqual({ vr: 'PN', Value: [{ Alphabetic: 'Doe^John' }] });
+  });
+
+  it('still refuses a dataset whose unknown-VR element runs past the end', async () => {
+    const file = await withElementBeforeName(
+      Buffer.concat([creator, explicitHeader(0x0009, 0x1001, 'ZZ', 0x00ffffff)]),
+    );
+    expect(() => inspectPart10Buffer(file, { validate: true })).toThrow(DicomParseError);
+  });
+});
+
 describe('DatasetFramer', () => {
   it.each(['explicit', 'implicit', 'bigEndian', 'undefined-length', 'undefined-length-implicit'])(
     'accepts the whole %s dataset fed in any chunking and finds Pixel Data',

@@ -21,3 +21,22 @@ export const Tags = {
   SeriesInstanceUID: '0020000E',
   PixelData: '7FE00010',
 } as const;
+
+/**
+ * True for a tag of the Patient group (0010,xxxx): name, IDs, birth date, address and the like. Such
+ * values must not name tar members or folders, which travel in messages and appear in logs.
+ */
+export function isPatientTag(tag: string): boolean {
+  return tag.toUpperCase().startsWith('0010');
+}
+
+/**
+ * The keywords of `keywords` that name a patient attribute ({@link isPatientTag}); for refusing them in
+ * TAR_SUBDIR and a flow's tar_subdir.
+ */
+export function patientKeywords(keywords: readonly string[]): string[] {
+  return keywords.filter((keyword) => {
+    const tag = resolveTag(keyword);
+    return tag !== undefined && isPatientTag(tag);
+  });
+}

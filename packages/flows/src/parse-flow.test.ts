@@ -150,6 +150,13 @@ describe('parseFlow: problems name the file, line and field', () => {
       lines('tar_subdir:', '  - StudyInstanceUID', '  - SeriesUID'),
       ['flow.yaml:3: tar_subdir[1]: is not a DICOM keyword'],
     ],
+    [
+      'a patient attribute in tar_subdir',
+      lines('tar_subdir:', '  - PatientID', '  - SeriesInstanceUID'),
+      [
+        'flow.yaml:2: tar_subdir[0]: is a patient attribute: folder names travel in messages and logs, which must not hold patient data (use StudyInstanceUID, SeriesInstanceUID or another non-patient tag)',
+      ],
+    ],
   ])('%s', (_name, text, expected) => {
     expect(problemsOf(text)).toEqual(expected);
   });

@@ -1,4 +1,4 @@
-import { resolveTag } from '@dicomflow/dicom';
+import { isPatientTag, resolveTag } from '@dicomflow/dicom';
 import {
   TRIGGER_KEY_PATTERN,
   type FlowDefinition,
@@ -179,12 +179,18 @@ export function tagOf(key: string): string | undefined {
  */
 export function checkTarSubdir(tarSubdir: unknown): FlowIssue[] {
   if (!Array.isArray(tarSubdir)) return [];
-  return (tarSubdir as unknown[]).flatMap((keyword, index) =>
-    typeof keyword === 'string' && /^[A-Za-z][A-Za-z0-9]*$/.test(keyword) && tagOf(keyword) === undefined
-      ? [{ path: ['tar_subdir', index], reason: unknownKeywordReason(keyword) }]
-      : [],
-  );
+  return (tarSubdir as unknown[]).flatMap((keyword, index) => {
+    if (typeof keyword !== 'string' || !/^[A-Za-z][A-Za-z0-9]*$/.test(keyword)) return [];
+    const tag = tagOf(keyword);
+    if (tag === undefined) return [{ path: ['tar_subdir', index], reason: unknownKeywordReason(keyword) }];
+    if (isPatientTag(tag)) return [{ path: ['tar_subdir', index], reason: PATIENT_FOLDER_REASON }];
+    return [];
+  });
 }
+
+/** Why a patient attribute cannot name folders (tar_subdir here, TAR_SUBDIR in the receiver). */
+export const PATIENT_FOLDER_REASON =
+  'is a patient attribute: folder names travel in messages and logs, which must not hold patient data (use StudyInstanceUID, SeriesInstanceUID or another non-patient tag)';
 
 let keywordsByLowerCase: Map<string, string> | undefined;
 

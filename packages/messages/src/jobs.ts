@@ -86,7 +86,13 @@ const runFacts = {
   exitCode: Type.Optional(Type.Integer()),
   startedAt: Type.Optional(DateTime),
   finishedAt: Type.Optional(DateTime),
-  /** The end of the container's log, capped by the consumer. */
+  /**
+   * Where the end of the container's log is stored (the runs bucket, `<runId>/<step>/log.txt`). The log
+   * itself never travels in a message: a model may print patient data, which stays in S3 and the tracker's
+   * database.
+   */
+  log: Type.Optional(ObjectLocation),
+  /** Only in messages of earlier versions, which carried the log itself; no longer published. */
   logExcerpt: Type.Optional(Type.String({ maxLength: 65_536 })),
   /** Which consumer ran it (host name, replica id). */
   worker: Type.Optional(Type.String({ maxLength: 256 })),

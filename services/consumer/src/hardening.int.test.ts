@@ -96,11 +96,12 @@ describe('consumer: hardened model containers', () => {
     return outcome;
   }
 
+  /** The job.failed of a job, with the model log it points to read in as `logExcerpt`. */
   async function failureOf(j: Job): Promise<JobFailed> {
     const outcome = await outcomeOf(j);
     if (outcome.routingKey !== 'job.failed')
       throw new Error(`expected job.failed, got ${outcome.routingKey}`);
-    return outcome.body;
+    return { ...outcome.body, logExcerpt: await bus.logOf(outcome) };
   }
 
   it('chown fails without capabilities (run fails: exit code, the refusal in the log)', async () => {

@@ -124,7 +124,7 @@ describe('consumer: running models in real containers', () => {
     expect(second.output.key).toBe(`${first.runId}/1/output.tar`);
   });
 
-  it('fails a model that exits 1 with its exit code and last log lines', async () => {
+  it('fails a model that exits 1 with its exit code; its log is stored beside the output, not in the message', async () => {
     const j = job('fail-model');
     await bus.publishJob(j);
     const outcome = await outcomeOf(j);
@@ -132,9 +132,10 @@ describe('consumer: running models in real containers', () => {
     expect(outcome.body).toMatchObject({ reason: 'exit-code', exitCode: 1 });
     if (outcome.routingKey !== 'job.failed') throw new Error('expected job.failed');
     expect(outcome.body.message).toContain('exited with code 1');
-    expect(outcome.body.message).toContain('model error: weights missing');
+    expect(outcome.body.message).not.toContain('model error: weights missing');
+    expect(outcome.body.log).toEqual({ bucket: j.output.bucket, key: `${j.runId}/0/log.txt` });
     // stdout and stderr are separate pipes: their relative order in the log is not guaranteed.
-    expect(outcome.body.logExcerpt?.split('\n').sort()).toEqual([
+    expect((await bus.logOf(outcome)).split('\n').sort()).toEqual([
       '',
       'model error: weights missing',
       'reading input',
@@ -147,20 +148,17 @@ describe('consumer: running models in real containers', () => {
     const j = job('hang-model', { model: { timeout: 2 } });
     await bus.publishJob(j);
     const outcome = await outcomeOf(j);
-    expect(outcome).toMatchObject({
-      routingKey: 'job.failed',
-      body: { reason: 'timeout', logExcerpt: 'started\n' },
-    });
+    expect(outcome).toMatchObject({ routingKey: 'job.failed', body: { reason: 'timeout' } });
+    expect(await bus.logOf(outcome)).toBe('started\n');
     expect(await bus.containersLeft()).toEqual([]);
   });
 
   it('stores an empty output as an empty tar', async () => {
     const j = job('empty-model');
     await bus.publishJob(j);
-    expect(await outcomeOf(j)).toMatchObject({
-      routingKey: 'job.finished',
-      body: { logExcerpt: 'nothing to write\n' },
-    });
+    const outcome = await outcomeOf(j);
+    expect(outcome.routingKey).toBe('job.finished');
+    expect(await bus.logOf(outcome)).toBe('nothing to write\n');
     expect((await storedOutput(j)).size).toBe(0);
   });
 

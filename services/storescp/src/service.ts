@@ -19,6 +19,7 @@ import { AssociationPolicy } from './dimse/association-policy.js';
 import { DicomServer } from './dimse/dicom-server.js';
 import { Implementation, dimseLog } from './dimse/dimse.js';
 import { createReceiverMetrics } from './metrics.js';
+import { assertNoPatientFolders } from './receipts/member-names.js';
 import { ReceiptWorker } from './receipts/receipt-worker.js';
 import { countTagsOf } from './spool/group-completion.js';
 import { Grouper } from './spool/grouper.js';
@@ -41,6 +42,7 @@ const PUBLISH_DRAIN_MS = 10_000;
 
 /** Builds the receiver from its configuration. Nothing is opened until `start()`. */
 export function createService(config: StorescpConfig, logger: Logger): StorescpService {
+  assertNoPatientFolders(config.TAR_SUBDIR);
   const registry = createMetricsRegistry('storescp');
   const metrics = createReceiverMetrics(registry);
   const janitorCounter = createJanitorCounter(registry);

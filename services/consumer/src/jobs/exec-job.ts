@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { errorKind, GoneError, TransientError, type Logger } from '@dicomflow/runtime';
-import type { Job, JobFailed, JobFinished, JobStarted } from '@dicomflow/messages';
+import type { Job, JobFailed, JobFinished, JobStarted, ObjectLocation } from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import {
   buildCreateOptions,
@@ -10,7 +10,7 @@ import {
   type ContainerLimits,
   type Slot,
 } from '../docker/create-options.js';
-import { lastLines, readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
+import { readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
 import {
   asTransientDockerError,
   dockerMessage,
@@ -31,14 +31,12 @@ import { JobFailure } from './job-failure.js';
 /** Lines of the container log kept in `logExcerpt`, and its size cap in characters. */
 export const LOG_TAIL_LINES = 200;
 export const LOG_EXCERPT_MAX_CHARS = 16_384;
-/** Log lines quoted in the failure message of a non-zero exit. */
-const MESSAGE_LOG_LINES = 10;
 const MESSAGE_MAX_CHARS = 4000;
 
 /** What running a job needs. */
 export interface JobDeps {
   readonly docker: Docker;
-  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putStream'>;
+  readonly storage: Pick<Storage, 'getStream' | 'getBuffer' | 'putStream' | 'putBuffer'>;
   readonly staticVolumes: StaticVolumes;
   readonly consumerId: string;
   /** Shown as `worker` in the job messages (host and consumer id). */
@@ -134,6 +132,7 @@ export async function execJob(
     });
     timings.outputStoredAt = Date.now();
     timings.steps.upload = timings.outputStoredAt;
+    const log = await storeLog(deps, job, logExcerpt);
     return {
       kind: 'finished',
       timings,
@@ -144,13 +143,14 @@ export async function execJob(
         exitCode,
         startedAt,
         finishedAt,
-        logExcerpt,
+        ...(log ? { log } : {}),
         ...facts,
       },
     };
   } catch (err) {
     const failure = asJobFailure(err);
     if (!failure) throw err;
+    const log = await storeLog(deps, job, failure.facts.logExcerpt ?? '');
     return {
       kind: 'failed',
       timings,
@@ -160,7 +160,7 @@ export async function execJob(
         reason: failure.reason,
         message: failure.message.slice(0, MESSAGE_MAX_CHARS),
         ...(failure.facts.exitCode === undefined ? {} : { exitCode: failure.facts.exitCode }),
-        ...(failure.facts.logExcerpt === undefined ? {} : { logExcerpt: failure.facts.logExcerpt }),
+        ...(log ? { log } : {}),
         ...facts,
       },
     };
@@ -168,6 +168,31 @@ export async function execJob(
     const cleanup = (): Promise<void> => removeJobLeftovers(deps, name, folder);
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
     else await cleanup();
+  }
+}
+
+/** Where a step's log excerpt is stored: beside its output, in the runs bucket. */
+export function logLocation(job: Job): ObjectLocation {
+  return { bucket: job.output.bucket, key: `${job.runId}/${job.step}/log.txt` };
+}
+
+/**
+ * Stores the end of the model's log beside its output, for the tracker (never in a message: a model may
+ * print patient data). Best effort: a run is not retried for its log, so a failure is logged and the
+ * step shows no log.
+ */
+async function storeLog(deps: JobDeps, job: Job, logExcerpt: string): Promise<ObjectLocation | undefined> {
+  if (logExcerpt === '') return undefined;
+  const location = logLocation(job);
+  try {
+    await deps.storage.putBuffer(location.bucket, location.key, Buffer.from(logExcerpt), 'text/plain');
+    return location;
+  } catch (err) {
+    deps.logger.warn(
+      { err: err instanceof Error ? err.message : String(err), key: location.key },
+      'cannot store the model log; the step shows none',
+    );
+    return undefined;
   }
 }
 
@@ -321,10 +346,11 @@ async function runContainer(
         { exitCode: result.exitCode, logExcerpt },
       );
     }
-    const tail = lastLines(logExcerpt, MESSAGE_LOG_LINES);
+    // The log's lines are not quoted here: a model may print patient data, and this message travels on
+    // the bus. The log is stored beside the output and kept by the tracker.
     throw new JobFailure(
       'exit-code',
-      `the model exited with code ${result.exitCode}${tail ? `; last log lines:\n${tail}` : ''}`,
+      `the model exited with code ${result.exitCode}${logExcerpt ? "; see its log in the run's steps" : ''}`,
       {
         exitCode: result.exitCode,
         logExcerpt,

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
+import { expect } from 'vitest';
 import Docker from 'dockerode';
 import {
   connectBroker,
@@ -207,6 +208,17 @@ export class TestBus {
     return this.received.filter(
       (r) => r.body.runId === runId && (step === undefined || r.body.step === step),
     );
+  }
+
+  /**
+   * The model log an outcome points to (`log`), read from S3 where the consumer stored it; '' when the
+   * outcome names none. Outcomes never carry the log itself.
+   */
+  async logOf(outcome: Received): Promise<string> {
+    if (outcome.routingKey === 'job.started') return '';
+    expect(outcome.body).not.toHaveProperty('logExcerpt');
+    const { log } = outcome.body;
+    return log ? (await this.storage.getBuffer(log.bucket, log.key)).toString('utf8') : '';
   }
 
   /** The first outcome (finished or failed) of a job, if any arrived. */

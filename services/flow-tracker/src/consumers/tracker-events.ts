@@ -8,6 +8,7 @@ import type { TrackedEvent } from '../events/tracked-event.js';
 import type { TrackerMetrics } from '../metrics.js';
 import type { PatientColumnMode } from '../patient/patient-column.js';
 import { readPatientColumn } from '../patient/read-patient.js';
+import { readStepLog } from '../steps/read-step-log.js';
 
 /** Every routing key with a schema: the tracker records them all. */
 export const TRACKED_ROUTING_KEYS = Object.keys(MESSAGE_SCHEMAS) as SchemaRoutingKey[];
@@ -18,7 +19,7 @@ export const TRACKER_PREFETCH = 8;
 /** What the event handler needs. */
 export interface TrackerDeps {
   readonly store: EventStore;
-  readonly storage: Pick<Storage, 'getStream'>;
+  readonly storage: Pick<Storage, 'getStream' | 'getBuffer'>;
   readonly patient: { readonly mode: PatientColumnMode; readonly pseudonymKey: string };
   readonly metrics: TrackerMetrics;
   readonly logger: Logger;
@@ -59,9 +60,20 @@ export async function execTrackEvent(
     event.routingKey === 'study.received'
       ? await readPatientColumn(deps.storage, event.body, { ...deps.patient, logger: deps.logger })
       : '';
-  const result = await deps.store.record(eventKey, event, patient);
+  const result = await deps.store.record(eventKey, await withStepLog(event, deps), patient);
   deps.metrics.events.inc({ routing_key: event.routingKey, result });
   deps.logger.debug({ result }, 'event tracked');
+}
+
+/** A finished or failed step's event with the log its message points to, read in (kept in the database). */
+async function withStepLog(event: TrackedEvent, deps: TrackerDeps): Promise<TrackedEvent> {
+  if (event.routingKey !== 'job.finished' && event.routingKey !== 'job.failed') return event;
+  if (event.body.log === undefined) return event;
+  const logExcerpt = await readStepLog(deps.storage, event.body, deps.logger);
+  return {
+    ...event,
+    body: { ...event.body, ...(logExcerpt === undefined ? {} : { logExcerpt }) },
+  } as TrackedEvent;
 }
 
 /**

@@ -100,6 +100,17 @@ describe('AssociationPolicy.reviewContext', () => {
       expect(policy.reviewContext(CT, [ts])).toEqual({ accept: true, transferSyntaxUid: ts });
     }
   });
+  it('accepts every transfer syntax dcmtk storescp accepts with +xa (3.6.7)', () => {
+    // Among them the MPEG-4 2D, 3D and stereo and the HEVC Main 10 video syntaxes it once refused.
+    const dcmtk = [
+      ...['1.2', '1.2.1', '1.2.1.99', '1.2.2', '1.2.5'],
+      ...['50', '51', '70', '80', '81', '90', '91'].map((n) => `1.2.4.${n}`),
+      ...['100', '101', '102', '103', '104', '105', '106', '107', '108'].map((n) => `1.2.4.${n}`),
+    ].map((suffix) => `1.2.840.10008.${suffix}`);
+    for (const ts of dcmtk) {
+      expect(policy.reviewContext(CT, [ts]), ts).toEqual({ accept: true, transferSyntaxUid: ts });
+    }
+  });
   it('refuses transfer syntaxes it cannot walk', () => {
     expect(policy.reviewContext(CT, ['1.2.3.4'])).toEqual({
       accept: false,

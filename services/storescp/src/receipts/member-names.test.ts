@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { tarMemberName } from '@dicomflow/dicom';
-import { MemberNames } from './member-names.js';
+import { assertNoPatientFolders, MemberNames } from './member-names.js';
 
 describe('MemberNames', () => {
   it('names 8000 instances whose UIDs share their first 64 characters, distinctly (was quadratic: 68 s)', () => {
@@ -33,5 +33,21 @@ describe('MemberNames', () => {
     expect(names.unique('s/1.2.3.dcm')).toBe('s/1.2.3.2.dcm');
     expect(names.unique('s/1.2.3.1.dcm')).toBe('s/1.2.3.1.1.dcm');
     expect(names.unique('t/1.2.3.dcm')).toBe('t/1.2.3.dcm'); // another folder
+  });
+});
+
+describe('assertNoPatientFolders', () => {
+  it('refuses patient attributes in TAR_SUBDIR at start, naming them, and takes the others', () => {
+    expect(() => {
+      assertNoPatientFolders(['StudyInstanceUID', 'PatientID', 'PatientBirthDate']);
+    }).toThrow(
+      /^TAR_SUBDIR: PatientID, PatientBirthDate are patient attributes: member names travel in messages/,
+    );
+    expect(() => {
+      assertNoPatientFolders(['OtherPatientIDs']);
+    }).toThrow(/TAR_SUBDIR: OtherPatientIDs is a patient attribute/);
+    expect(() => {
+      assertNoPatientFolders(['StudyInstanceUID', 'SeriesInstanceUID', 'Modality']);
+    }).not.toThrow();
   });
 });

@@ -1,3 +1,6 @@
+import { ConfigError } from '@dicomflow/config';
+import { patientKeywords } from '@dicomflow/dicom';
+
 const DCM = '.dcm';
 
 /**
@@ -25,4 +28,17 @@ export class MemberNames {
     this.used.add(result);
     return result;
   }
+}
+
+/**
+ * Refuses a TAR_SUBDIR that names folders by patient attributes (PatientID, PatientName, ...): member names
+ * travel in messages and appear in logs, which must not hold patient data. Thrown at start.
+ */
+export function assertNoPatientFolders(tarSubdir: readonly string[]): void {
+  const patient = patientKeywords(tarSubdir);
+  if (patient.length === 0) return;
+  throw new ConfigError(
+    `TAR_SUBDIR: ${patient.join(', ')} ${patient.length === 1 ? 'is a patient attribute' : 'are patient attributes'}: member names travel in messages and logs, which must not hold patient data (use StudyInstanceUID, SeriesInstanceUID or another non-patient tag)`,
+    { key: 'TAR_SUBDIR', source: 'configuration' },
+  );
 }

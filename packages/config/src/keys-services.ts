@@ -108,7 +108,12 @@ export const consumerKeys = {
   MAX_OUTPUT_BYTES: key(
     integer(0),
     10 * 1024 * 1024 * 1024,
-    'Largest model output accepted (sum of its file sizes, bytes); a larger one fails the job (reason output).',
+    'Largest model output accepted (sum of its file sizes, bytes); a larger one fails the job (reason output). Checked while the model runs too: past it, the container is stopped.',
+  ),
+  MAX_OUTPUT_ENTRIES: key(
+    integer(1),
+    100_000,
+    'Most files and folders in a model output (empty ones count too); more fails the job (reason output). Checked while the model runs too: past it, the container is stopped.',
   ),
   CONSUMER_WORK_DIR: key(
     text(),

@@ -35,6 +35,11 @@ const MEMORY_MODEL = {
   // exec: the allocating process is the container's main process, as a model's usually is.
   script: 'echo "allocating"\nexec awk \'BEGIN { s = "x"; while (1) s = s s }\'\n',
 };
+// Fills its layer past MAX_OUTPUT_BYTES, then would idle for minutes.
+const FILL_DISK_MODEL = {
+  name: 'escalate-fill-disk',
+  script: 'dd if=/dev/zero of=/output/big bs=1048576 count=12 2>/dev/null\necho "written"\nsleep 600\n',
+};
 const SETUID_MODEL = {
   name: 'escalate-whoami',
   script: 'id -u > /output/uid\nid -g > /output/gid\n',
@@ -55,6 +60,7 @@ describe('consumer: hardened model containers', () => {
       FORK_BOMB_MODEL,
       MEMORY_MODEL,
       SETUID_MODEL,
+      FILL_DISK_MODEL,
     ])
       images[model.name] = await buildTestModelImage(model);
     const isolation = newIsolation();
@@ -65,6 +71,7 @@ describe('consumer: hardened model containers', () => {
       CONSUMER_MEMORY_LIMIT: String(64 * 1024 ** 2),
       CONSUMER_MAX_MEMORY_LIMIT: String(1024 ** 3),
       CONSUMER_DEFAULT_USER: '65534:65534',
+      MAX_OUTPUT_BYTES: String(8 * 1024 * 1024),
     });
     receipt = await storeReceipt(bus.storage, isolation.buckets.incoming, 1, 2);
   });
@@ -138,6 +145,16 @@ describe('consumer: hardened model containers', () => {
     expect(failed).toMatchObject({ reason: 'out-of-memory', exitCode: 137 });
     expect(failed.message).toMatch(/more memory than its limit of 64 MiB/);
     expect(failed.logExcerpt).toContain('allocating');
+  });
+
+  it('writing past MAX_OUTPUT_BYTES is stopped while the model runs (archive mode: its layer is measured)', async () => {
+    // It would sleep for 10 minutes after writing, and its timeout is 2: only the watch ends it sooner.
+    const failed = await failureOf(job('escalate-fill-disk'));
+    expect(failed.reason).toBe('output');
+    expect(failed.message).toMatch(
+      /larger than the limit of 8388608 bytes; the model was stopped while it ran/,
+    );
+    expect(failed.logExcerpt).toBe('written\n');
   });
 
   it('a flow asking for more memory than the maximum fails before its container is made', async () => {

@@ -10,7 +10,14 @@ export interface ConsumerMetrics {
   /** Container exited -> output stored and the outcome confirmed by RabbitMQ. */
   readonly collectSeconds: Histogram;
   readonly staticFetches: Counter;
+  /** Job dispatched (the job's `dispatchedAt`) -> its container started, by flow, queue and priority. */
+  readonly queueWaitSeconds: Histogram<'flow' | 'queue' | 'priority'>;
+  /** Container started -> exited, by flow and image. */
+  readonly containerSeconds: Histogram<'flow' | 'image'>;
 }
+
+/** Queue waits and model runs: from sub-second to hours (a GPU queue behind a long model). */
+const LONG_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 
 const OVERHEAD_BUCKETS = [0.1, 0.25, 0.5, 1, 1.5, 2, 5, 10, 30, 60, 300];
 
@@ -50,6 +57,20 @@ export function createConsumerMetrics(registry: Registry): ConsumerMetrics {
     staticFetches: new Counter({
       name: 'dicomflow_consumer_static_fetches_total',
       help: 'Static content tars copied from S3 into a Docker volume (once per content hash and engine)',
+      registers,
+    }),
+    queueWaitSeconds: new Histogram({
+      name: 'dicomflow_consumer_queue_wait_seconds',
+      help: 'Seconds from a job dispatched to its container started, by flow, queue (jobs.cpu, jobs.gpu) and priority',
+      labelNames: ['flow', 'queue', 'priority'],
+      buckets: LONG_BUCKETS,
+      registers,
+    }),
+    containerSeconds: new Histogram({
+      name: 'dicomflow_consumer_container_seconds',
+      help: 'Seconds a model container ran (started to exited), by flow and image',
+      labelNames: ['flow', 'image'],
+      buckets: LONG_BUCKETS,
       registers,
     }),
   };

@@ -135,6 +135,7 @@ export function createService(
         consumerId,
         worker: `${hostname()}/${consumerId}`,
         maxOutputBytes: config.MAX_OUTPUT_BYTES,
+        maxOutputEntries: config.MAX_OUTPUT_ENTRIES,
         limits: {
           memoryBytes: config.CONSUMER_MEMORY_LIMIT,
           maxMemoryBytes: config.CONSUMER_MAX_MEMORY_LIMIT,

@@ -150,6 +150,7 @@ describe('consumer: slots, priorities and refused settings', () => {
         consumerId: bus.isolation.consumerId,
         worker: hostname(),
         maxOutputBytes: 1024 * 1024,
+        maxOutputEntries: 1000,
         limits: NO_LIMITS,
         running: new Set<string>(),
         signal: new AbortController().signal,

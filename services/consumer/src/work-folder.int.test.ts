@@ -40,6 +40,16 @@ const OTHER_USER_MODEL = {
   name: 'other-user-model',
   script: 'set -e\nid -u > /output/uid.txt\nmkdir /output/sub\ncp -r /input/. /output/sub/\n',
 };
+// Writes more files than MAX_OUTPUT_ENTRIES allows (empty ones: no bytes), then would idle for minutes.
+const MANY_FILES_MODEL = {
+  name: 'many-files-model',
+  script: 'i=0\nwhile [ $i -lt 300 ]; do : > /output/f$i; i=$((i+1)); done\necho "written"\nsleep 600\n',
+};
+// Writes more bytes than MAX_OUTPUT_BYTES allows, then would idle for minutes.
+const BIG_OUTPUT_MODEL = {
+  name: 'big-output-model',
+  script: 'dd if=/dev/zero of=/output/big bs=1048576 count=12 2>/dev/null\necho "written"\nsleep 600\n',
+};
 const WEIGHTS_MODEL = {
   name: 'weights-and-input-model',
   script: 'set -e\ncat /weights/model.bin > /output/used.txt\ncp -r /input/. /output/\n',
@@ -63,12 +73,19 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
       SLOW_COPY,
       OTHER_USER_MODEL,
       WEIGHTS_MODEL,
+      MANY_FILES_MODEL,
+      BIG_OUTPUT_MODEL,
     ])
       images[model.name] = await buildTestModelImage(model);
     work = await mkdtemp(join(tmpdir(), 'consumer-work-'));
     const isolation = newIsolation();
     bus = await TestBus.open(isolation);
-    consumer = await startConsumer(isolation, { CPUS: '2', CONSUMER_WORK_DIR: work });
+    consumer = await startConsumer(isolation, {
+      CPUS: '2',
+      CONSUMER_WORK_DIR: work,
+      MAX_OUTPUT_ENTRIES: '100',
+      MAX_OUTPUT_BYTES: String(8 * 1024 * 1024),
+    });
     receipt = await storeReceipt(bus.storage, isolation.buckets.incoming, 2, 3);
   });
 
@@ -206,6 +223,25 @@ describe('consumer: job folders in a work folder shared with the Docker engine (
     if (outcome.routingKey !== 'job.failed') throw new Error('expected job.failed');
     expect(outcome.body.message).not.toContain('model error: weights missing');
     expect(await bus.logOf(outcome)).toBe('model error: weights missing\n');
+    expect(await bus.storage.stat(j.output.bucket, j.output.key)).toBeUndefined();
+    expect(await onceEmpty(jobFolders)).toEqual([]);
+    expect(await bus.containersLeft()).toEqual([]);
+  });
+
+  it.each([
+    ['many-files-model', /more than 100 files and folders \(MAX_OUTPUT_ENTRIES\)/],
+    ['big-output-model', /larger than the limit of 8388608 bytes/],
+  ])('stops %s while it runs, once its output is past the bound: reason output', async (image, reason) => {
+    // The model would sleep for 10 minutes after writing; its timeout is 5: only the watch can end it first.
+    const j = job(image, { model: { timeout: 300 } });
+    await bus.publishJob(j);
+    const outcome = await outcomeOf(j);
+    if (outcome.routingKey !== 'job.failed')
+      throw new Error(`expected job.failed, got ${outcome.routingKey}`);
+    expect(outcome.body.reason).toBe('output');
+    expect(outcome.body.message).toMatch(reason);
+    expect(outcome.body.message).toContain('the model was stopped while it ran');
+    expect(await bus.logOf(outcome)).toBe('written\n');
     expect(await bus.storage.stat(j.output.bucket, j.output.key)).toBeUndefined();
     expect(await onceEmpty(jobFolders)).toEqual([]);
     expect(await bus.containersLeft()).toEqual([]);

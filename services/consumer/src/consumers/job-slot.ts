@@ -1,5 +1,11 @@
 import type { Broker, DeliveryContext, Subscription } from '@dicomflow/broker';
-import { jobFailedMessageId, jobFinishedMessageId, jobStartedMessageId, type Job } from '@dicomflow/messages';
+import {
+  JOB_QUEUES,
+  jobFailedMessageId,
+  jobFinishedMessageId,
+  jobStartedMessageId,
+  type Job,
+} from '@dicomflow/messages';
 import { errorKind } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
 import type { Slot } from '../docker/create-options.js';
@@ -152,6 +158,7 @@ export async function execJobMessage(
     steps_s: stepDurations(outcome.timings),
   };
   if (timings.start_s !== undefined) deps.metrics.startSeconds.observe(timings.start_s);
+  observeJobTimes(deps.metrics, job, JOB_QUEUES[slotRoutingKey(slot)], outcome.timings);
   if (outcome.kind === 'finished' && timings.collect_s !== undefined)
     deps.metrics.collectSeconds.observe(timings.collect_s);
   if (outcome.kind === 'finished') logger.info({ timings }, 'job finished');
@@ -164,6 +171,32 @@ export async function execJobMessage(
       'job failed',
     );
   }
+}
+
+/**
+ * What operators ask: how long a job waited for a slot (from the scheduler's dispatch, so the queue and the
+ * start overhead both count) and how long its model ran, labelled by flow (its name, else its file).
+ */
+function observeJobTimes(
+  metrics: ConsumerMetrics,
+  job: Job,
+  queue: string,
+  timings: JobOutcome['timings'],
+): void {
+  const flow = job.flowName || job.flowFile;
+  const dispatchedAt = Date.parse(job.dispatchedAt);
+  const { containerStartedAt, containerExitedAt } = timings;
+  if (containerStartedAt === undefined) return;
+  if (!Number.isNaN(dispatchedAt))
+    metrics.queueWaitSeconds.observe(
+      { flow, queue, priority: String(job.priority) },
+      Math.max(containerStartedAt - dispatchedAt, 0) / 1000,
+    );
+  if (containerExitedAt !== undefined)
+    metrics.containerSeconds.observe(
+      { flow, image: job.model.docker_kwargs.image },
+      (containerExitedAt - containerStartedAt) / 1000,
+    );
 }
 
 async function publishOutcome(deps: SlotDeps, job: Job, record: OutcomeRecord): Promise<void> {

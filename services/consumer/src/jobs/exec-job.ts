@@ -19,7 +19,7 @@ import {
   isNotFound,
 } from '../docker/docker-errors.js';
 import { checkEngineStayedUp, type EngineWatchTiming } from '../docker/engine-watch.js';
-import { ensureImage, runsAsRoot } from '../docker/images.js';
+import { ensureImage, runsAsRoot, type ImageFacts } from '../docker/images.js';
 import { stageInputFolder } from '../staging/input-folder.js';
 import { stageInput, type StagedInput } from '../staging/input-tar.js';
 import { collectOutputFolder } from '../staging/output-folder.js';
@@ -27,6 +27,7 @@ import { collectOutput, type OutputDeps } from '../staging/output-tar.js';
 import type { StaticVolumes } from '../staging/static-volumes.js';
 import type { JobFolder, WorkFolders } from '../staging/work-folders.js';
 import { JobFailure } from './job-failure.js';
+import { OUTPUT_CHECK_INTERVAL_MS, watchOutput } from './output-watch.js';
 
 /** Lines of the container log kept in `logExcerpt`, and its size cap in characters. */
 export const LOG_TAIL_LINES = 200;
@@ -42,6 +43,10 @@ export interface JobDeps {
   /** Shown as `worker` in the job messages (host and consumer id). */
   readonly worker: string;
   readonly maxOutputBytes: number;
+  /** Most files and folders in a model's output (MAX_OUTPUT_ENTRIES). */
+  readonly maxOutputEntries: number;
+  /** How often a running model's writes are measured (default {@link OUTPUT_CHECK_INTERVAL_MS}). */
+  readonly outputCheckMs?: number | undefined;
   /** Memory, process and user bounds of model containers (CONSUMER_* keys). */
   readonly limits: ContainerLimits;
   /**
@@ -118,6 +123,7 @@ export async function execJob(
     const outputDeps: OutputDeps = {
       storage: deps.storage,
       maxOutputBytes: deps.maxOutputBytes,
+      maxOutputEntries: deps.maxOutputEntries,
       onSpooled: () => {
         timings.steps.spool = Date.now();
       },
@@ -259,8 +265,9 @@ async function runContainer(
   // Handled here too, so a failure before it is awaited below is not an unhandled rejection.
   void staging?.catch(() => undefined);
   let container: Docker.Container;
+  let imageFacts: ImageFacts;
   try {
-    container = await createModelContainer(deps, job, slot, name, timings, folder);
+    ({ container, imageFacts } = await createModelContainer(deps, job, slot, name, timings, folder));
   } catch (err) {
     // Nothing may still write into the job folder once it is removed.
     await staging?.catch(() => undefined);
@@ -301,8 +308,20 @@ async function runContainer(
     image,
     worker: deps.worker,
     ...(slot.kind === 'gpu' ? { gpu: slot.gpuId } : {}),
+    // What ran, whatever the tag names later (provenance).
+    imageId: imageFacts.id,
+    repoDigests: [...imageFacts.repoDigests],
   });
   timings.steps['job.started'] = Date.now();
+  const watch = watchOutput({
+    container,
+    outputDir: folder?.output,
+    maxBytes: deps.maxOutputBytes,
+    maxEntries: deps.maxOutputEntries,
+    baseBytes: folder ? 0 : input.bytes,
+    intervalMs: deps.outputCheckMs ?? OUTPUT_CHECK_INTERVAL_MS,
+    logger,
+  });
   let result;
   try {
     result = await waitForExit(container, job.model.timeout * 1000, deps.signal);
@@ -310,7 +329,10 @@ async function runContainer(
     if (deps.signal.aborted)
       throw new TransientError('the consumer is stopping; the job will run again', { cause: err });
     throw asTransientDockerError(err, 'waiting for the container');
+  } finally {
+    watch.stop();
   }
+  const overflow = watch.stop();
   if (result.kind === 'exited' && !(await stillExists(container))) {
     // Another attempt of this job (its message was redelivered elsewhere) removed it: that attempt owns it.
     throw new TransientError(`container ${name} was removed by another attempt of this job`);
@@ -328,6 +350,12 @@ async function runContainer(
   );
   timings.steps.logs = Date.now();
 
+  if (overflow) {
+    throw new JobFailure('output', `${overflow.message}; the model was stopped while it ran`, {
+      ...(result.kind === 'exited' ? { exitCode: result.exitCode } : {}),
+      logExcerpt,
+    });
+  }
   if (result.kind === 'timeout') {
     throw new JobFailure(
       'timeout',
@@ -383,7 +411,7 @@ async function createModelContainer(
   name: string,
   timings: JobTimings,
   folder: JobFolder | undefined,
-): Promise<Docker.Container> {
+): Promise<{ container: Docker.Container; imageFacts: ImageFacts }> {
   const image = job.model.docker_kwargs.image;
   const imageFacts = await ensureImage(deps.docker, image, job.model.pull_before_exec, deps.logger);
   timings.steps.image = Date.now();
@@ -401,7 +429,7 @@ async function createModelContainer(
   try {
     const container = await deps.docker.createContainer(options);
     timings.steps.create = Date.now();
-    return container;
+    return { container, imageFacts };
   } catch (err) {
     const status = dockerStatus(err);
     if (status === 409)

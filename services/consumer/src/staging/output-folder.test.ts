@@ -99,6 +99,18 @@ describe('output folder: scan, exact tar size, stream', () => {
     expect((await tarBytes(outputTarStream(scanned.entries).stream)).length).toBe(1024);
   });
 
+  it('refuses more files and folders than MAX_OUTPUT_ENTRIES, empty ones included', async () => {
+    await mkdir(join(dir, 'a'));
+    await writeFile(join(dir, 'a/empty'), '');
+    await writeFile(join(dir, 'b'), '');
+    expect((await scanOutputFolder(dir, 10, 3)).entries).toHaveLength(3);
+    await writeFile(join(dir, 'c'), '');
+    await expect(scanOutputFolder(dir, 10, 3)).rejects.toMatchObject({
+      reason: 'output',
+      message: 'the output holds more than 3 files and folders (MAX_OUTPUT_ENTRIES)',
+    });
+  });
+
   it('refuses a symlink, naming it, and never follows it', async () => {
     await mkdir(join(dir, 'sub'));
     await writeFile(join(dir, 'real.txt'), 'x');

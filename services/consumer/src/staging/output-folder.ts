@@ -15,6 +15,7 @@ import { TransientError } from '@dicomflow/runtime';
 import type { Job } from '@dicomflow/messages';
 import { JobFailure } from '../jobs/job-failure.js';
 import { COALESCED_CHUNK_BYTES } from './coalesce.js';
+import { tooManyEntries } from './output-limits.js';
 import type { OutputDeps, StoredOutput } from './output-tar.js';
 
 /** One entry of the output folder, as it goes into the stored tar. */
@@ -50,13 +51,19 @@ function kindOf(stats: Awaited<ReturnType<typeof lstat>>): string {
  * symlink, device, fifo or socket fails the job naming it; a file with several hard links is copied as a
  * regular file), at most `maxBytes` in all. Entries come sorted by name, folders before their content.
  */
-export async function scanOutputFolder(dir: string, maxBytes: number): Promise<ScannedOutput> {
+export async function scanOutputFolder(
+  dir: string,
+  maxBytes: number,
+  maxEntries = Number.POSITIVE_INFINITY,
+): Promise<ScannedOutput> {
   const entries: OutputEntry[] = [];
   let files = 0;
   let bytes = 0;
   const walk = async (relative: string): Promise<void> => {
     const names = (await readdir(relative === '' ? dir : join(dir, relative))).sort();
     for (const name of names) {
+      // Empty files and folders hold no bytes but each costs memory here and a header in the tar.
+      if (entries.length >= maxEntries) throw tooManyEntries(maxEntries);
       const entryName = relative === '' ? name : `${relative}/${name}`;
       const path = join(dir, entryName);
       const stats = await lstat(path);
@@ -152,7 +159,7 @@ export function outputTarStream(entries: readonly OutputEntry[]): {
  * then streams the tar straight into the upload to `job.output`: no spool file, nothing held whole.
  */
 export async function collectOutputFolder(deps: OutputDeps, dir: string, job: Job): Promise<StoredOutput> {
-  const scanned = await scanOutputFolder(dir, deps.maxOutputBytes);
+  const scanned = await scanOutputFolder(dir, deps.maxOutputBytes, deps.maxOutputEntries);
   const tarBytes = outputTarSize(scanned.entries);
   deps.onSpooled?.();
   const { stream, failure } = outputTarStream(scanned.entries);

@@ -12,12 +12,15 @@ import { JobFailure } from '../jobs/job-failure.js';
 import { asTransientDockerError, dockerMessage, isNotFound } from '../docker/docker-errors.js';
 import { coalesce, COALESCED_CHUNK_BYTES } from './coalesce.js';
 import { containerDir } from './input-tar.js';
+import { tooManyEntries } from './output-limits.js';
 
 /** What collecting the output needs. */
 export interface OutputDeps {
   readonly storage: Pick<Storage, 'putStream'>;
   /** Largest output (sum of file sizes) accepted, in bytes. */
   readonly maxOutputBytes: number;
+  /** Most files and folders in an output (default: no bound). */
+  readonly maxOutputEntries?: number;
   /** Folder for the spooled output tar (default: the OS temp folder). */
   readonly spoolDir?: string;
   /** Called once the output is checked and spooled, before the upload (for the step timings). */
@@ -65,6 +68,7 @@ export async function collectOutput(
       await openOutput(container, job),
       createWriteStream(file),
       deps.maxOutputBytes,
+      deps.maxOutputEntries,
     );
     deps.onSpooled?.();
     const reading = createReadStream(file, { highWaterMark: COALESCED_CHUNK_BYTES });
@@ -96,14 +100,18 @@ export async function repackChecked(
   archive: Readable,
   sink: Writable,
   maxBytes: number,
+  maxEntries = Number.POSITIVE_INFINITY,
 ): Promise<StoredOutput> {
   const extract = tar.extract();
   const pack = tar.pack();
   let files = 0;
   let bytes = 0;
+  let entries = 0;
   const check = async (): Promise<void> => {
     for await (const entry of extract) {
       const { header } = entry;
+      // The output folder's own entry is not one of the model's.
+      if (++entries > maxEntries + 1) throw tooManyEntries(maxEntries);
       const name = outputEntryName(header.name);
       if (header.type !== 'file' && header.type !== 'directory') {
         throw new JobFailure(

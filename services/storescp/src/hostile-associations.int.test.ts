@@ -157,6 +157,37 @@ describe('storescp bounds on connections', () => {
     }
   });
 
+  it('closes a connection that connects and then sends nothing (connect timeout), and keeps serving', async () => {
+    const slow = await startReceiver({ ASSOCIATION_IDLE_TIMEOUT: '2' });
+    const silent = await RawPeer.connect(slow.port);
+    try {
+      await silent.closedByReceiver();
+      const echo = await echoscu({ port: slow.port, calledAe: 'STORESCP' });
+      expect(echo.code).toBe(0);
+    } finally {
+      silent.destroy();
+      await slow.close();
+    }
+  });
+
+  it('aborts an accepted association that goes silent between messages (idle timeout), and keeps serving', async () => {
+    const slow = await startReceiver({ ASSOCIATION_IDLE_TIMEOUT: '2' });
+    const peer = await RawPeer.connect(slow.port);
+    try {
+      await peer.send(associateRq([presentationContext(1, CT_IMAGE, [IMPLICIT_LE])]));
+      expect((await peer.next()).type).toBe(0x02);
+      // Nothing more from the peer: no P-DATA, no release.
+      const answer = await peer.next();
+      expect([answer.type, ...answer.body]).toEqual([0x07, 0, 0, 2, 0]);
+      await peer.closedByReceiver();
+      const echo = await echoscu({ port: slow.port, calledAe: 'STORESCP' });
+      expect(echo.code).toBe(0);
+    } finally {
+      peer.destroy();
+      await slow.close();
+    }
+  });
+
   it('closes a connection that dribbles its A-ASSOCIATE-RQ slower than the request timeout allows', async () => {
     // Idle timeout 2 s, so the request timeout is 2 s; a byte every 100 ms never trips the idle timeout.
     const slow = await startReceiver({ ASSOCIATION_IDLE_TIMEOUT: '2' });

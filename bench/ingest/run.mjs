@@ -17,6 +17,7 @@ const PARALLEL_SENDERS = 4;
 
 const INSTANCES = positiveInt('BENCH_INSTANCES', 200);
 const BIG_INSTANCES = positiveInt('BENCH_BIG_INSTANCES', 2000);
+const NAGLE_INSTANCES = positiveInt('BENCH_NAGLE_INSTANCES', 100);
 
 // The helpers are TypeScript; the bench uses their build (tsc --build is a no-op when up to date).
 execFileSync(
@@ -52,7 +53,7 @@ async function stopAll() {
 }
 
 /** A series in bench/.work, generated once and reused while its marker says it is complete. */
-async function series(name, count) {
+async function series(name, count, size = {}) {
   const dir = join(work, name);
   const marker = join(dir, '.complete');
   if (existsSync(marker) && Number(await readFile(marker, 'utf8')) === count) {
@@ -65,6 +66,7 @@ async function series(name, count) {
   const files = await helpers.generateCtSeries(dir, count, {
     patientId: 'BENCH',
     patientName: 'Bench^Ingest',
+    ...size,
   });
   await writeFile(marker, String(count));
   log(`generated ${count} instances in ${((performance.now() - begin) / 1000).toFixed(1)} s into ${dir}`);
@@ -201,6 +203,30 @@ async function memory(files, shim) {
   }
 }
 
+/**
+ * Debian's storescu as it is (no shim: Nagle on, delayed ACKs on) sending small instances to each receiver,
+ * itself without the shim: dcmtk's storescp waits out the delayed ACK on every message, ours acknowledges
+ * at once (TCP_QUICKACK). Median instances per second of each side.
+ */
+async function nagle(files) {
+  const seconds = { peer: [], ours: [] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const side of ['peer', 'ours']) {
+      const receiver = await started(
+        side === 'peer' ? startPeer({ work, shim: '' }) : startOurs({ work, root, shim: '' }),
+      );
+      try {
+        const s = await coldThenWarm(receiver, () => timedSend({ port: receiver.port, files, shim: '' }));
+        seconds[side].push(s.warm);
+        log(`nagle   round ${round} ${receiver.name}: ${(files.length / s.warm).toFixed(1)} instances/s`);
+      } finally {
+        await stopped(receiver);
+      }
+    }
+  }
+  return { peerIps: files.length / median(seconds.peer), oursIps: files.length / median(seconds.ours) };
+}
+
 async function main() {
   await mkdir(work, { recursive: true });
   const shim = await helpers.nodelayShimPath(work);
@@ -208,6 +234,21 @@ async function main() {
   const files = await series(`series-${INSTANCES}`, INSTANCES);
   const bytes = await datasetBytes(files);
   log(`${INSTANCES} instances, ${(bytes / MB).toFixed(1)} MB of dataset bytes`);
+
+  const small = await series(`series-small-${NAGLE_INSTANCES}`, NAGLE_INSTANCES, { rows: 64, columns: 64 });
+  log(`nagle: ${NAGLE_INSTANCES} small instances, sender and receivers without the shim`);
+  const nagled = await nagle(small);
+  log(
+    `nagle: ours ${fixed(nagled.oursIps)} instances/s, dcmtk storescp ${fixed(nagled.peerIps)} ` +
+      `(ours ${fixed(nagled.oursIps / nagled.peerIps)}x)`,
+  );
+  if (process.env.BENCH_NAGLE_ONLY === '1') {
+    console.log(
+      `RESULT nagle_ratio_ips=${fixed(nagled.oursIps / nagled.peerIps)} nagle_ours_ips=${fixed(nagled.oursIps)} ` +
+        `nagle_peer_ips=${fixed(nagled.peerIps)}`,
+    );
+    return;
+  }
 
   // One unmeasured send first, so the first measured round does not pay for cold caches.
   const warmUp = await started(startPeer({ work, shim }));
@@ -254,7 +295,9 @@ async function main() {
       `ours_parallel_mbps=${fixed(mbps(parallel.ours))} peer_parallel_mbps=${fixed(mbps(parallel.peer))} ` +
       `ours_fsync_mbps=${fixed(mbps(singleFsync))} peak_rss_mb=${fixed(peakRssMb)} ` +
       `ratio_cold_mbps=${fixed(mbps(single.oursCold) / mbps(single.peerCold))} ` +
-      `ratio_parallel_cold_mbps=${fixed(mbps(parallel.oursCold) / mbps(parallel.peerCold))}`,
+      `ratio_parallel_cold_mbps=${fixed(mbps(parallel.oursCold) / mbps(parallel.peerCold))} ` +
+      `nagle_ratio_ips=${fixed(nagled.oursIps / nagled.peerIps)} nagle_ours_ips=${fixed(nagled.oursIps)} ` +
+      `nagle_peer_ips=${fixed(nagled.peerIps)}`,
   );
 }
 

@@ -242,8 +242,22 @@ describe('compose.yaml', () => {
     expect(existsSync(join(ROOT, 'mounts', 'static'))).toBe(true);
   });
 
-  it('publishes the DICOM port, gives the consumer the Docker socket, and lets the consumer scale', () => {
-    expect(resolved.services.storescp?.ports).toEqual(['0.0.0.0:10000:10000/tcp']);
+  it('publishes every port on 127.0.0.1 unless a *_BIND variable says otherwise', async () => {
+    const text = await readFile(COMPOSE_FILE, 'utf8');
+    const published = [...text.matchAll(/^\s+- (\$\{[A-Z_]+_BIND:-[^}]*\}):\$\{[A-Z_]+_PORT:-\d+\}:\d+$/gm)];
+    const allPorts = [...text.matchAll(/^\s+- \S*:\d+$/gm)].filter((line) => /_PORT:-/.test(line[0]));
+    expect(published.length).toBe(allPorts.length);
+    expect(published.length).toBeGreaterThanOrEqual(7);
+    for (const [, bind] of published) expect(bind).toMatch(/^\$\{[A-Z_]+_BIND:-127\.0\.0\.1\}$/);
+    for (const [, service] of Object.entries(resolved.services))
+      for (const port of service.ports ?? []) expect(String(port)).toMatch(/^127\.0\.0\.1:/);
+  });
+
+  it('publishes the DICOM and STOW-RS ports, gives the consumer the Docker socket, and lets the consumer scale', () => {
+    expect(resolved.services.storescp?.ports).toEqual([
+      '127.0.0.1:10000:10000/tcp',
+      '127.0.0.1:8082:8082/tcp',
+    ]);
     const consumer = resolved.services.consumer;
     expect(consumer?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock:rw');
     expect(consumer?.group_add).toBeDefined();

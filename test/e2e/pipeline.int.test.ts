@@ -249,6 +249,42 @@ describe('the whole suite', () => {
     }
   });
 
+  it('delivers to a DICOMweb server (STOW-RS) as a destination', async () => {
+    const web = await startOrthanc({ aeTitle: 'WEB', dicomWeb: {} });
+    try {
+      const url = `http://127.0.0.1:${web.httpPort}/dicom-web`;
+      await stack.writeFlow('dicomweb.yaml', {
+        name: 'dicomweb',
+        triggers: [{ PatientID: '^E2E-DICOMWEB$' }],
+        models: [{ docker_kwargs: { image: copyImage } }],
+        destinations: [{ url }],
+      });
+      const files = await generateCtSeries(join(work, 'dicomweb'), 4, {
+        patientId: 'E2E-DICOMWEB',
+        rows: 64,
+        columns: 64,
+      });
+      const sent = await uidsAndDigests(files);
+      await send(files);
+
+      const [run] = await stack.waitForRuns('dicomweb', 1, isDone);
+      expect(run?.statusName, JSON.stringify(run?.failure)).toBe('sent');
+      expect(run?.status).toBe(4);
+      expect(run?.destinations).toEqual([url]);
+      const inOrthanc = await web.instances();
+      expect(inOrthanc.map((i) => i.sopInstanceUid).sort()).toEqual([...sent.keys()].sort());
+      const scratch = join(work, 'dicomweb-files');
+      await mkdir(scratch, { recursive: true });
+      for (const instance of inOrthanc) {
+        const path = join(scratch, `${instance.id}.dcm`);
+        await writeFile(path, await web.instanceFile(instance.id));
+        expect(await datasetDigest(path)).toBe(sent.get(instance.sopInstanceUid));
+      }
+    } finally {
+      await web.stop();
+    }
+  });
+
   it('mounts model weights from the static folder (synced by static-storage) read-only into the model', async () => {
     // Weights dropped into the static folder as a tar: static-storage uploads them with their sha256.
     const weights = join(work, 'weights-src');

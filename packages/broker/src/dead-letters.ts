@@ -1,4 +1,5 @@
 import { connect, type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
+import { amqpAddress } from './amqp-address.js';
 import type { BrokerConfig } from './connection.js';
 import {
   ATTEMPT_HEADER,
@@ -46,17 +47,8 @@ export interface DeadLetter {
 
 /** Opens a connection of its own for an operator's command (no reconnecting: the command just fails). */
 export async function connectForDeadLetters(config: BrokerConfig): Promise<ChannelModel> {
-  return connect(
-    {
-      protocol: 'amqp',
-      hostname: config.hostname,
-      port: config.port,
-      username: config.username,
-      password: config.password,
-      vhost: config.vhost ?? '/',
-    },
-    { clientProperties: { connection_name: 'dicomflow-cli' }, timeout: 10_000 },
-  );
+  const { url, tls } = amqpAddress(config);
+  return connect(url, { ...tls, clientProperties: { connection_name: 'dicomflow-cli' }, timeout: 10_000 });
 }
 
 /**

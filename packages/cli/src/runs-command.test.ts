@@ -22,6 +22,12 @@ describe('dicomflow runs (no tracker needed)', () => {
       ae_title: 'PACS',
     });
     expect(parseDestination('[::1]:11112:DEST')).toEqual({ host: '::1', port: 11112, ae_title: 'DEST' });
+    expect(parseDestination('https://pacs.example/dicom-web')).toEqual({
+      url: 'https://pacs.example/dicom-web',
+    });
+    expect(() => parseDestination('https://user:pw@pacs.example/dicom-web')).toThrow(
+      'expected an http(s) URL without user name or password',
+    );
     for (const bad of [
       'pacs',
       'pacs:104',

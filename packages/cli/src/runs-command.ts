@@ -1,5 +1,5 @@
 import { loadConfig } from '@dicomflow/config';
-import type { FlowDestination } from '@dicomflow/messages';
+import { DICOMWEB_URL_PATTERN, type FlowDestination } from '@dicomflow/messages';
 import { ExitCode, type CliOutput } from './cli-output.js';
 
 /** Where `dicomflow runs` finds the flow-tracker. */
@@ -26,10 +26,18 @@ export function trackerUrlOf(target: RunsTarget): string {
 }
 
 /**
- * Reads `host:port:AET` (a host with colons, IPv6, may be in brackets). Throws a message for people when
- * it is not one.
+ * Reads `host:port:AET` (a host with colons, IPv6, may be in brackets), or the base URL of a DICOMweb
+ * server (`http(s)://...`, sent without a token: the tracker's API takes `token_file` for one that needs
+ * it). Throws a message for people when it is neither.
  */
 export function parseDestination(text: string): FlowDestination {
+  if (/^https?:\/\//i.test(text)) {
+    if (!new RegExp(DICOMWEB_URL_PATTERN).test(text) || text.length > 2048)
+      throw new Error(
+        `--destination ${text}: expected an http(s) URL without user name or password (a DICOMweb server)`,
+      );
+    return { url: text };
+  }
   const parts = text.split(':');
   const aeTitle = parts.pop() ?? '';
   const port = Number(parts.pop());
@@ -42,7 +50,9 @@ export function parseDestination(text: string): FlowDestination {
     aeTitle === '' ||
     aeTitle.length > 16
   )
-    throw new Error(`--destination ${text}: expected host:port:AET (port 1-65535, AE title 1-16 characters)`);
+    throw new Error(
+      `--destination ${text}: expected host:port:AET (port 1-65535, AE title 1-16 characters) or a DICOMweb URL`,
+    );
   return { host, port, ae_title: aeTitle };
 }
 

@@ -13,6 +13,8 @@ export { brokerConfigFrom, exchangesFrom, postgresConfigFrom, storageConfigFrom 
 export type {
   BrokerConnectionConfig,
   PostgresConnectionConfig,
+  PostgresKeys,
+  TlsFileOptions,
   StorageConnectionConfig,
 } from './client-options.js';
 export { SERVICE_NAMES } from './services.js';

@@ -38,6 +38,26 @@ export const senderKeys = {
   SEND_TIMEOUT_MS: key(
     integer(100),
     60_000,
-    'How long to wait for a connection, an association answer or a C-STORE response before the attempt counts as failed.',
+    'How long to wait for a connection, an association answer, a C-STORE response or a STOW-RS answer (no traffic either way) before the attempt counts as failed.',
+  ),
+  SENDER_TOKEN_DIR: key(
+    text(),
+    '/run/secrets',
+    'Folder of the bearer token files that DICOMweb destinations name with token_file (compose puts its secrets here).',
+  ),
+  SEND_TLS_CA_FILE: key(
+    text(),
+    '',
+    'PEM file of CA certificates trusted for https:// DICOMweb destinations besides the default ones (empty: none).',
+  ),
+  SEND_STOW_BATCH_INSTANCES: key(
+    integer(1, 10_000),
+    100,
+    'Most instances in one STOW-RS request to a DICOMweb destination (each request takes the instances downloaded by then).',
+  ),
+  SEND_STOW_BATCH_BYTES: key(
+    integer(1),
+    64 * 1024 * 1024,
+    'Most file bytes in one STOW-RS request (a larger instance goes alone); bounds what the server holds and what a retry sends again.',
   ),
 };

@@ -10,6 +10,7 @@ import {
 import { schedulerKeys } from './keys-scheduler.js';
 import { retentionKeysOf } from './keys-retention.js';
 import { senderKeys } from './keys-sender.js';
+import { stowKeys } from './keys-stow.js';
 
 /** The services of DicomFlow; each reads the common keys plus its own. */
 export type ServiceName =
@@ -38,7 +39,11 @@ function withCommon<G extends KeyGroup>(
  * services can be checked for keys that no service knows.
  */
 export const SERVICE_KEYS = {
-  storescp: withCommon('storescp', { ...storescpKeys, ...retentionKeysOf('RETENTION_SPOOL') }),
+  storescp: withCommon('storescp', {
+    ...storescpKeys,
+    ...stowKeys,
+    ...retentionKeysOf('RETENTION_SPOOL'),
+  }),
   fingerprinter: withCommon('fingerprinter', fingerprinterKeys),
   scheduler: withCommon('scheduler', {
     ...schedulerKeys,

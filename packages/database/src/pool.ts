@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Logger } from '@dicomflow/runtime';
+import { readTlsFiles, type Logger, type TlsFiles, type TlsMaterial } from '@dicomflow/runtime';
 
 /** A pool of PostgreSQL connections. */
 export type Pool = pg.Pool;
@@ -13,6 +13,22 @@ export interface PoolConnection {
   readonly database: string;
   readonly user: string;
   readonly password: string;
+  /** SSL with the server certificate verified (verify-full) when present; PEM file paths. */
+  readonly ssl?: TlsFiles;
+}
+
+/** The `ssl` option of node-postgres and of TypeORM's postgres driver, as {@link postgresSsl} makes it. */
+export type PostgresSsl = TlsMaterial & { readonly rejectUnauthorized: true };
+
+/**
+ * node-postgres' `ssl` option for `connection` (also TypeORM's, which hands it on): undefined for a plain
+ * connection; otherwise the PEM files read now (a missing or wrong file throws a PermanentError naming
+ * it) and the certificate checked against the CA and the host name, as libpq's sslmode=verify-full does.
+ * The one place where DB_SSL_* become connection options.
+ */
+export function postgresSsl(connection: Pick<PoolConnection, 'ssl'>): PostgresSsl | undefined {
+  if (!connection.ssl) return undefined;
+  return { ...readTlsFiles(connection.ssl, 'PostgreSQL'), rejectUnauthorized: true };
 }
 
 /** How one service uses its pool. */
@@ -28,8 +44,11 @@ export interface PoolOptions {
  * restart never crashes the service.
  */
 export function createPool(connection: PoolConnection, options: PoolOptions, logger: Logger): Pool {
+  const { ssl: _files, ...address } = connection;
+  const ssl = postgresSsl(connection);
   const pool = new pg.Pool({
-    ...connection,
+    ...address,
+    ...(ssl === undefined ? {} : { ssl }),
     application_name: `${options.applicationName}-${process.pid}`,
     max: options.max,
     connectionTimeoutMillis: 10_000,

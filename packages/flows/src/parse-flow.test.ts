@@ -49,6 +49,24 @@ describe('parseFlow: valid files', () => {
     });
   });
 
+  it('takes DICOM nodes and DICOMweb servers as destinations', () => {
+    const result = parseFlow(
+      lines(
+        'destinations:',
+        '  - { host: pacs, port: 104, ae_title: PACS }',
+        '  - url: https://pacs.example/dicom-web',
+        '    token_file: pacs-token',
+        '  - url: http://orthanc:8042/dicom-web',
+      ),
+      'web.yaml',
+    );
+    expect(result.ok && result.flow.destinations).toEqual([
+      { host: 'pacs', port: 104, ae_title: 'PACS' },
+      { url: 'https://pacs.example/dicom-web', token_file: 'pacs-token' },
+      { url: 'http://orthanc:8042/dicom-web' },
+    ]);
+  });
+
   it('reads YAML 1.2: yes stays a string, so it is not a boolean', () => {
     expect(problemsOf(lines('models:', '  - docker_kwargs: { image: a }', '    gpu: yes'))).toEqual([
       'flow.yaml:3: models[0].gpu: must be true or false',
@@ -143,6 +161,45 @@ describe('parseFlow: problems name the file, line and field', () => {
       lines('triggers:', '  - "0010,0010": x'),
       [
         'flow.yaml:2: triggers[0]["0010,0010"]: is not a DICOM keyword (e.g. Modality) or a tag as (gggg,eeee)',
+      ],
+    ],
+    [
+      'a destination with the fields of a DICOM node and of a DICOMweb server',
+      lines(
+        'destinations:',
+        '  - url: http://pacs/dicom-web',
+        '    host: pacs',
+        '    port: 104',
+        '    ae_title: P',
+      ),
+      [
+        'flow.yaml:2: destinations[0]: must be a DICOM node (host, port, ae_title) or a DICOMweb server (url, optionally token or token_file), not both',
+      ],
+    ],
+    [
+      'a destination that is neither',
+      lines('destinations:', '  - hostname: pacs'),
+      [
+        'flow.yaml:2: destinations[0]: must be a DICOM node (host, port, ae_title) or a DICOMweb server (url, optionally token or token_file), not both',
+      ],
+    ],
+    [
+      'a DICOMweb destination with a token and a token file',
+      lines('destinations:', '  - url: https://pacs/dicom-web', '    token: abc', '    token_file: pacs'),
+      ['flow.yaml:2: destinations[0]: give token or token_file, not both'],
+    ],
+    [
+      'a DICOMweb url with credentials, at its line',
+      lines(
+        'name: a',
+        'destinations:',
+        '  - host: pacs',
+        '    port: 104',
+        '    ae_title: P',
+        '  - url: https://u:p@pacs/dicom-web',
+      ),
+      [
+        'flow.yaml:6: destinations[1].url: must be an http:// or https:// URL without user name or password (put a bearer token in token or token_file)',
       ],
     ],
     [

@@ -41,12 +41,29 @@ export function checkFlowDefinition(data: unknown): FlowCheckResult {
 }
 
 function describeFlowErrors(errors: readonly ErrorObject[]): FlowIssue[] {
-  // A failed anyOf also reports why each branch failed; its own (editor) message says it better.
-  const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => `${e.schemaPath}/`);
+  // A failed anyOf also reports why each branch failed; its own (editor) message says it better, unless
+  // the data's fields pick one branch (a destination with `url` is a DICOMweb server): then that branch's
+  // own errors say exactly what is wrong, and the others are noise.
+  // Schema paths are the same for every list item: an anyOf's branch errors are those under its schema
+  // path at or under its data path.
+  const anyOfErrors = errors.filter((e) => e.keyword === 'anyOf');
+  const chosen = new Map(anyOfErrors.map((e) => [e, chosenBranch(e)]));
+  const dropped = anyOfErrors.map((e) => {
+    const branch = chosen.get(e);
+    const all = `${e.schemaPath}/`;
+    return { at: e.instancePath, all, except: branch === undefined ? undefined : `${all}${branch}/` };
+  });
+  const isBranchError = (error: ErrorObject): boolean =>
+    dropped.some(
+      (d) =>
+        (error.instancePath === d.at || error.instancePath.startsWith(`${d.at}/`)) &&
+        error.schemaPath.startsWith(d.all) &&
+        !(d.except !== undefined && error.schemaPath.startsWith(d.except)),
+    );
   const seen = new Set<string>();
   const issues: FlowIssue[] = [];
   for (const error of errors) {
-    if (anyOfPaths.some((prefix) => error.schemaPath.startsWith(prefix))) continue;
+    if (chosen.get(error) !== undefined || isBranchError(error)) continue;
     const issue = describeError(error);
     const id = JSON.stringify(issue);
     if (seen.has(id)) continue;
@@ -54,6 +71,25 @@ function describeFlowErrors(errors: readonly ErrorObject[]): FlowIssue[] {
     issues.push(issue);
   }
   return issues;
+}
+
+/**
+ * The one branch of a failed anyOf of object schemas that the data's fields point to (the only branch
+ * knowing any of them), else undefined: no field is known to any branch, or fields of several branches are
+ * mixed (the anyOf's own message then says which forms exist).
+ */
+function chosenBranch(error: ErrorObject): number | undefined {
+  const data: unknown = error.data;
+  const schema: unknown = error.schema;
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || !Array.isArray(schema))
+    return undefined;
+  const keys = Object.keys(data);
+  const fieldsOf = (schema as unknown[]).map((branch) => {
+    const properties = (branch as { properties?: unknown } | null)?.properties;
+    return typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
+  });
+  const claiming = fieldsOf.flatMap((fields, n) => (keys.some((k) => fields.includes(k)) ? [n] : []));
+  return claiming.length === 1 ? claiming[0] : undefined;
 }
 
 function describeError(error: ErrorObject): FlowIssue {
@@ -76,6 +112,11 @@ function describeError(error: ErrorObject): FlowIssue {
       };
     case 'anyOf':
       return { path: at, reason: stringOr(schema.errorMessage, 'has the wrong form') };
+    case 'not':
+      return {
+        path: at,
+        reason: stringOr((error.schema as { errorMessage?: unknown }).errorMessage, 'is not allowed'),
+      };
     case 'minLength':
       return {
         path: at,

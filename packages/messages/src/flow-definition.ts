@@ -1,4 +1,5 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { FlowDestination } from './destination.js';
 import { DockerKwargs } from './docker-kwargs.js';
 
 /**
@@ -79,17 +80,6 @@ export const FlowModel = ObjectWithDefaults(
 );
 export type FlowModel = Static<typeof FlowModel>;
 
-/** A DICOM node that receives the output of the last model. */
-export const FlowDestination = Type.Object(
-  {
-    host: Type.String({ minLength: 1, maxLength: 255, description: 'Host name or IP address.' }),
-    port: Type.Integer({ minimum: 1, maximum: 65535 }),
-    ae_title: Type.String({ minLength: 1, maxLength: 16, description: 'Called AE title.' }),
-  },
-  { additionalProperties: false, description: 'A DICOM node (C-STORE SCP).' },
-);
-export type FlowDestination = Static<typeof FlowDestination>;
-
 /** A DICOM keyword, as the receiver's TAR_SUBDIR takes them. */
 const Keyword = Type.String({
   pattern: '^[A-Za-z][A-Za-z0-9]*$',
@@ -118,7 +108,7 @@ export const FlowDefinition = ObjectWithDefaults(
     models: Type.Array(FlowModel, { default: [], description: 'Models run in order.' }),
     destinations: Type.Array(FlowDestination, {
       default: [],
-      description: 'DICOM nodes that receive the last model output.',
+      description: 'DICOM nodes and DICOMweb servers that receive the last model output.',
     }),
     tar_subdir: Type.Array(Keyword, {
       default: [],

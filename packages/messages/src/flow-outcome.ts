@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { FlowDestination } from './flow-definition.js';
+import { FlowDestination } from './destination.js';
 import { JOB_FAILURE_REASONS, ObjectLocation, StepIndex } from './jobs.js';
 import { Resend } from './recovery.js';
 import { AeTitle, HostName, StringEnum } from './schema-parts.js';

@@ -12,6 +12,7 @@ export {
   readReceiptIndexLines,
   ReceiptIndexFormatError,
 } from './receipt-index-lines.js';
+export { DeliveredInstanceLine, formatDeliveredLine, readDeliveredLines } from './delivered-manifest.js';
 export {
   MESSAGE_SCHEMAS,
   isSchemaRoutingKey,
@@ -24,12 +25,22 @@ export { DockerKwargs, REFUSED_DOCKER_KWARGS } from './docker-kwargs.js';
 export {
   CompleteFlowDefinition,
   FlowDefinition,
-  FlowDestination,
   FlowModel,
   TRIGGER_KEY_PATTERN,
   TriggerMap,
   TriggerPatterns,
 } from './flow-definition.js';
+export {
+  BEARER_TOKEN_PATTERN,
+  DICOMWEB_URL_PATTERN,
+  DicomWebDestination,
+  DicomWebUrl,
+  DimseDestination,
+  FlowDestination,
+  TOKEN_FILE_PATTERN,
+  destinationText,
+  isDicomWebDestination,
+} from './destination.js';
 export { checkFlowDefinition, type FlowCheckResult, type FlowIssue, type FlowPath } from './flow-check.js';
 export { flowJsonSchema } from './flow-json-schema.js';
 export { FlowMatched } from './flow-matched.js';
@@ -76,6 +87,9 @@ export { FlowRerun, Resend } from './recovery.js';
 export {
   SEND_FAILURE_REASONS,
   SEND_TARGET_KINDS,
+  DicomWebSendTarget,
+  DimseSendTarget,
+  isDicomWebTarget,
   SendFailed,
   SendFinished,
   SendInstanceFailure,
@@ -85,6 +99,7 @@ export {
   SendTarget,
   SendTargetOutcome,
   SkippedMembers,
+  sendTargetText,
   type SendFailureReason,
   type SendTargetKind,
 } from './send-outcome.js';

@@ -112,6 +112,10 @@ export const JobStarted = Type.Object(
     worker: Type.Optional(Type.String({ maxLength: 256 })),
     /** The GPU id of the slot that runs it, for GPU jobs. */
     gpu: Type.Optional(Type.String({ maxLength: 64 })),
+    /** The image id the engine ran (`docker inspect` Id, `sha256:...`): what ran, whatever the tag says later. */
+    imageId: Type.Optional(Type.String({ maxLength: 256 })),
+    /** `name@sha256:...` per registry the image came from (`RepoDigests`); empty for an image built locally. */
+    repoDigests: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 32 })),
   },
   { additionalProperties: false },
 );

@@ -1,5 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Resend } from './recovery.js';
+import { ObjectLocation } from './jobs.js';
+import { DicomWebUrl } from './destination.js';
 import { AeTitle, HostName, StringEnum } from './schema-parts.js';
 
 const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
@@ -22,8 +24,8 @@ const sendRun = {
 export const SEND_TARGET_KINDS = ['destination', 'return-to-sender'] as const;
 export type SendTargetKind = (typeof SEND_TARGET_KINDS)[number];
 
-/** One DICOM node the sender delivers a run's results to. */
-export const SendTarget = Type.Object(
+/** One DICOM node the sender delivers a run's results to (C-STORE). */
+export const DimseSendTarget = Type.Object(
   {
     kind: StringEnum(SEND_TARGET_KINDS),
     host: HostName,
@@ -32,15 +34,46 @@ export const SendTarget = Type.Object(
   },
   { additionalProperties: false },
 );
+export type DimseSendTarget = Static<typeof DimseSendTarget>;
+
+/** One DICOMweb server (a flow destination) the sender delivers a run's results to (STOW-RS). */
+export const DicomWebSendTarget = Type.Object(
+  {
+    kind: Type.Literal('destination'),
+    /** The destination's base URL; its token never travels in send events. */
+    url: DicomWebUrl,
+  },
+  { additionalProperties: false },
+);
+export type DicomWebSendTarget = Static<typeof DicomWebSendTarget>;
+
+/** Where the sender delivers a run's results: a DICOM node or a DICOMweb server. */
+export const SendTarget = Type.Union([DimseSendTarget, DicomWebSendTarget]);
 export type SendTarget = Static<typeof SendTarget>;
+
+/** True for a DICOMweb target (`url`). */
+export function isDicomWebTarget(target: SendTarget): target is DicomWebSendTarget {
+  return 'url' in target;
+}
+
+/** A target for people and logs: `AE@host:port`, or the DICOMweb URL. */
+export function sendTargetText(target: SendTarget): string {
+  return isDicomWebTarget(target) ? target.url : `${target.aeTitle}@${target.host}:${target.port}`;
+}
 
 /** Why delivery to a target ended without every instance acknowledged. */
 export const SEND_FAILURE_REASONS = [
-  /** The association was rejected for good (called AE not recognised, permanent rejection). */
+  /**
+   * The association was rejected for good (called AE not recognised, permanent rejection), or a DICOMweb
+   * server refused the request for good (HTTP 4xx such as 401, 403, 404).
+   */
   'rejected',
   /** The node could not be reached, or kept failing transiently until the retries ran out. */
   'unreachable',
-  /** Some instances were refused by the node (e.g. SOP class or transfer syntax not accepted). */
+  /**
+   * Some instances were refused by the node (e.g. SOP class or transfer syntax not accepted; a DICOMweb
+   * server's FailedSOPSequence).
+   */
   'instances-refused',
   /** Anything else (see `message`). */
   'error',
@@ -53,7 +86,7 @@ export const SendInstanceFailure = Type.Object(
     /** Tar member name of the file in the output tar. */
     member: Type.String({ maxLength: 1024 }),
     sopInstanceUid: Type.Optional(Type.String({ maxLength: 64 })),
-    /** The DICOM status the node answered (0xA700 ...), when it answered one. */
+    /** The DICOM status the node answered (0xA700 ...; a DICOMweb FailureReason), when it answered one. */
     status: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffff })),
     message: Type.String({ maxLength: 1024 }),
   },
@@ -69,7 +102,7 @@ export const SendTargetOutcome = Type.Object(
     sent: Type.Integer({ minimum: 0 }),
     /** Instances the node did not acknowledge. */
     failed: Type.Integer({ minimum: 0 }),
-    /** Attempts (associations) made. */
+    /** Attempts made (rounds of associations, or of STOW-RS requests), the first try and each retry. */
     attempts: Type.Integer({ minimum: 0 }),
     reason: Type.Optional(StringEnum(SEND_FAILURE_REASONS)),
     message: Type.Optional(Type.String({ maxLength: 4096 })),
@@ -110,7 +143,8 @@ export const SendRetryError = Type.Object(
     /**
      * What kind of failure: the system error code when the connection failed (`ECONNREFUSED`,
      * `EHOSTUNREACH`, `ENOTFOUND` ...), the DICOM status when the node answered one that asks to try again
-     * (`0xA700`), else how the association ended (`timeout`, `aborted`, `rejected`, `connect`).
+     * (`0xA700`), the HTTP status a DICOMweb server answered that asks to try again (`HTTP 503`), else
+     * how the association or request ended (`timeout`, `aborted`, `rejected`, `connect`).
      */
     code: Type.String({ minLength: 1, maxLength: 64 }),
     /** The failure in words (no patient data). */
@@ -152,6 +186,11 @@ export const SendFinished = Type.Object(
     skipped: Type.Integer({ minimum: 0 }),
     skippedMembers: Type.Optional(SkippedMembers),
     outcomes: Type.Array(SendTargetOutcome),
+    /**
+     * Where the list of delivered instances is stored (JSON Lines, one `{sopInstanceUid, target}` per
+     * instance and target: delivered-manifest.ts), for the tracker's provenance; never listed in the message.
+     */
+    delivered: Type.Optional(ObjectLocation),
   },
   { additionalProperties: false },
 );

@@ -39,7 +39,12 @@ export interface HttpServer {
  */
 export function createHttpServer(opts: HttpServerOptions): HttpServer {
   const { logger } = opts;
-  const app = fastify({ loggerInstance: httpLogger(logger) });
+  const app = fastify({
+    loggerInstance: httpLogger(logger),
+    // Route schemas reuse @dicomflow/messages schemas, which carry annotations for editors (a flow
+    // destination's union, say); ajv in strict mode refuses keywords it was not told about.
+    ajv: { customOptions: { keywords: ['errorMessage', 'patternErrorMessage'] } },
+  });
 
   app.get('/healthz', () => ({ status: 'ok' }));
 

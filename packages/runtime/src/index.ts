@@ -9,9 +9,13 @@ export { createMetricsRegistry, METRIC_PREFIX } from './metrics.js';
 export type { ReadinessCheck, CheckResult } from './readiness.js';
 export { DEFAULT_CHECK_TIMEOUT_MS } from './readiness.js';
 export { createHttpServer } from './http-server.js';
+export { HttpError } from './http-error.js';
+export { bearerTokenCheck } from './bearer-token.js';
 export type { HttpServer, HttpServerOptions } from './http-server.js';
 export { runService, DEFAULT_GRACE_MS } from './run-service.js';
 export { shutdownStep } from './shutdown-step.js';
+export { readTlsFiles } from './tls-files.js';
+export type { TlsFiles, TlsMaterial } from './tls-files.js';
 export type { ShutdownStep } from './shutdown-step.js';
 export type { ServiceHandle, RunServiceOptions } from './run-service.js';
 export { DirectoryWatcher, type DirectoryWatcherOptions } from './directory-watcher.js';
@@ -25,3 +29,4 @@ export {
   startJanitor,
 } from './janitor.js';
 export type { Deletions, Janitor, JanitorCounter, JanitorOptions, JanitorStep } from './janitor.js';
+export { acknowledgePromptly, quickAckAvailable } from './tcp-quickack.js';

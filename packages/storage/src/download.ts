@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import type { Client } from 'minio';
 import { StorageError, kindOfCode, toStorageError, type StorageErrorContext } from './storage-error.js';
 
 /**
@@ -28,6 +29,27 @@ export async function openDownload(url: string, context: StorageErrorContext): P
   }
   if (response.body === null) return Readable.from([]);
   return bodyStream(response.body, context);
+}
+
+/**
+ * Opens an object with the minio client's own GET (its https agent, so its CA), with the same errors as
+ * {@link openDownload}: a refusal rejects with a StorageError, a body cut short fails the stream with one.
+ */
+export async function getWithClient(
+  client: Client,
+  context: StorageErrorContext & { bucket: string; key: string },
+): Promise<Readable> {
+  let source: Readable;
+  try {
+    source = await client.getObject(context.bucket, context.key);
+  } catch (err) {
+    throw toStorageError(err, context);
+  }
+  const body = new PassThrough();
+  source.on('error', (err) => body.destroy(toStorageError(err, context)));
+  body.on('close', () => source.destroy());
+  source.pipe(body);
+  return body;
 }
 
 /** The response body as a Node stream whose errors are StorageErrors (one chunk read ahead at most). */

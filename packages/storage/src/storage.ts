@@ -1,10 +1,12 @@
 import { createReadStream } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
 import { stat as statFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
+import { readTlsFiles } from '@dicomflow/runtime';
 import { exactSize, readAtMost } from './byte-limits.js';
-import { DOWNLOAD_URL_SECONDS, openDownload } from './download.js';
+import { DOWNLOAD_URL_SECONDS, getWithClient, openDownload } from './download.js';
 import { incompleteUploadIds, streamedPut, uploadParts } from './multipart-upload.js';
 import { objectHeaders, sanitizeEtag } from './object-headers.js';
 import { StorageError, toStorageError, type StorageErrorContext } from './storage-error.js';
@@ -19,6 +21,19 @@ export interface StorageConfig {
   /** Objects larger than this go up as multipart uploads of this part size (S3_PART_SIZE). */
   partSize: number;
   region?: string;
+  /** PEM file of the CA(s) to trust for HTTPS instead of the system's (S3_CA); used when `useSSL`. */
+  ca?: string;
+}
+
+/**
+ * The HTTPS agent trusting `cfg.ca` (read now: a missing or wrong file throws a PermanentError naming
+ * it), or undefined for the client's default agent (system CAs, or plain HTTP).
+ */
+function httpsAgentFor(cfg: StorageConfig): HttpsAgent | undefined {
+  if (!cfg.useSSL || cfg.ca === undefined || cfg.ca === '') return undefined;
+  const { ca } = readTlsFiles({ ca: cfg.ca }, 'S3');
+  // keepAlive as the client's own default agent has it; certificates are always verified.
+  return new HttpsAgent({ ca, keepAlive: true, rejectUnauthorized: true });
 }
 
 /** What `stat` reports about a stored object. */
@@ -131,6 +146,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, context: StorageErrorCo
 
 /** Creates a {@link Storage} backed by the minio client. Nothing connects until the first call. */
 export function createStorage(cfg: StorageConfig): Storage {
+  const agent = httpsAgentFor(cfg);
   const client = new Client({
     endPoint: cfg.endPoint,
     port: cfg.port,
@@ -139,6 +155,7 @@ export function createStorage(cfg: StorageConfig): Storage {
     secretKey: cfg.secretKey,
     partSize: cfg.partSize,
     ...(cfg.region === undefined ? {} : { region: cfg.region }),
+    ...(agent === undefined ? {} : { transportAgent: agent }),
     // minio would replay a consumed stream on a 5xx; callers retry whole operations with backoff instead.
     retryOptions: { disableRetry: true },
   });
@@ -162,8 +179,13 @@ export function createStorage(cfg: StorageConfig): Storage {
     await withTimeout(abortAll(), ABORT_TIMEOUT_MS, context).catch(() => undefined);
   }
 
-  /** Opens an object's body: a presigned GET (signed here, no request) read with fetch (download.ts). */
+  /**
+   * Opens an object's body: a presigned GET (signed here, no request) read with fetch (download.ts). With a
+   * CA of our own (S3_CA) the client's GET instead, since the built-in fetch cannot be given a CA per
+   * request without a dependency on undici's Agent.
+   */
   async function download(context: StorageErrorContext & { bucket: string; key: string }): Promise<Readable> {
+    if (agent !== undefined) return getWithClient(client, context);
     const url = await client.presignedGetObject(context.bucket, context.key, DOWNLOAD_URL_SECONDS);
     return openDownload(url, context);
   }

@@ -1,3 +1,4 @@
+import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobFailedMessageId, jobFinishedMessageId, jobStartedMessageId, type Job } from '@dicomflow/messages';
 import { buildTestModelImage, COPY_MODEL, waitFor } from '@dicomflow/test-helpers';
@@ -97,6 +98,28 @@ describe('consumer: running models in real containers', () => {
         body: { image: j.model.docker_kwargs.image },
       },
     ]);
+    // Provenance: the id the engine gives the image (a local build has no registry digest).
+    const inspected = await new Docker().getImage(j.model.docker_kwargs.image).inspect();
+    expect(started[0]?.body).toMatchObject({
+      imageId: inspected.Id,
+      repoDigests: inspected.RepoDigests,
+    });
+    expect(inspected.Id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // Observed once the outcome is confirmed, which may be just after the test saw it.
+    let metrics = '';
+    await waitFor(async () => {
+      metrics = await (await fetch(`http://127.0.0.1:${consumer.service.httpPort()}/metrics`)).text();
+      return metrics.includes('dicomflow_consumer_container_seconds_count{');
+    }, 'the job times observed');
+    expect(metrics).toMatch(
+      /^dicomflow_consumer_queue_wait_seconds_count\{[^}]*flow="consumer-test",queue="jobs.cpu",priority="0"[^}]*\} [1-9]/m,
+    );
+    expect(metrics).toMatch(
+      new RegExp(
+        `^dicomflow_consumer_container_seconds_count\\{[^}]*flow="consumer-test",image="${j.model.docker_kwargs.image}"[^}]*\\} 1$`,
+        'm',
+      ),
+    );
     expect(await bus.containersLeft()).toEqual([]);
   });
 

@@ -6,7 +6,7 @@ import { testEnvironment } from '@dicomflow/test-helpers';
 import type { DataSource } from 'typeorm';
 import { createDataSource, migrate } from './db/data-source.js';
 import { EventStore } from './events/event-store.js';
-import { runStory, type RunStory } from './testing/run-story.js';
+import { runStory, storyImageId, type RunStory } from './testing/run-story.js';
 import { newIsolation, testPool } from './testing/tracker-harness.js';
 
 const GRAFANA = new URL('../../../mounts/grafana/', import.meta.url);
@@ -158,6 +158,76 @@ describe('Grafana dashboard queries on the tracker schema', () => {
         message: 'PACS@pacs.example:104 unreachable after 3 attempts',
       },
       { run: jobFailed.runId, reason: 'exit-code', message: 'the container exited with code 3' },
+    ]);
+  });
+
+  it('run provenance: flow hash, received and delivered counts, each step with the image id it ran', async () => {
+    const receivedRows = Array.from({ length: 5 }, (_, i) => `1.2.3.${i + 1}`);
+    await pool.query(
+      `INSERT INTO "${schema}".received_instances
+         (receipt_id, sop_instance_uid, study_instance_uid, series_instance_uid, sop_class_uid)
+       SELECT $1, uid, '1.2', '1.2.1', '1.2.840.10008.5.1.4.1.1.2' FROM unnest($2::text[]) uid`,
+      [happy1.receiptId, receivedRows],
+    );
+    // One instance delivered to two destinations counts once.
+    await pool.query(
+      `INSERT INTO "${schema}".delivered_instances (run_id, sop_instance_uid, destination, step, delivered_at)
+       VALUES ($1, '2.25.1', 'PACS@pacs.example:104', 0, now()), ($1, '2.25.1', 'B@b:104', 0, now()),
+              ($1, '2.25.2', 'PACS@pacs.example:104', 0, now())`,
+      [happy1.runId],
+    );
+    const rows = await rowsOf('Run provenance');
+    expect(rows.map((r) => r.run)).toEqual([
+      notSent.runId,
+      sendFailed.runId,
+      jobFailed.runId,
+      happy3.runId,
+      happy1.runId,
+    ]);
+    expect(rows[4]).toMatchObject({
+      flow: 'CT copy',
+      file: 'ct-copy.yaml',
+      flow_hash: 'ab'.repeat(32),
+      receipt: happy1.receiptId,
+      received: '5',
+      delivered: '2',
+      steps: `0: model-0:1 ${storyImageId(0)} on worker-1 exit 0`,
+    });
+    expect(rows[3]?.steps).toBe(
+      [0, 1, 2].map((step) => `${step}: model-${step}:1 ${storyImageId(step)} on worker-1 exit 0`).join('; '),
+    );
+  });
+
+  it('result time per flow, queue wait per queue and priority, container time per image', async () => {
+    const numbers = (rows: Record<string, unknown>[], keys: string[]): unknown[][] =>
+      rows.map((r) =>
+        keys.map((k) => (k === 'queue' || k === 'flow' || k === 'image' ? r[k] : Number(r[k]))),
+      );
+    // Sent runs: 19 s (1 model) and 43 s (3 models) from receipt to delivered.
+    expect(numbers(await rowsOf('Result time per flow (p50 / p95)'), ['flow', 'p50', 'p95', 'runs'])).toEqual(
+      [['CT copy', 31, expect.closeTo(41.8, 6), 2]],
+    );
+    // Every job waits 3 s; first models at the flow's priority 2, later ones at 5; the second model on the GPU.
+    expect(
+      numbers(await rowsOf('Queue wait per queue and priority (p50 / p95)'), [
+        'queue',
+        'priority',
+        'p50',
+        'p95',
+        'jobs',
+      ]),
+    ).toEqual([
+      ['jobs.cpu', 2, 3, 3, 5],
+      ['jobs.cpu', 5, 3, 3, 1],
+      ['jobs.gpu', 5, 3, 3, 3],
+    ]);
+    // Every container runs 7 s (the failed one too: it ran to its exit).
+    expect(
+      numbers(await rowsOf('Container time per image (p50 / p95)'), ['image', 'p50', 'p95', 'jobs']),
+    ).toEqual([
+      ['model-0:1', 7, 7, 5],
+      ['model-1:1', 7, 7, 3],
+      ['model-2:1', 7, 7, 1],
     ]);
   });
 

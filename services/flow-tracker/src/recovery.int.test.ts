@@ -158,6 +158,25 @@ describe('flow-tracker resend and rerun (RabbitMQ, PostgreSQL, S3)', () => {
     expect(request?.body.output).toEqual({ bucket, key: `${sent.runId}/1/output.tar` });
   });
 
+  it('resends a sent run to a DICOMweb server given by URL', async () => {
+    const destinations = [{ url: 'https://research.example/dicom-web', token_file: 'research-token' }];
+    const answer = await post(`/runs/${sent.runId}/resend`, { destinations });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202);
+    expect(answer.body.destinations).toEqual(['https://research.example/dicom-web']);
+    published += 1; // the tracker's own request comes back to it
+    await waitFor(
+      () => resends.some((r) => r.body.resend?.id === answer.body.resendId),
+      'the resend published',
+    );
+    const request = resends.find((r) => r.body.resend?.id === answer.body.resendId);
+    expect(request?.body.destinations).toEqual(destinations);
+    const badUrl = await post(`/runs/${sent.runId}/resend`, {
+      destinations: [{ url: 'https://user:pw@research.example/dicom-web' }],
+    });
+    expect(badUrl.status).toBe(400);
+    expect(badUrl.body.error).toMatch(/\/destinations\/0\/url/);
+  });
+
   it('refuses what cannot be resent: unknown 404, in progress, no output or output gone 409, bad body 400', async () => {
     const unknown = await post('/runs/00000000-0000-4000-8000-000000000000/resend');
     expect(unknown).toEqual({ status: 404, body: { error: 'no run 00000000-0000-4000-8000-000000000000' } });

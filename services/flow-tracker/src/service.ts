@@ -19,6 +19,7 @@ import {
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
 import { registerRecoveryRoutes } from './api/recovery-routes.js';
+import { registerProvenanceRoutes } from './api/provenance-routes.js';
 import { registerRunRoutes } from './api/runs-routes.js';
 import { registerStudyRoutes } from './api/studies-routes.js';
 import { consumeTrackerEvents } from './consumers/tracker-events.js';
@@ -97,6 +98,7 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
   });
   registerRunRoutes(http.app, dataSource);
   registerStudyRoutes(http.app, dataSource);
+  registerProvenanceRoutes(http.app, dataSource);
   registerRecoveryRoutes(http.app, {
     dataSource,
     storage,

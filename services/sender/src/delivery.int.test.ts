@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sendTargetText } from '@dicomflow/messages';
 import { freePort, generateCtSeries, waitFor } from '@dicomflow/test-helpers';
 import { members, orthancDigests, useSenderTest } from './testing/peers.js';
 import { fileCount, receivedDigests, sentDigests } from './testing/received.js';
@@ -23,9 +24,11 @@ describe('sender delivery', () => {
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.finished');
     expect(outcome.body.instanceCount).toBe(t.series.length);
-    expect(outcome.body.outcomes.map((o) => [o.target.port, o.sent, o.failed, o.attempts])).toEqual([
-      [dcmtk.port, t.series.length, 0, 1],
-      [pacs.dicomPort, t.series.length, 0, 1],
+    expect(
+      outcome.body.outcomes.map((o) => [sendTargetText(o.target), o.sent, o.failed, o.attempts]),
+    ).toEqual([
+      [`DEST@127.0.0.1:${dcmtk.port}`, t.series.length, 0, 1],
+      [`${pacs.aeTitle}@127.0.0.1:${pacs.dicomPort}`, t.series.length, 0, 1],
     ]);
     const started = t.world.eventsOf(runId).filter((e) => e.routingKey === 'send.started');
     expect(started).toHaveLength(1);
@@ -150,9 +153,9 @@ describe('sender delivery', () => {
       60_000,
     );
     const done = t.world.eventsOf(runId).find((e) => e.routingKey === 'send.finished');
-    expect(done?.body.outcomes.map((o) => [o.target.aeTitle, o.sent, o.failed, o.attempts])).toEqual([
-      ['DEST', t.series.length, 0, 0],
-      ['LATER', t.series.length, 0, 1],
+    expect(done?.body.outcomes.map((o) => [sendTargetText(o.target), o.sent, o.failed, o.attempts])).toEqual([
+      [`DEST@127.0.0.1:${up.port}`, t.series.length, 0, 0],
+      [`LATER@127.0.0.1:${downPort}`, t.series.length, 0, 1],
     ]);
     expect(await fileCount(up.dir)).toBe(t.series.length);
     expect(await fileCount(later.dir)).toBe(t.series.length);

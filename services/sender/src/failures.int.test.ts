@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sendTargetText } from '@dicomflow/messages';
 import { convertTransferSyntax, freePort } from '@dicomflow/test-helpers';
 import { members, useSenderTest } from './testing/peers.js';
 import { receivedDigests, sentDigests } from './testing/received.js';
@@ -83,9 +84,11 @@ describe('sender failures', () => {
     });
     const outcome = await t.world.waitForOutcome(runId);
     expect(outcome.routingKey).toBe('send.failed');
-    expect(outcome.body.outcomes.map((o) => [o.target.aeTitle, o.sent, o.failed, o.reason ?? null])).toEqual([
-      ['DEST', t.series.length, 0, null],
-      ['DOWN', 0, t.series.length, 'unreachable'],
+    expect(
+      outcome.body.outcomes.map((o) => [sendTargetText(o.target), o.sent, o.failed, o.reason ?? null]),
+    ).toEqual([
+      [`DEST@127.0.0.1:${good.port}`, t.series.length, 0, null],
+      [`DOWN@127.0.0.1:${badPort}`, 0, t.series.length, 'unreachable'],
     ]);
     expect(await receivedDigests(good.dir)).toEqual(await sentDigests(t.series));
   });

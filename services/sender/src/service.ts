@@ -106,6 +106,12 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
         maxMs: config.SEND_RETRY_MAX_MS,
         timeoutMs: config.SEND_TIMEOUT_MS,
       },
+      stow: {
+        tokenDir: config.SENDER_TOKEN_DIR,
+        caFile: config.SEND_TLS_CA_FILE,
+        batchInstances: config.SEND_STOW_BATCH_INSTANCES,
+        batchBytes: config.SEND_STOW_BATCH_BYTES,
+      },
       signal: stopping.signal,
       onStored: () => {
         metrics.instancesStored.inc();

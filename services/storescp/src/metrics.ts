@@ -10,6 +10,9 @@ export interface ReceiverMetrics {
   readonly bytesStored: Counter;
   readonly receiptsPublished: Counter;
   readonly groupsCompleted: Counter<'reason'>;
+  readonly stowRequests: Counter<'code'>;
+  readonly stowInstancesStored: Counter;
+  readonly stowInstancesFailed: Counter<'reason'>;
 }
 
 /** Registers the receiver's metrics on `registry`. */
@@ -51,6 +54,23 @@ export function createReceiverMetrics(registry: Registry): ReceiverMetrics {
     receiptsPublished: new Counter({
       name: 'dicomflow_storescp_receipts_published_total',
       help: 'Receipts published as study.received',
+      registers,
+    }),
+    stowRequests: new Counter({
+      name: 'dicomflow_storescp_stow_requests_total',
+      help: 'STOW-RS requests answered, by HTTP status code',
+      labelNames: ['code'],
+      registers,
+    }),
+    stowInstancesStored: new Counter({
+      name: 'dicomflow_storescp_stow_instances_stored_total',
+      help: 'Instances received over STOW-RS and stored (in the ReferencedSOPSequence of their answer)',
+      registers,
+    }),
+    stowInstancesFailed: new Counter({
+      name: 'dicomflow_storescp_stow_instances_failed_total',
+      help: 'Instances received over STOW-RS and not stored, by FailureReason (hex)',
+      labelNames: ['reason'],
       registers,
     }),
     groupsCompleted: new Counter({

@@ -9,6 +9,7 @@ import {
   type HttpServer,
   type Janitor,
   type Logger,
+  type ReadinessCheck,
   retryUntilDone,
   shutdownStep,
   sleep,
@@ -25,16 +26,17 @@ import { countTagsOf } from './spool/group-completion.js';
 import { Grouper } from './spool/grouper.js';
 import { Spool } from './spool/spool.js';
 import { runJanitorOnce } from './spool/spool-janitor.js';
+import { StowServer } from './stow/stow-server.js';
 
 export type StorescpConfig = ConfigOf<'storescp'>;
 
 /** The receiver, started and stopped as one. */
 export interface StorescpService {
   start(): Promise<void>;
-  /** Stops taking associations, lets open ones finish (bounded), publishes what completed, then disconnects. Idempotent. */
+  /** Stops taking associations and STOW-RS requests, lets open ones finish (bounded), publishes what completed, then disconnects. Idempotent. */
   close(): Promise<void>;
   /** Bound ports, once started (useful when configured as 0). */
-  ports(): { dicom: number; http: number };
+  ports(): { dicom: number; http: number; stow: number };
 }
 
 const DRAIN_MS = 10_000;
@@ -71,7 +73,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       tarSubdir: config.TAR_SUBDIR,
       // Reading the spool for an upload while associations are open goes through the thread pool, so a
       // slow disk never stalls their sockets; alone, synchronous reads are cheaper.
-      readInline: () => dicom.openConnections() === 0,
+      readInline: () => dicom.openConnections() === 0 && stow.openRequests() === 0,
       storage: {
         putStream: async (...args) => {
           if (!bucketReady) {
@@ -127,27 +129,51 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
     },
     logger,
   );
+  const checks: ReadinessCheck[] = [
+    {
+      name: 'broker',
+      check: async () => (broker ? broker.check() : Promise.reject(new Error('not connected yet'))),
+    },
+    { name: 's3', check: () => storage.check() },
+    { name: 'spool', check: () => access(config.SPOOL_DIR, constants.W_OK) },
+  ];
+  const stow = new StowServer(
+    {
+      spool,
+      grouper,
+      policy,
+      metrics,
+      logger: logger.child({ component: 'stow' }),
+      fsync: config.SPOOL_FSYNC,
+      maxRequestBytes: config.STOW_MAX_REQUEST_BYTES,
+      maxInstanceBytes: config.STOW_MAX_INSTANCE_BYTES,
+      callingAeTitle: config.STOW_CALLING_AE_TITLE,
+      calledAeTitle: config.AE_TITLE,
+    },
+    {
+      port: config.STOW_PORT,
+      host: config.STOW_HOST,
+      token: config.STOW_TOKEN,
+      idleTimeoutMs: idleMs,
+      registry,
+      checks,
+    },
+  );
   const http: HttpServer = createHttpServer({
     logger,
     port: config.HTTP_PORT,
     host: config.HTTP_HOST,
     registry,
-    checks: [
-      {
-        name: 'broker',
-        check: async () => (broker ? broker.check() : Promise.reject(new Error('not connected yet'))),
-      },
-      { name: 's3', check: () => storage.check() },
-      { name: 'spool', check: () => access(config.SPOOL_DIR, constants.W_OK) },
-    ],
+    checks,
     details: () => ({
       openAssociations: dicom.openConnections(),
+      openStowRequests: stow.openRequests(),
       openGroups: grouper.openGroupCount(),
       receiptsPending: worker.backlog(),
       receiptsFailing: worker.failingCount(),
     }),
   });
-  let ports = { dicom: 0, http: 0 };
+  let ports = { dicom: 0, http: 0, stow: 0 };
   let started = false;
   let closing: Promise<void> | undefined;
 
@@ -211,9 +237,10 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       }, rejectBroker);
       const dicomPort = await dicom.listen(config.AE_PORT, config.AE_HOSTNAME);
       const { port: httpPort } = await http.listen();
-      ports = { dicom: dicomPort, http: httpPort };
+      const stowPort = await stow.listen();
+      ports = { dicom: dicomPort, http: httpPort, stow: stowPort };
       logger.info(
-        { aeTitle: config.AE_TITLE, dicomPort, httpPort, grouping: config.GROUPING },
+        { aeTitle: config.AE_TITLE, dicomPort, httpPort, stowPort, grouping: config.GROUPING },
         'storescp started',
       );
     },
@@ -225,7 +252,10 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
         await step('janitor', async () => {
           await janitor?.stop();
         });
-        await step('dicom', () => dicom.close(DRAIN_MS));
+        await Promise.all([
+          step('dicom', () => dicom.close(DRAIN_MS)),
+          step('stow', () => stow.close(DRAIN_MS)),
+        ]);
         await step('grouper', () => grouper.close());
         await step('receipts', async () => {
           const deadline = Date.now() + PUBLISH_DRAIN_MS;

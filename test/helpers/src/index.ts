@@ -32,6 +32,7 @@ export type { CommandResult, RunOptions } from './run-command.js';
 export { testBrokerConfig, testEnvironment, testStorageConfig } from './test-environment.js';
 export type { TestBrokerConfig } from './test-environment.js';
 export { waitFor } from './wait-for.js';
+export { metricValue, readMetrics } from './prometheus-metrics.js';
 export {
   buildTestModelImage,
   COPY_MODEL,
@@ -41,8 +42,10 @@ export {
 } from './docker-images.js';
 export type { TestModelImage } from './docker-images.js';
 export { startRabbitNode } from './rabbit-node.js';
-export type { RabbitNode } from './rabbit-node.js';
+export type { RabbitNode, RabbitNodeOptions, RabbitTlsListener } from './rabbit-node.js';
 export { startPostgresCluster } from './postgres-cluster.js';
-export type { PostgresCluster } from './postgres-cluster.js';
+export type { PostgresCluster, PostgresClusterOptions, PostgresSslOptions } from './postgres-cluster.js';
 export { startDockerEngine } from './docker-engine.js';
+export { makeTestCertificates } from './test-certificates.js';
+export type { CertificateFiles, IssueOptions, TestCa, TestCertificates } from './test-certificates.js';
 export type { DockerEngine } from './docker-engine.js';

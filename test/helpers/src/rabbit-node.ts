@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chown, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from './run-command.js';
@@ -11,6 +11,8 @@ export interface RabbitNode {
   /** Its Erlang node name, for `rabbitmqctl -n`. */
   readonly node: string;
   readonly port: number;
+  /** The AMQPS port, when started with `tls` (else undefined). */
+  readonly tlsPort: number | undefined;
   /** A graceful stop (SIGTERM), as `systemctl stop` does; resolves once it is gone. */
   stop(): Promise<void>;
   /** Starts it again; resolves once it accepts AMQP connections. */
@@ -20,6 +22,37 @@ export interface RabbitNode {
 }
 
 const START_TIMEOUT_MS = 120_000;
+
+/** A TLS listener for {@link startRabbitNode}: PEM files (copied, so the node's user can read them). */
+export interface RabbitTlsListener {
+  /** CA(s) client certificates must chain to. */
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** verify_peer + fail_if_no_peer_cert: a client without a certificate of the CA is refused. */
+  readonly requireClientCert?: boolean;
+}
+
+/** What {@link startRabbitNode} starts beside the plain AMQP listener. */
+export interface RabbitNodeOptions {
+  /** Adds an AMQPS listener on a free port of its own. */
+  readonly tls?: RabbitTlsListener;
+}
+
+/** The rabbitmq.conf lines of an AMQPS listener on `port` with the files in `dir`. */
+function tlsListenerConfig(port: number, dir: string, requireClientCert: boolean): string {
+  return [
+    `listeners.ssl.default = 127.0.0.1:${port}`,
+    `ssl_options.cacertfile = ${join(dir, 'ca.pem')}`,
+    `ssl_options.certfile = ${join(dir, 'server.pem')}`,
+    `ssl_options.keyfile = ${join(dir, 'server.key')}`,
+    `ssl_options.verify = ${requireClientCert ? 'verify_peer' : 'verify_none'}`,
+    `ssl_options.fail_if_no_peer_cert = ${String(requireClientCert)}`,
+    'ssl_options.versions.1 = tlsv1.3',
+    'ssl_options.versions.2 = tlsv1.2',
+    '',
+  ].join('\n');
+}
 
 /** The uid and gid of a system user, when this process runs as root and the user exists. */
 async function systemUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
@@ -35,7 +68,7 @@ async function systemUser(name: string): Promise<{ uid: number; gid: number } | 
  * port, data and log folders, no plugins. The machine's node is never touched. As root, Debian's wrapper
  * runs the node as the `rabbitmq` user, so its folders belong to that user.
  */
-export async function startRabbitNode(): Promise<RabbitNode> {
+export async function startRabbitNode(options: RabbitNodeOptions = {}): Promise<RabbitNode> {
   const dir = await mkdtemp(join(tmpdir(), 'dicomflow-rabbit-'));
   const port = await freePort();
   const distPort = await freePort();
@@ -43,10 +76,22 @@ export async function startRabbitNode(): Promise<RabbitNode> {
   await mkdir(join(dir, 'mnesia'));
   await mkdir(join(dir, 'log'));
   await writeFile(join(dir, 'enabled_plugins'), '[].\n');
-  await writeFile(join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\n`);
+  const owned = ['', 'mnesia', 'log', 'enabled_plugins', 'rabbitmq.conf'];
+  let conf = `listeners.tcp.local = 127.0.0.1:${port}\n`;
+  const tlsPort = options.tls ? await freePort() : undefined;
+  if (options.tls && tlsPort !== undefined) {
+    const tlsDir = join(dir, 'tls');
+    await mkdir(tlsDir);
+    await copyFile(options.tls.caFile, join(tlsDir, 'ca.pem'));
+    await copyFile(options.tls.certFile, join(tlsDir, 'server.pem'));
+    await copyFile(options.tls.keyFile, join(tlsDir, 'server.key'));
+    owned.push('tls', 'tls/ca.pem', 'tls/server.pem', 'tls/server.key');
+    conf += tlsListenerConfig(tlsPort, tlsDir, options.tls.requireClientCert ?? false);
+  }
+  await writeFile(join(dir, 'rabbitmq.conf'), conf);
   const owner = await systemUser('rabbitmq');
   if (owner) {
-    for (const path of ['', 'mnesia', 'log', 'enabled_plugins', 'rabbitmq.conf']) {
+    for (const path of owned) {
       await chown(join(dir, path), owner.uid, owner.gid);
     }
   }
@@ -80,9 +125,11 @@ export async function startRabbitNode(): Promise<RabbitNode> {
     };
     proc.stdout.on('data', keep);
     proc.stderr.on('data', keep);
-    await waitForPort(port, '127.0.0.1', START_TIMEOUT_MS, () =>
-      gone ? `rabbitmq-server exited: ${output}` : undefined,
-    );
+    for (const listening of tlsPort === undefined ? [port] : [port, tlsPort]) {
+      await waitForPort(listening, '127.0.0.1', START_TIMEOUT_MS, () =>
+        gone ? `rabbitmq-server exited: ${output}` : undefined,
+      );
+    }
   };
 
   const stop = async (): Promise<void> => {
@@ -107,6 +154,7 @@ export async function startRabbitNode(): Promise<RabbitNode> {
   return {
     node,
     port,
+    tlsPort,
     stop,
     start,
     async close() {

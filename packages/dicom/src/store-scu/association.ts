@@ -34,6 +34,11 @@ export interface OpenAssociationOptions {
   contexts: readonly ProposedContext[];
   /** Connect, association, response and release timeout in ms. */
   timeoutMs: number;
+  /**
+   * Called with the socket as soon as it exists, for socket options this package cannot set itself (the
+   * sender turns on TCP_QUICKACK, so a destination that leaves Nagle on never waits for our ACKs).
+   */
+  onSocket?: (socket: Socket) => void;
 }
 
 interface Waiter<T> {
@@ -72,6 +77,7 @@ export class StoreAssociation {
   static async open(opts: OpenAssociationOptions): Promise<StoreAssociation> {
     const socket = connect({ host: opts.host, port: opts.port, noDelay: true });
     socket.setNoDelay(true);
+    opts.onSocket?.(socket);
     // Errors are handled by the listeners below; this one only keeps a late error (after a rejection was
     // handled and the socket destroyed) from becoming an uncaught exception.
     socket.on('error', () => undefined);

@@ -4,5 +4,5 @@ export type { GeneratedStream } from './generated-stream.js';
 export { startCountingRelay } from './counting-relay.js';
 export type { CountingRelay } from './counting-relay.js';
 export { minioBinary, startMinio } from './minio-process.js';
-export type { MinioProcess } from './minio-process.js';
+export type { MinioOptions, MinioProcess } from './minio-process.js';
 export { beginIncompleteUpload } from './incomplete-upload.js';

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,11 +48,27 @@ export interface MinioProcess {
   close(): Promise<void>;
 }
 
+/** What {@link startMinio} may add to a plain server. */
+export interface MinioOptions {
+  /**
+   * Serve HTTPS only, with this PEM certificate and key (copied to `--certs-dir` as public.crt and
+   * private.key); `config` then has `useSSL: true` and no `ca`, which the caller adds.
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
 /** Starts MinIO on a free loopback port with a fresh data folder; resolves once it answers. */
-export async function startMinio(): Promise<MinioProcess> {
+export async function startMinio(options: MinioOptions = {}): Promise<MinioProcess> {
   const binary = minioBinary();
   const dataDir = await mkdtemp(join(tmpdir(), 'dicomflow-minio-'));
   const port = await freePort();
+  // The certificates live beside the data, not in it (MinIO would take the folder for a bucket).
+  const certsDir = options.tls ? `${dataDir}-certs` : undefined;
+  if (options.tls && certsDir !== undefined) {
+    await mkdir(join(certsDir, 'CAs'), { recursive: true });
+    await copyFile(options.tls.certFile, join(certsDir, 'public.crt'));
+    await copyFile(options.tls.keyFile, join(certsDir, 'private.key'));
+  }
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
@@ -65,6 +82,7 @@ export async function startMinio(): Promise<MinioProcess> {
         `127.0.0.1:${port}`,
         '--console-address',
         `127.0.0.1:${await freePort()}`,
+        ...(certsDir === undefined ? [] : ['--certs-dir', certsDir]),
         dataDir,
       ],
       {
@@ -79,7 +97,7 @@ export async function startMinio(): Promise<MinioProcess> {
     );
     child = proc;
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    await untilLive(port, proc);
+    await untilLive(port, proc, certsDir !== undefined);
   };
 
   await launch();
@@ -87,6 +105,7 @@ export async function startMinio(): Promise<MinioProcess> {
   process.once('exit', () => {
     child?.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
+    if (certsDir !== undefined) rmSync(certsDir, { recursive: true, force: true });
   });
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -98,7 +117,7 @@ export async function startMinio(): Promise<MinioProcess> {
     config: {
       endPoint: '127.0.0.1',
       port,
-      useSSL: false,
+      useSSL: certsDir !== undefined,
       accessKey: ACCESS_KEY,
       secretKey: SECRET_KEY,
       partSize: 64 * 1024 * 1024,
@@ -111,20 +130,40 @@ export async function startMinio(): Promise<MinioProcess> {
     close: async () => {
       await stop('SIGTERM');
       await rm(dataDir, { recursive: true, force: true });
+      if (certsDir !== undefined) await rm(certsDir, { recursive: true, force: true });
     },
   };
 }
 
-async function untilLive(port: number, proc: ChildProcess): Promise<void> {
+/** MinIO's readiness over HTTPS; the certificate is not checked here (only whether it is up yet). */
+function readyOverHttps(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path: '/minio/health/ready', rejectUnauthorized: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+async function untilLive(port: number, proc: ChildProcess, https: boolean): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null)
       throw new Error(`MinIO exited while starting (${String(proc.exitCode ?? proc.signalCode)})`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/minio/health/ready`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
+    if (https) {
+      if (await readyOverHttps(port)) return;
+    } else {
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/minio/health/ready`);
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
     }
     if (Date.now() > deadline)
       throw new Error(`MinIO did not answer on port ${port} within ${START_TIMEOUT_MS} ms`);

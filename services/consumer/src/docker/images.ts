@@ -16,7 +16,14 @@ export interface ImageFacts {
 async function inspectIfPresent(docker: Docker, image: string): Promise<ImageFacts | undefined> {
   try {
     const info = await docker.getImage(image).inspect();
-    return { id: info.Id, repoDigests: info.RepoDigests ?? [], user: info.Config.User ?? '' };
+    // The engine omits both for some images, whatever dockerode's types say.
+    const repoDigests: unknown = info.RepoDigests;
+    const user: unknown = info.Config.User;
+    return {
+      id: info.Id,
+      repoDigests: Array.isArray(repoDigests) ? (repoDigests as string[]) : [],
+      user: typeof user === 'string' ? user : '',
+    };
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw asTransientDockerError(err, 'inspecting the image');

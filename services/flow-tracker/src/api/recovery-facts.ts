@@ -1,5 +1,11 @@
 import { In, type DataSource } from 'typeorm';
-import type { FlowFinished, FlowMatched, FlowRerun, StudyReceived } from '@dicomflow/messages';
+import {
+  destinationText,
+  type FlowFinished,
+  type FlowMatched,
+  type FlowRerun,
+  type StudyReceived,
+} from '@dicomflow/messages';
 import { EventEntity, type EventRow, type RunRow } from '../db/entities.js';
 import { Deliveries, deliveryStatus } from '../events/deliveries.js';
 import type { TrackedEvent } from '../events/tracked-event.js';
@@ -118,11 +124,11 @@ async function rerunsOf(dataSource: DataSource, run: RunRow): Promise<RecoveryVi
     .map((body) => ({ runId: body.runId, rerunId: body.rerunId, requestedAt: body.requestedAt }));
 }
 
-/** Every node a `flow.finished` sends to, as `AE@host:port`. */
+/** Every node a `flow.finished` sends to, as `AE@host:port` (a DICOMweb server: its URL). */
 export function targetsText(finished: Pick<FlowFinished, 'destinations' | 'returnToSender'>): string[] {
   const back = finished.returnToSender;
   return [
-    ...finished.destinations.map((d) => `${d.ae_title}@${d.host}:${d.port}`),
+    ...finished.destinations.map(destinationText),
     ...back.ports.map((port) => `${back.aeTitle}@${back.host}:${port}`),
   ];
 }

@@ -11,23 +11,11 @@ import {
   type MessageOf,
   type SchemaRoutingKey,
 } from '@dicomflow/messages';
-import { errorKind, GoneError, PermanentError, type Logger } from '@dicomflow/runtime';
+import { errorKind, GoneError, HttpError, PermanentError, type Logger } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
 import { RUN_STATUS, RunEntity, type RunRow } from '../db/entities.js';
 import { ownFlowFinished, rerunReceipt, targetsText } from './recovery-facts.js';
 import { RerunBody, ResendBody, RunParams, statusName } from './schemas.js';
-
-/** An answer other than the runtime's defaults (400, 404, 500): 409 and 503 here. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'HttpError';
-  }
-}
 
 /** What the recovery routes need. */
 export interface RecoveryDeps {
@@ -43,9 +31,10 @@ export interface RecoveryDeps {
  * progress or one without what the request needs. Both answer 202 once the request is published
  * (confirmed): the work itself happens in the sender or the fingerprinter, and shows on the run.
  *
- * - `POST /runs/:id/resend` (body optional: `{ "destinations": [{ host, port, ae_title }] }`, default the
- *   run's own destinations and return-to-sender ports): publishes the run's `flow.finished` again with a
- *   `resend`, so the sender delivers the stored output again, every instance.
+ * - `POST /runs/:id/resend` (body optional: `{ "destinations": [...] }`, DICOM nodes `{ host, port, ae_title }`
+ *   or DICOMweb servers `{ url }`; default the run's own destinations and return-to-sender ports): publishes
+ *   the run's `flow.finished` again with a `resend`, so the sender delivers the stored output again, every
+ *   instance.
  * - `POST /runs/:id/rerun`: publishes `flow.rerun` for a new run of the same flow file on the same receipt;
  *   the fingerprinter matches it with the flow file as loaded now (fixed, typically).
  */
@@ -72,7 +61,7 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryDeps)
       if (targets.length === 0)
         throw new HttpError(
           409,
-          `run ${run.id} has no destinations to resend to: name them ({"destinations": [{"host": ..., "port": ..., "ae_title": ...}]})`,
+          `run ${run.id} has no destinations to resend to: name them ({"destinations": [{"host": ..., "port": ..., "ae_title": ...} or {"url": ...}]})`,
         );
       const resend = { id: randomUUID(), requestedAt: new Date().toISOString() };
       await publish(

@@ -11,6 +11,8 @@ function step(overrides: Partial<StepRow>): StepRow {
     queue: 'job.cpu',
     worker: '',
     gpu: '',
+    imageId: '',
+    repoDigests: [],
     dispatched: new Date(0),
     started: null,
     ended: null,

@@ -22,6 +22,7 @@ export function runView(run: RunRow): Record<string, unknown> {
     failure: run.failureReason === null ? null : { reason: run.failureReason, message: run.failureMessage },
     receiptId: run.receiptId,
     flowFile: run.flowFile,
+    flowHash: run.flowHash,
     stepCount: run.stepCount,
   };
 }
@@ -55,6 +56,8 @@ export function runDetailView(
       queue: s.queue,
       worker: s.worker,
       gpu: s.gpu,
+      imageId: s.imageId,
+      repoDigests: s.repoDigests,
       dispatched: iso(s.dispatched),
       start: iso(s.started),
       end: iso(s.ended),
@@ -102,10 +105,12 @@ function retryText(r: SendRetryRow): string {
   return `delivery to ${r.target} is retried: attempt ${r.attempt} of ${r.maxAttempts} failed (${r.errorCode}: ${r.errorMessage}); next attempt at ${r.nextAttemptAt.toISOString()}`;
 }
 
-function iso(d: Date | null): string | null {
+/** A time as ISO 8601, or null. */
+export function iso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
 }
 
-function span(from: Date | null, to: Date | null): number | null {
+/** Milliseconds from one time to another, or null while either is unknown. */
+export function span(from: Date | null, to: Date | null): number | null {
   return from && to ? to.getTime() - from.getTime() : null;
 }

@@ -48,7 +48,7 @@ export const ResendBody = Type.Object(
         minItems: 1,
         maxItems: 64,
         description:
-          "Send to these nodes instead of the run's own destinations (and not back to the sender).",
+          "Send to these DICOM nodes or DICOMweb servers instead of the run's own destinations (and not back to the sender).",
       }),
     ),
   },

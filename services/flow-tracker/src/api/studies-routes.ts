@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { FastifyInstance } from 'fastify';
 import { GoneError } from '@dicomflow/runtime';
 import { RunEntity, StudyEntity, StudyReceiptEntity } from '../db/entities.js';
+import { seriesCountsOf } from '../instances/series-counts.js';
 import { statusName, StudyParams } from './schemas.js';
 
 /**
@@ -19,16 +20,7 @@ export function registerStudyRoutes(app: FastifyInstance, dataSource: DataSource
       const receipts = await dataSource
         .getRepository(StudyReceiptEntity)
         .find({ where: { studyInstanceUid }, order: { receivedAt: 'ASC', receiptId: 'ASC' } });
-      const series = new Map<
-        string,
-        { seriesInstanceUid: string; modality: string; instanceCount: number }
-      >();
-      for (const receipt of receipts)
-        for (const s of receipt.series) {
-          const known = series.get(s.seriesInstanceUid);
-          if (known) known.instanceCount += s.instanceCount;
-          else series.set(s.seriesInstanceUid, { ...s });
-        }
+      const series = await seriesCountsOf(dataSource, studyInstanceUid, receipts);
       const receiptIds = receipts.map((r) => r.receiptId);
       const runs =
         receiptIds.length === 0
@@ -48,7 +40,7 @@ export function registerStudyRoutes(app: FastifyInstance, dataSource: DataSource
         instanceCount: study.instanceCount,
         firstReceived: study.firstReceived.toISOString(),
         lastReceived: study.lastReceived.toISOString(),
-        series: [...series.values()].sort((a, b) => a.seriesInstanceUid.localeCompare(b.seriesInstanceUid)),
+        series,
         receipts: receipts.map((r) => ({
           revision: r.instanceCount > 0 ? ++revision : revision,
           receiptId: r.receiptId,

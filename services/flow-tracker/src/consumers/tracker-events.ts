@@ -1,9 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Broker, Subscription, SuiteQueue } from '@dicomflow/broker';
-import { MESSAGE_SCHEMAS, isSchemaRoutingKey, type SchemaRoutingKey } from '@dicomflow/messages';
+import {
+  MESSAGE_SCHEMAS,
+  isSchemaRoutingKey,
+  type SchemaRoutingKey,
+  type SendFinished,
+} from '@dicomflow/messages';
 import { PermanentError, type Logger } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
+import { RunEntity } from '../db/entities.js';
 import type { EventStore } from '../events/event-store.js';
+import { recordDeliveredInstances } from '../instances/delivered-instances.js';
+import { recordReceivedInstances } from '../instances/received-instances.js';
 import type { TrackedEvent } from '../events/tracked-event.js';
 import type { TrackerMetrics } from '../metrics.js';
 import type { PatientColumnMode } from '../patient/patient-column.js';
@@ -61,8 +69,29 @@ export async function execTrackEvent(
       ? await readPatientColumn(deps.storage, event.body, { ...deps.patient, logger: deps.logger })
       : '';
   const result = await deps.store.record(eventKey, await withStepLog(event, deps), patient);
+  // After the event (its receipt or run row exists then); repeated on a redelivery, inserting nothing twice.
+  if (event.routingKey === 'study.received') {
+    await recordReceivedInstances(deps.store.dataSource, deps.storage, event.body, deps.logger);
+    await deps.store.recountStudiesOf(event.body.receiptId);
+  } else if (event.routingKey === 'send.finished') {
+    await recordDeliveredInstances(deps.store.dataSource, deps.storage, event.body, deps.logger);
+    if (result === 'recorded') await observeResultTime(deps, event.body);
+  }
   deps.metrics.events.inc({ routing_key: event.routingKey, result });
   deps.logger.debug({ result }, 'event tracked');
+}
+
+/**
+ * Time from the run's receipt (its last instance received) to its result delivered, by flow, once per run's
+ * own delivery (an operator's resend says nothing about how fast the suite is).
+ */
+async function observeResultTime(deps: TrackerDeps, finished: SendFinished): Promise<void> {
+  if (finished.resend !== undefined) return;
+  const run = await deps.store.dataSource.getRepository(RunEntity).findOne({ where: { id: finished.runId } });
+  if (!run?.received) return;
+  const seconds = (new Date(finished.finishedAt).getTime() - run.received.getTime()) / 1000;
+  if (Number.isFinite(seconds) && seconds >= 0)
+    deps.metrics.resultSeconds.observe({ flow: run.name || run.flowFile }, seconds);
 }
 
 /** A finished or failed step's event with the log its message points to, read in (kept in the database). */

@@ -39,6 +39,8 @@ export interface RunRow {
   failureMessage: string | null;
   receiptId: string | null;
   flowFile: string;
+  /** sha256 (hex) of the flow as loaded when the run started (flow.matched `flowHash`); '' until known. */
+  flowHash: string;
   stepCount: number | null;
   updatedAt: Date;
 }
@@ -52,6 +54,10 @@ export interface StepRow {
   queue: string;
   worker: string;
   gpu: string;
+  /** The image id the engine ran (`sha256:...`); '' when the consumer did not say (older consumers). */
+  imageId: string;
+  /** `name@sha256:...` per registry the image came from; empty for a locally built image. */
+  repoDigests: string[];
   dispatched: Date | null;
   started: Date | null;
   ended: Date | null;
@@ -119,6 +125,28 @@ export interface StudyRow {
   lastReceived: Date;
 }
 
+/** One instance a receipt brought (from its index); a UID received again in another receipt has a row each. */
+export interface ReceivedInstanceRow {
+  receiptId: string;
+  sopInstanceUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  sopClassUid: string;
+}
+
+/** One instance a run's delivery got acknowledged by one destination (from the delivered manifest). */
+export interface DeliveredInstanceRow {
+  runId: string;
+  sopInstanceUid: string;
+  /** `AE@host:port` or the DICOMweb URL, as in `runs.destinations`. */
+  destination: string;
+  /** The resend that delivered it; '' for the run's own delivery. */
+  resendId: string;
+  /** The step whose output it is (the run's last: the sender delivers the last step's output). */
+  step: number;
+  deliveredAt: Date;
+}
+
 const timestamptz = { type: 'timestamptz', nullable: true } as const;
 
 export const RunEntity = new EntitySchema<RunRow>({
@@ -143,6 +171,7 @@ export const RunEntity = new EntitySchema<RunRow>({
     failureMessage: { name: 'failure_message', type: 'text', nullable: true },
     receiptId: { name: 'receipt_id', type: 'uuid', nullable: true },
     flowFile: { name: 'flow_file', type: 'text', default: '' },
+    flowHash: { name: 'flow_hash', type: 'text', default: '' },
     stepCount: { name: 'step_count', type: 'integer', nullable: true },
     updatedAt: { name: 'updated_at', type: 'timestamptz' },
   },
@@ -159,6 +188,8 @@ export const StepEntity = new EntitySchema<StepRow>({
     queue: { type: 'text', default: '' },
     worker: { type: 'text', default: '' },
     gpu: { type: 'text', default: '' },
+    imageId: { name: 'image_id', type: 'text', default: '' },
+    repoDigests: { name: 'repo_digests', type: 'text', array: true, default: '{}' },
     dispatched: timestamptz,
     started: timestamptz,
     ended: timestamptz,
@@ -237,6 +268,31 @@ export const StudyEntity = new EntitySchema<StudyRow>({
   },
 });
 
+export const ReceivedInstanceEntity = new EntitySchema<ReceivedInstanceRow>({
+  name: 'ReceivedInstance',
+  tableName: 'received_instances',
+  columns: {
+    receiptId: { name: 'receipt_id', type: 'uuid', primary: true },
+    sopInstanceUid: { name: 'sop_instance_uid', type: 'text', primary: true },
+    studyInstanceUid: { name: 'study_instance_uid', type: 'text' },
+    seriesInstanceUid: { name: 'series_instance_uid', type: 'text' },
+    sopClassUid: { name: 'sop_class_uid', type: 'text' },
+  },
+});
+
+export const DeliveredInstanceEntity = new EntitySchema<DeliveredInstanceRow>({
+  name: 'DeliveredInstance',
+  tableName: 'delivered_instances',
+  columns: {
+    runId: { name: 'run_id', type: 'uuid', primary: true },
+    sopInstanceUid: { name: 'sop_instance_uid', type: 'text', primary: true },
+    destination: { type: 'text', primary: true },
+    resendId: { name: 'resend_id', type: 'text', primary: true },
+    step: { type: 'integer' },
+    deliveredAt: { name: 'delivered_at', type: 'timestamptz' },
+  },
+});
+
 /** Every entity of the tracker, for the data source. */
 export const TRACKER_ENTITIES = [
   RunEntity,
@@ -246,4 +302,6 @@ export const TRACKER_ENTITIES = [
   ReceiptEntity,
   StudyReceiptEntity,
   StudyEntity,
+  ReceivedInstanceEntity,
+  DeliveredInstanceEntity,
 ];

@@ -115,6 +115,37 @@ export const TRACKER_MIGRATIONS: readonly string[] = [
       CREATE INDEX runs_updated_at ON $schema.runs (updated_at);
       CREATE INDEX receipts_received_at ON $schema.receipts (received_at);
   `,
+  // 4: provenance. What ran (the flow's hash, each step's image id and registry digests), which instances
+  // each receipt brought (from its index), and which instances each run delivered where (from the sender's
+  // delivered manifest). Instance rows go with their receipt or run (the janitor deletes those).
+  `
+      ALTER TABLE $schema.runs ADD COLUMN flow_hash text NOT NULL DEFAULT '';
+      ALTER TABLE $schema.steps
+        ADD COLUMN image_id text NOT NULL DEFAULT '',
+        ADD COLUMN repo_digests text[] NOT NULL DEFAULT '{}';
+
+      CREATE TABLE $schema.received_instances (
+        receipt_id uuid NOT NULL REFERENCES $schema.receipts ON DELETE CASCADE,
+        sop_instance_uid text NOT NULL,
+        study_instance_uid text NOT NULL,
+        series_instance_uid text NOT NULL,
+        sop_class_uid text NOT NULL,
+        PRIMARY KEY (receipt_id, sop_instance_uid)
+      );
+      CREATE INDEX received_instances_sop ON $schema.received_instances (sop_instance_uid);
+      CREATE INDEX received_instances_study ON $schema.received_instances (study_instance_uid);
+
+      CREATE TABLE $schema.delivered_instances (
+        run_id uuid NOT NULL REFERENCES $schema.runs ON DELETE CASCADE,
+        sop_instance_uid text NOT NULL,
+        destination text NOT NULL,
+        resend_id text NOT NULL DEFAULT '',
+        step integer NOT NULL,
+        delivered_at timestamptz NOT NULL,
+        PRIMARY KEY (run_id, resend_id, destination, sop_instance_uid)
+      );
+      CREATE INDEX delivered_instances_sop ON $schema.delivered_instances (sop_instance_uid);
+  `,
 ];
 
 /** The TypeORM migrations the tracker had, in order: version n is the n-th. */

@@ -11,6 +11,7 @@ import {
   type ReceiptRow,
   type StudyReceiptRow,
 } from '../db/entities.js';
+import { seriesCountsOf } from '../instances/series-counts.js';
 import { foldRun, type ReceiptFacts } from './fold-run.js';
 import { receiptIdOf, runIdOf, storedBody, type TrackedEvent } from './tracked-event.js';
 
@@ -51,6 +52,19 @@ export class EventStore {
         await rebuildRun(manager, runId);
       }
       return 'recorded';
+    });
+  }
+
+  /**
+   * Recounts the studies a receipt brought (after its instances were recorded: each SOP instance then
+   * counts once per series, however many receipts brought it).
+   */
+  async recountStudiesOf(receiptId: string): Promise<void> {
+    await this.dataSource.transaction('READ COMMITTED', async (manager) => {
+      const rows = await manager.getRepository(StudyReceiptEntity).find({ where: { receiptId } });
+      const studies = [...new Set(rows.map((row) => row.studyInstanceUid))].sort();
+      for (const uid of studies) await lock(manager, `study:${uid}`);
+      for (const uid of studies) await recountStudy(manager, uid);
     });
   }
 
@@ -162,18 +176,17 @@ async function recordReceipt(
 
 /**
  * The study over all its receipts. The revision is the number of receipts that brought it instances, so a
- * study that receives more instances later gets a higher revision, and a repeated receipt does not.
+ * study that receives more instances later gets a higher revision, and a repeated receipt does not; an
+ * instance brought again counts once (see seriesCountsOf).
  */
 async function recountStudy(manager: EntityManager, studyInstanceUid: string): Promise<void> {
   const receipts = await manager.getRepository(StudyReceiptEntity).find({ where: { studyInstanceUid } });
-  const series = new Set<string>();
-  let instanceCount = 0;
+  const series = await seriesCountsOf(manager, studyInstanceUid, receipts);
+  const instanceCount = series.reduce((n, s) => n + s.instanceCount, 0);
   let revision = 0;
   let first: Date | undefined;
   let last: Date | undefined;
   for (const receipt of receipts) {
-    for (const s of receipt.series) series.add(s.seriesInstanceUid);
-    instanceCount += receipt.instanceCount;
     if (receipt.instanceCount > 0) revision++;
     if (!first || receipt.receivedAt < first) first = receipt.receivedAt;
     if (!last || receipt.receivedAt > last) last = receipt.receivedAt;
@@ -183,7 +196,7 @@ async function recountStudy(manager: EntityManager, studyInstanceUid: string): P
     {
       studyInstanceUid,
       revision,
-      seriesCount: series.size,
+      seriesCount: series.length,
       instanceCount,
       firstReceived: first,
       lastReceived: last,

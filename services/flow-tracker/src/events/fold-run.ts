@@ -1,4 +1,4 @@
-import type { SendRetrying, SendTarget } from '@dicomflow/messages';
+import { destinationText, sendTargetText, type SendRetrying } from '@dicomflow/messages';
 import { RUN_STATUS, type RunRow, type RunStatus, type SendRetryRow, type StepRow } from '../db/entities.js';
 import {
   Deliveries,
@@ -63,6 +63,7 @@ export function foldRun(
     failureMessage: failure?.message ?? null,
     receiptId: f.receiptId,
     flowFile: f.flowFile,
+    flowHash: f.flowHash,
     stepCount: f.stepCount,
   };
   const retries = [...f.retries.values()]
@@ -87,6 +88,7 @@ class RunFacts {
   name = '';
   version = '';
   flowFile = '';
+  flowHash = '';
   priority: number | null = null;
   stepCount: number | null = null;
   receiptId: string | null = null;
@@ -114,10 +116,11 @@ class RunFacts {
         this.#time(b.matchedAt);
         this.matchedAt = earlier(this.matchedAt, date(b.matchedAt));
         this.#flow(b.flow.name, b.flow.version, b.flowFile, b.receiptId);
+        this.flowHash ||= b.flowHash;
         this.priority = b.priority;
         this.stepCount = b.flow.models.length;
         this.sender = `${b.callingAeTitle}@${b.callingHost}`;
-        for (const d of b.flow.destinations) this.destinations.add(`${d.ae_title}@${d.host}:${d.port}`);
+        for (const d of b.flow.destinations) this.destinations.add(destinationText(d));
         return;
       }
       case 'job.cpu':
@@ -126,6 +129,7 @@ class RunFacts {
         this.#time(b.dispatchedAt);
         this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
         this.stepCount ??= b.stepCount;
+        this.flowHash ||= b.flowHash;
         this.dispatched = earlier(this.dispatched, date(b.dispatchedAt));
         const step = this.#step(b.step, 'dispatched');
         step.queue = event.routingKey;
@@ -140,6 +144,8 @@ class RunFacts {
         step.image ||= b.image;
         step.worker ||= b.worker ?? '';
         step.gpu ||= b.gpu ?? '';
+        step.imageId ||= b.imageId ?? '';
+        if (step.repoDigests.length === 0 && b.repoDigests) step.repoDigests = [...b.repoDigests].sort();
         step.started = earlier(step.started, date(b.startedAt));
         return;
       }
@@ -167,7 +173,7 @@ class RunFacts {
         this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
         this.stepCount ??= b.stepCount;
         this.finished = later(this.finished, date(b.finishedAt));
-        for (const d of b.destinations) this.destinations.add(`${d.ae_title}@${d.host}:${d.port}`);
+        for (const d of b.destinations) this.destinations.add(destinationText(d));
         return;
       }
       case 'flow.failed': {
@@ -190,14 +196,14 @@ class RunFacts {
         const b = event.body;
         this.#time(b.startedAt);
         this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
-        for (const t of b.targets) this.destinations.add(targetText(t));
+        for (const t of b.targets) this.destinations.add(sendTargetText(t));
         return;
       }
       case 'send.retrying': {
         const b = event.body;
         this.#time(b.retryingAt);
         this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
-        this.destinations.add(targetText(b.target));
+        this.destinations.add(sendTargetText(b.target));
         this.#retry(b);
         return;
       }
@@ -206,7 +212,7 @@ class RunFacts {
         this.#time(b.finishedAt);
         this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
         this.sent = later(this.sent, date(b.finishedAt));
-        for (const o of b.outcomes) this.destinations.add(targetText(o.target));
+        for (const o of b.outcomes) this.destinations.add(sendTargetText(o.target));
         return;
       }
       case 'send.failed': {
@@ -214,7 +220,7 @@ class RunFacts {
         this.#time(b.failedAt);
         this.#flow(b.flowName, b.flowVersion, b.flowFile, b.receiptId);
         // Its failure is its delivery's (Deliveries).
-        for (const o of b.outcomes) this.destinations.add(targetText(o.target));
+        for (const o of b.outcomes) this.destinations.add(sendTargetText(o.target));
         return;
       }
     }
@@ -254,6 +260,8 @@ class RunFacts {
         queue: '',
         worker: '',
         gpu: '',
+        imageId: '',
+        repoDigests: [],
         dispatched: null,
         started: null,
         ended: null,
@@ -270,7 +278,7 @@ class RunFacts {
 
   /** Keeps the latest retry of the target: by time, then attempt (a tie keeps the canonically first). */
   #retry(b: SendRetrying): void {
-    const target = targetText(b.target);
+    const target = sendTargetText(b.target);
     const retryingAt = date(b.retryingAt);
     const nextAttemptAt = date(b.nextAttemptAt);
     if (!retryingAt || !nextAttemptAt) return;
@@ -304,10 +312,6 @@ function canonicalOrder(events: readonly TrackedEvent[]): TrackedEvent[] {
     .map((event) => ({ event, key: `${event.routingKey}\u0000${JSON.stringify(event.body)}` }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .map(({ event }) => event);
-}
-
-function targetText(target: SendTarget): string {
-  return `${target.aeTitle}@${target.host}:${target.port}`;
 }
 
 function date(value: string | undefined): Date | null {

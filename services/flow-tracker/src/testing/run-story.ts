@@ -55,6 +55,9 @@ export interface RunStory {
   readonly events: readonly StoryEvent[];
 }
 
+/** The image id the story's consumer reports for the image of `step` (a local build: no registry digest). */
+export const storyImageId = (step: number): string => `sha256:${String(step % 10).repeat(64)}`;
+
 const at = (base: Date, seconds: number): string => new Date(base.getTime() + seconds * 1000).toISOString();
 
 /** A `study.received` of `studyInstanceUid` with the given series sizes. */
@@ -167,7 +170,14 @@ export function runStory(opts: StoryOptions = {}): RunStory {
       messageId: jobStartedMessageId(runId, step),
       event: {
         routingKey: 'job.started',
-        body: { runId, step, startedAt, image: model.docker_kwargs.image, worker: 'worker-1' },
+        body: {
+          runId,
+          step,
+          startedAt,
+          image: model.docker_kwargs.image,
+          worker: 'worker-1',
+          imageId: storyImageId(step),
+        },
       },
     });
     const finishedAt = at(base, t + 10);

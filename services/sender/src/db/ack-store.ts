@@ -43,6 +43,29 @@ export class AckStore {
     );
   }
 
+  /**
+   * The SOP Instance UIDs `target` acknowledged for `runId`, page by page (keyset on the member name), so
+   * that a run of 100 000 instances is never held in memory at once.
+   */
+  async *ackedUids(
+    runId: string,
+    target: string,
+    pageSize = 5000,
+  ): AsyncGenerator<string[], void, undefined> {
+    let after = '';
+    for (;;) {
+      const { rows } = await this.#pool.query<{ member: string; sop_instance_uid: string }>(
+        `SELECT member, sop_instance_uid FROM ${this.#table}
+         WHERE run_id = $1 AND target = $2 AND member > $3 ORDER BY member LIMIT $4`,
+        [runId, target, after, pageSize],
+      );
+      if (rows.length === 0) return;
+      yield rows.map((row) => row.sop_instance_uid);
+      after = rows[rows.length - 1]?.member ?? after;
+      if (rows.length < pageSize) return;
+    }
+  }
+
   /** Readiness: the database answers. */
   async check(): Promise<void> {
     await this.#pool.query('SELECT 1');

@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateMessage, type MessageOf, type SchemaRoutingKey } from '@dicomflow/messages';
 import { createLogger } from '@dicomflow/runtime';
 import { freePort } from '@dicomflow/test-helpers';
@@ -27,13 +30,16 @@ const noAcks = {
   record: () => Promise.resolve(),
 } as unknown as AckStore;
 
+/** STOW-RS settings for tests that send to a DICOM node (unused there). */
+const NO_STOW = { tokenDir: '/nonexistent', caFile: '', batchInstances: 10, batchBytes: 1 << 20 };
+
 /** One instance that is never read: the connection fails first. */
-function oneInstanceFeed(): OutputFeed {
+function oneInstanceFeed(path = '/nonexistent/1.dcm'): OutputFeed {
   const feed = new OutputFeed();
   feed.add({
     member: 'out/1.dcm',
     file: {
-      path: '/nonexistent/1.dcm',
+      path,
       size: 1000,
       datasetOffset: 132,
       sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
@@ -56,6 +62,7 @@ describe('deliverToTarget retries', () => {
       callingAeTitle: 'DICOMFLOW',
       retry: { maxAttempts: 3, initialMs: 1, maxMs: 2, timeoutMs: 5000 },
       scratchDir: '/nonexistent',
+      stow: NO_STOW,
       logger,
       signal: new AbortController().signal,
       onRetry: (retry) => retries.push(retry),
@@ -82,6 +89,71 @@ describe('deliverToTarget retries', () => {
       nextAttemptAt: retries[0]?.nextAttemptAt.toISOString(),
     });
     expect(typeof retrying[0]?.delayMs).toBe('number');
+  });
+});
+
+describe('deliverToTarget retries a DICOMweb server', () => {
+  let dir = '';
+  let file = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'deliver-retry-'));
+    // The request body starts streaming while the connection opens: the file has to exist.
+    file = join(dir, '1.dcm');
+    await writeFile(file, Buffer.alloc(1000));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('retries a refused connection like a DICOM node, with the system error as code', async () => {
+    const port = await freePort();
+    const { logger, lines } = capturingLogger();
+    const retries: TargetRetry[] = [];
+    const target = { kind: 'destination' as const, url: `http://127.0.0.1:${port}/dicom-web` };
+    const outcome = await deliverToTarget('run-1', target, oneInstanceFeed(file), {
+      acks: noAcks,
+      callingAeTitle: 'DICOMFLOW',
+      retry: { maxAttempts: 3, initialMs: 1, maxMs: 2, timeoutMs: 5000 },
+      scratchDir: '/nonexistent',
+      stow: NO_STOW,
+      logger,
+      signal: new AbortController().signal,
+      onRetry: (retry) => retries.push(retry),
+    });
+
+    expect(outcome).toMatchObject({ target, sent: 0, failed: 1, attempts: 3, reason: 'unreachable' });
+    expect(retries.map((r) => [r.attempt, r.error.code])).toEqual([
+      [1, 'ECONNREFUSED'],
+      [2, 'ECONNREFUSED'],
+    ]);
+    expect(retries[0]?.error.message).toMatch(
+      new RegExp(`STOW-RS to http://127\\.0\\.0\\.1:${port}/dicom-web/studies: .*ECONNREFUSED`),
+    );
+    expect(lines.filter((line) => line.msg === 'retrying target')[0]).toMatchObject({
+      target: `destination|http://127.0.0.1:${port}/dicom-web`,
+      code: 'ECONNREFUSED',
+    });
+  });
+
+  it('fails at once, without a request, when its token file is missing', async () => {
+    const retries: TargetRetry[] = [];
+    const target = { kind: 'destination' as const, url: 'http://127.0.0.1:9/dicom-web' };
+    const outcome = await deliverToTarget('run-1', target, oneInstanceFeed(), {
+      acks: noAcks,
+      callingAeTitle: 'DICOMFLOW',
+      retry: { maxAttempts: 3, initialMs: 1, maxMs: 2, timeoutMs: 5000 },
+      scratchDir: '/nonexistent',
+      stow: NO_STOW,
+      credentials: { token_file: 'pacs-token' },
+      logger: capturingLogger().logger,
+      signal: new AbortController().signal,
+      onRetry: (retry) => retries.push(retry),
+    });
+    expect(outcome).toMatchObject({ sent: 0, failed: 1, attempts: 1, reason: 'error' });
+    expect(outcome.message).toBe(
+      'token_file pacs-token (in SENDER_TOKEN_DIR /nonexistent): cannot be read (ENOENT)',
+    );
+    expect(retries).toEqual([]);
   });
 });
 

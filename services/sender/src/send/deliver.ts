@@ -1,27 +1,20 @@
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import {
-  convertLittleEndian,
-  isStoredStatus,
-  isTransientStatus,
-  StoreAssociation,
-  StoreScuError,
-  type InstanceFile,
-  type ProposedContext,
-} from '@dicomflow/dicom';
-import type {
-  SendFailureReason,
-  SendInstanceFailure,
-  SendRetryError,
-  SendTarget,
-  SendTargetOutcome,
+  isDicomWebTarget,
+  type SendFailureReason,
+  type SendInstanceFailure,
+  type SendRetryError,
+  type SendTarget,
+  type SendTargetOutcome,
 } from '@dicomflow/messages';
 import { sleep, type Logger } from '@dicomflow/runtime';
 import { AckBatcher, type AckStore } from '../db/ack-store.js';
-import { planContexts, sendableSyntaxes } from './contexts.js';
+import type { TokenSource } from './bearer-token.js';
+import { DimseSession } from './dimse-session.js';
 import type { OutputFeed, OutputInstance } from './output-feed.js';
-import { associationFailure, statusFailure } from './retry-reason.js';
+import { statusFailure, targetFailure } from './retry-reason.js';
+import { StowSession, type StowSettings } from './stow-session.js';
 import { TargetQueue } from './target-queue.js';
+import type { InstanceReport, TargetSession } from './target-session.js';
 
 /** How hard to try one target. */
 export interface RetryPolicy {
@@ -55,6 +48,10 @@ export interface DeliverDeps {
   readonly onRetry?: (retry: TargetRetry) => void;
   /** The operator's resend this delivery is (see {@link targetKey}); absent for the run's own delivery. */
   readonly resendId?: string;
+  /** How DICOMweb targets are sent to. */
+  readonly stow: StowSettings;
+  /** A DICOMweb target's token or token_file, from its flow destination. */
+  readonly credentials?: TokenSource;
 }
 
 /** Failures listed per target in a message (the counts stay exact). */
@@ -66,7 +63,9 @@ const MAX_LISTED_FAILURES = 100;
  * resend acknowledged, while a redelivery of the same resend still skips what it already sent.
  */
 export function targetKey(target: SendTarget, resendId?: string): string {
-  const key = `${target.kind}|${target.host}|${target.port}|${target.aeTitle}`;
+  const key = isDicomWebTarget(target)
+    ? `${target.kind}|${target.url}`
+    : `${target.kind}|${target.host}|${target.port}|${target.aeTitle}`;
   return resendId === undefined ? key : `${key}|resend:${resendId}`;
 }
 
@@ -78,15 +77,6 @@ export function retryDelay(attempt: number, policy: RetryPolicy): number {
   const capped = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(capped / 2 + Math.random() * (capped / 2));
 }
-
-/** Why an association ended without failing. */
-type AssociationEnd =
-  /** The output is read and everything at hand was sent. */
-  | 'drained'
-  /** The next instance needs a presentation context this association did not propose. */
-  | 'new-context'
-  /** Nothing new came from the download for a while: not worth holding the peer's association. */
-  | 'idle';
 
 /**
  * How long an open association waits for the download to spool the next instance before it is released
@@ -103,6 +93,10 @@ const ASSOCIATION_IDLE_MS = 5000;
  * transient rejection, 0xA7xx) are retried with backoff, resending only what was not acknowledged; a
  * permanent rejection ends at once; an instance the target refuses (SOP class, transfer syntax, other
  * failure status) is reported and not retried. Resolves once the output was read whole.
+ *
+ * A DICOMweb target goes the same way with STOW-RS requests in place of associations (see StowSession):
+ * connection failures, timeouts, 408, 429 and 5xx are transient, other 4xx permanent (`rejected`), and
+ * the FailedSOPSequence of an answer refuses (or, for 0xA7xx, defers) single instances.
  */
 export async function deliverToTarget(
   runId: string,
@@ -125,7 +119,7 @@ export async function deliverToTarget(
   let inRound = false;
   let associations = 0;
   let failure: { reason: SendFailureReason; message: string } | undefined;
-  const report: AssociationReport = {
+  const report: InstanceReport = {
     onStored(instance, status) {
       batcher.add({ member: instance.member, sopInstanceUid: instance.file.sopInstanceUid, status });
       storedNow++;
@@ -171,6 +165,7 @@ export async function deliverToTarget(
     return true;
   };
 
+  const session = openSession(target, deps, log);
   try {
     for (;;) {
       let next = await queue.next(idleMs);
@@ -186,14 +181,15 @@ export async function deliverToTarget(
       }
       associations++;
       try {
-        await sendOnce(target, queue, deps, report, idleMs);
+        await session.send(queue, report, idleMs);
       } catch (err) {
-        if (!(err instanceof StoreScuError)) throw err;
-        if (!err.transient) {
-          failure = { reason: 'rejected', message: err.message };
+        const failed = targetFailure(err);
+        if (!failed) throw err;
+        if (!failed.transient) {
+          failure = { reason: failed.reason, message: failed.error.message };
           break;
         }
-        if (!(await retryLater(associationFailure(err)))) break;
+        if (!(await retryLater(failed.error))) break;
       }
     }
     // A target that gave up early still waits for the whole output: its counts cover every instance.
@@ -203,6 +199,8 @@ export async function deliverToTarget(
     // the message be retried.
     await batcher.flush().catch(() => undefined);
     throw err;
+  } finally {
+    session.close();
   }
   await batcher.flush();
   const instances = feed.instances;
@@ -232,111 +230,14 @@ export async function deliverToTarget(
   return outcome;
 }
 
-/** How an association reports each instance it settled. */
-interface AssociationReport {
-  onStored(instance: OutputInstance, status: number): void;
-  onRefused(instance: OutputInstance, status: number | undefined, message: string): void;
-  /** Out of resources (0xA7xx): to send again in the next round. */
-  onDeferred(instance: OutputInstance, status: number, statusText: string): void;
-}
-
-/**
- * One association: proposes contexts for every instance at hand, then sends from the queue as instances
- * come. Rejects with a StoreScuError when the association fails; the instance in flight then goes back to
- * the queue (everything reported before stays settled).
- */
-async function sendOnce(
-  target: SendTarget,
-  queue: TargetQueue,
-  deps: DeliverDeps,
-  report: AssociationReport,
-  idleMs: number,
-): Promise<AssociationEnd> {
-  const contexts = planContexts(queue.atHand());
-  const association = await StoreAssociation.open({
-    host: target.host,
-    port: target.port,
-    callingAeTitle: deps.callingAeTitle,
-    calledAeTitle: target.aeTitle,
-    contexts,
-    timeoutMs: deps.retry.timeoutMs,
+/** How the target is sent to: C-STORE associations for a DICOM node, STOW-RS for a DICOMweb server. */
+function openSession(target: SendTarget, deps: DeliverDeps, logger: Logger): TargetSession {
+  if (!isDicomWebTarget(target)) return new DimseSession(target, deps);
+  return new StowSession(target, {
+    stow: deps.stow,
+    retry: deps.retry,
+    signal: deps.signal,
+    logger,
+    ...(deps.credentials === undefined ? {} : { credentials: deps.credentials }),
   });
-  let inFlight: OutputInstance | undefined;
-  let end: AssociationEnd;
-  try {
-    for (;;) {
-      if (deps.signal.aborted) throw new Error('the sender is stopping');
-      if (!queue.peek()) {
-        const next = await queue.next(idleMs);
-        if (next !== 'ready') {
-          end = next === 'end' ? 'drained' : 'idle';
-          break;
-        }
-      }
-      const instance = queue.peek();
-      if (!instance) continue;
-      const syntaxes = sendableSyntaxes(instance.file.transferSyntaxUid);
-      const context = association.contextFor(instance.file.sopClassUid, syntaxes);
-      if (!context && !proposedFor(contexts, instance.file.sopClassUid, syntaxes)) {
-        end = 'new-context';
-        break;
-      }
-      inFlight = queue.take();
-      if (!context) {
-        inFlight = undefined;
-        report.onRefused(
-          instance,
-          undefined,
-          `the node accepted no presentation context for SOP class ${instance.file.sopClassUid} in transfer syntax ${instance.file.transferSyntaxUid}`,
-        );
-        continue;
-      }
-      let file: InstanceFile = instance.file;
-      let converted: string | undefined;
-      if (context.transferSyntaxUid !== file.transferSyntaxUid) {
-        converted = join(deps.scratchDir, `converted-${process.hrtime.bigint()}.dcm`);
-        try {
-          file = await convertLittleEndian(file, context.transferSyntaxUid, converted);
-        } catch (err) {
-          await rm(converted, { force: true });
-          inFlight = undefined;
-          report.onRefused(
-            instance,
-            undefined,
-            `cannot convert to ${context.transferSyntaxUid}, the only syntax the node accepted: ${(err as Error).message}`,
-          );
-          continue;
-        }
-      }
-      try {
-        const response = await association.store(file, context.id, queue.peek()?.file);
-        inFlight = undefined;
-        const text = `C-STORE status 0x${hex(response.status)}${response.errorComment ? `: ${response.errorComment}` : ''}`;
-        if (isStoredStatus(response.status)) report.onStored(instance, response.status);
-        else if (isTransientStatus(response.status)) report.onDeferred(instance, response.status, text);
-        else report.onRefused(instance, response.status, text);
-      } finally {
-        if (converted) await rm(converted, { force: true });
-      }
-    }
-  } catch (err) {
-    association.abort();
-    if (inFlight) queue.putBack([inFlight]);
-    throw err;
-  }
-  await association.release();
-  return end;
 }
-
-/** True when `contexts` offered the SOP class in every syntax the instance can go out in. */
-function proposedFor(
-  contexts: readonly ProposedContext[],
-  sopClassUid: string,
-  syntaxes: readonly string[],
-): boolean {
-  return syntaxes.every((syntax) =>
-    contexts.some((c) => c.abstractSyntax === sopClassUid && c.transferSyntaxes.includes(syntax)),
-  );
-}
-
-const hex = (status: number): string => status.toString(16).toUpperCase().padStart(4, '0');

@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
-import type { StoreScuError } from '@dicomflow/dicom';
-import type { SendRetryError } from '@dicomflow/messages';
+import { StoreScuError } from '@dicomflow/dicom';
+import type { SendFailureReason, SendRetryError } from '@dicomflow/messages';
+import { StowError } from './stow-error.js';
 
 /** getaddrinfo's codes: not errno values, so not in `os.constants.errno`. */
 const DNS_CODES: ReadonlySet<string> = new Set([
@@ -33,4 +34,29 @@ export function associationFailure(err: StoreScuError): SendRetryError {
 /** Why instances were deferred: the DICOM status the node answered (`0xA700`) and its text. */
 export function statusFailure(status: number, text: string): SendRetryError {
   return { code: `0x${status.toString(16).toUpperCase().padStart(4, '0')}`, message: text };
+}
+
+/** Why a round at a target failed, and whether another round may help. */
+export interface TargetFailure {
+  readonly transient: boolean;
+  /** The target's outcome reason when the failure is permanent. */
+  readonly reason: SendFailureReason;
+  readonly error: SendRetryError;
+}
+
+/**
+ * A failed association (StoreScuError) or STOW-RS request (StowError) as a {@link TargetFailure};
+ * undefined for anything else (the sender stopping, the download failing, a local error), which ends the
+ * delivery instead (the message is retried).
+ */
+export function targetFailure(err: unknown): TargetFailure | undefined {
+  if (err instanceof StoreScuError)
+    return { transient: err.transient, reason: 'rejected', error: associationFailure(err) };
+  if (err instanceof StowError)
+    return {
+      transient: err.transient,
+      reason: err.opts.reason ?? 'rejected',
+      error: { code: err.code, message: err.message },
+    };
+  return undefined;
 }

@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PermanentError, TransientError, type Broker } from '@dicomflow/broker';
 import {
+  isDicomWebDestination,
+  isDicomWebTarget,
   sendFailedMessageId,
   sendFinishedMessageId,
   sendStartedMessageId,
+  sendTargetText,
   type FlowFinished,
   type SendTarget,
   type SendTargetOutcome,
@@ -14,10 +17,13 @@ import {
 import type { Logger } from '@dicomflow/runtime';
 import { StorageError, type Storage } from '@dicomflow/storage';
 import type { AckStore } from '../db/ack-store.js';
+import { writeDeliveredManifest } from '../provenance/delivered-manifest.js';
+import type { TokenSource } from './bearer-token.js';
 import { deliverToTarget, targetKey, type RetryPolicy } from './deliver.js';
 import { OutputFeed, type SkippedMember } from './output-feed.js';
 import { RetryNotices } from './retry-notices.js';
 import { BadOutputTarError, spoolOutput } from './spool-output.js';
+import type { StowSettings } from './stow-session.js';
 
 /** The queue the sender consumes: `flow.finished` (see suiteQueues().sender). */
 export const SENDER_QUEUE_ROLE = 'sender';
@@ -35,6 +41,8 @@ export interface SendJobDeps {
   readonly callingAeTitle: string;
   readonly spoolDir: string;
   readonly retry: RetryPolicy;
+  /** How DICOMweb destinations are sent to (SENDER_TOKEN_DIR, SEND_STOW_BATCH_*). */
+  readonly stow: StowSettings;
   readonly logger: Logger;
   readonly signal: AbortSignal;
   /** Delivery attempt of the message (1 first): an unreadable tar is read once more before it fails the run. */
@@ -49,15 +57,17 @@ const MAX_LISTED_SKIPPED = 100;
  */
 const BAD_TAR_ATTEMPTS = 2;
 
-/** Every target of a run, each node once: the flow's destinations, then the sender on each port. */
+/**
+ * Every target of a run, each node once: the flow's destinations (DICOM nodes and DICOMweb servers, the
+ * latter without their token), then the sender on each port.
+ */
 export function targetsOf(finished: SendJobData): SendTarget[] {
   const targets: SendTarget[] = [
-    ...finished.destinations.map((d) => ({
-      kind: 'destination' as const,
-      host: d.host,
-      port: d.port,
-      aeTitle: d.ae_title,
-    })),
+    ...finished.destinations.map((d): SendTarget =>
+      isDicomWebDestination(d)
+        ? { kind: 'destination', url: d.url }
+        : { kind: 'destination', host: d.host, port: d.port, aeTitle: d.ae_title },
+    ),
     ...finished.returnToSender.ports.map((port) => ({
       kind: 'return-to-sender' as const,
       host: finished.returnToSender.host,
@@ -68,11 +78,24 @@ export function targetsOf(finished: SendJobData): SendTarget[] {
   // The same node listed twice (e.g. as a destination and as the sender's port) gets the output once.
   const seen = new Set<string>();
   return targets.filter((target) => {
-    const key = `${target.host}|${target.port}|${target.aeTitle}`;
+    const key = isDicomWebTarget(target) ? target.url : `${target.host}|${target.port}|${target.aeTitle}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * The token or token_file of a DICOMweb target, from the first of the run's destinations with its URL
+ * (the one targetsOf kept); undefined for a DICOM node or a server without either.
+ */
+export function credentialsOf(finished: SendJobData, target: SendTarget): TokenSource | undefined {
+  if (!isDicomWebTarget(target)) return undefined;
+  const destination = finished.destinations.find((d) => isDicomWebDestination(d) && d.url === target.url);
+  if (destination === undefined || !isDicomWebDestination(destination)) return undefined;
+  const { token, token_file } = destination;
+  if (token === undefined && token_file === undefined) return undefined;
+  return { ...(token === undefined ? {} : { token }), ...(token_file === undefined ? {} : { token_file }) };
 }
 
 /**
@@ -115,6 +138,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
           acks: deps.acks,
           callingAeTitle: deps.callingAeTitle,
           retry: deps.retry,
+          stow: deps.stow,
           scratchDir: dir,
           logger: log,
           signal,
@@ -123,6 +147,7 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
           },
           ...(deps.onStored ? { onStored: deps.onStored } : {}),
           ...(resendId === undefined ? {} : { resendId }),
+          ...withCredentials(credentialsOf(finished, target)),
         }),
       ),
     );
@@ -162,9 +187,20 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
     }
     const incomplete = outcomes.filter((o) => o.failed > 0);
     if (incomplete.length === 0) {
+      // Which instance went where, for the tracker's provenance: in S3, named by the event, never listed in it.
+      const delivered = await writeDeliveredManifest(
+        deps,
+        {
+          runId: finished.runId,
+          resendId,
+          bucket: finished.output.bucket,
+          targets: targets.map((target) => ({ target, key: targetKey(target, resendId) })),
+        },
+        dir,
+      );
       await deps.broker.publish(
         'send.finished',
-        { ...common, finishedAt: new Date().toISOString(), outcomes },
+        { ...common, finishedAt: new Date().toISOString(), outcomes, delivered },
         { messageId: sendFinishedMessageId(finished.runId, resendId), correlationId: finished.runId },
       );
       log.info({ instances: feed.instances.length, targets: targets.length }, 'sent');
@@ -182,6 +218,10 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
     await notices.settled();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function withCredentials(credentials: TokenSource | undefined): { credentials?: TokenSource } {
+  return credentials === undefined ? {} : { credentials };
 }
 
 /** The run fields and counts every send event carries. */
@@ -235,7 +275,7 @@ function summary(incomplete: readonly SendTargetOutcome[]): string {
   return incomplete
     .map(
       (o) =>
-        `${o.target.aeTitle}@${o.target.host}:${o.target.port}: ${o.failed} not delivered (${o.reason ?? 'error'}${o.message ? `: ${o.message}` : ''})`,
+        `${sendTargetText(o.target)}: ${o.failed} not delivered (${o.reason ?? 'error'}${o.message ? `: ${o.message}` : ''})`,
     )
     .join('; ')
     .slice(0, 4096);

@@ -1,17 +1,4 @@
-/**
- * An HTTP answer other than the runtime's defaults (PermanentError 400, GoneError 404, else 500): the
- * runtime's one error handler sends `statusCode` with `{ error: message }`.
- */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'HttpError';
-  }
-}
+import { HttpError } from '@dicomflow/runtime';
 
 /**
  * What a route throws when S3 failed: an object that is not there is a 404 (GoneError semantics), anything

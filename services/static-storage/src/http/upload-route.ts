@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { PermanentError } from '@dicomflow/runtime';
+import { HttpError, PermanentError } from '@dicomflow/runtime';
 import { parseStaticName, tarFileName } from '../static-name.js';
 import { receiveToTempFile, type ReceivedUpload } from '../store/temp-upload.js';
 import { tarProblem } from '../store/tar-check.js';
-import { HttpError, storageFailure } from './http-error.js';
+import { storageFailure } from './http-error.js';
 import { itemBody, type RouteContext } from './route-context.js';
 import { ErrorBody, NameParams, UploadBody, UploadHeaders } from './schemas.js';
 import { requireUploadToken } from './upload-token.js';

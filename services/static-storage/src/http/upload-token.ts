@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from './http-error.js';
+import { bearerTokenCheck, HttpError } from '@dicomflow/runtime';
 
 /**
  * The `onRequest` hook of the changing routes (upload, delete): `Authorization: Bearer <token>` must
@@ -8,16 +7,14 @@ import { HttpError } from './http-error.js';
  * before the body is read, so a refused upload is never written anywhere.
  */
 export function requireUploadToken(token: string) {
-  const expected = token === '' ? undefined : digest(token);
+  const matches = bearerTokenCheck(token);
   return (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (expected === undefined) {
+    if (matches === undefined) {
       return Promise.reject(
         new HttpError(403, 'uploads are disabled: set STATIC_UPLOAD_TOKEN to allow changes over HTTP'),
       );
     }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    // Digests of equal length, so the comparison takes the same time whatever was sent.
-    if (!match?.[1] || !timingSafeEqual(digest(match[1]), expected)) {
+    if (!matches(request.headers.authorization)) {
       void reply.header('www-authenticate', 'Bearer realm="static-storage"');
       return Promise.reject(
         new HttpError(
@@ -28,8 +25,4 @@ export function requireUploadToken(token: string) {
     }
     return Promise.resolve();
   };
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
 }

@@ -75,7 +75,7 @@ export class AssociationPolicy {
   /** Undefined when the association may go ahead, else the A-ASSOCIATE-RJ to send. */
   reviewAssociation(facts: AssociationRequestFacts): Rejection | undefined {
     const calling = normaliseAe(facts.callingAeTitle);
-    if (!this.hostAllowed(facts.remoteAddress)) {
+    if (!this.allowsHost(facts.remoteAddress)) {
       return reject(
         RejectResult.Permanent,
         RejectSource.ServiceUser,
@@ -136,7 +136,8 @@ export class AssociationPolicy {
       : { accept: true, transferSyntaxUid };
   }
 
-  private hostAllowed(address: string): boolean {
+  /** True when `address` may send: not in DENIED_HOSTS and, when ALLOWED_HOSTS is set, in it. */
+  allowsHost(address: string): boolean {
     const plain = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
     const family = isIP(plain) === 6 ? 'ipv6' : 'ipv4';
     if (this.deniedHosts.check(plain, family)) return false;

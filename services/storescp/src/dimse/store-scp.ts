@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { finished } from 'node:stream/promises';
-import { DicomParseError, MissingTagError, type InstanceInfo } from '@dicomflow/dicom';
-import type { Logger } from '@dicomflow/runtime';
-import { TooManyOpenGroupsError, type Grouper, type InstanceOrigin } from '../spool/grouper.js';
-import { IndexLineTooLargeError, type Spool } from '../spool/spool.js';
+import { acknowledgePromptly, type Logger } from '@dicomflow/runtime';
+import type { Grouper, InstanceOrigin } from '../spool/grouper.js';
+import type { Spool } from '../spool/spool.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { AssociationGate } from './association-gate.js';
 import { ContextResult, type AssociationPolicy } from './association-policy.js';
@@ -25,12 +23,12 @@ import {
   type StoreStatusCode,
 } from './dimse.js';
 import { sendCommandWithoutDataset } from './command-sender.js';
+import { fileInGroup, inspectWritten, sopInstanceUidProblem, type Received } from './instance-filing.js';
 import { internalsOf, libraryNetwork, type DimseMessage } from './network-internals.js';
 import { part10Prefix } from './part10-prefix.js';
 import { wireSocket } from './socket-wiring.js';
 import { SpoolFileReserve } from './spool-file-reserve.js';
 import { SpoolWriteStream } from './spool-write-stream.js';
-import { MAX_UID_LENGTH } from './p-data-receiver.js';
 import { AbortReason, abortPdu, associateRjPdu } from './upper-layer-pdus.js';
 
 /** Longest wait for a whole A-ASSOCIATE-RQ after connecting (PS3.8's ARTIM default). */
@@ -56,10 +54,6 @@ export interface StoreScpContext {
   readonly associationRequestTimeout?: number;
 }
 
-type Received =
-  | { ok: true; info: InstanceInfo; path: string }
-  | { ok: false; status: StoreStatusCode; reason: string; path: string };
-
 /**
  * One association with a sender: negotiates by the {@link AssociationPolicy}, streams each instance to the
  * spool as it arrives, answers success only once the instance is filed in its group, and hands the group
@@ -80,7 +74,8 @@ export class StoreScp extends Scp {
     private readonly ctx: StoreScpContext,
   ) {
     super(socket, ctx.dimseOptions);
-    socket.setNoDelay(true);
+    // A sender that leaves Nagle on (Debian's dcmtk) would otherwise wait out our delayed ACK per message.
+    acknowledgePromptly(socket);
     this.log = ctx.logger.child({ associationId: this.id, remote: socket.remoteAddress });
     this.gate = new AssociationGate(internalsOf(this), {
       requestTimeoutMs:
@@ -246,7 +241,7 @@ export class StoreScp extends Scp {
     callback: (dataset: DatasetType) => void,
   ): void {
     const dataset = new Dataset({}, _context.getAcceptedTransferSyntaxUid());
-    void this.inspect(writable).then((outcome) => {
+    void inspectWritten(writable, this.log).then((outcome) => {
       this.received.set(dataset, outcome);
       if (this.current === writable) this.current = undefined;
       callback(dataset);
@@ -264,28 +259,6 @@ export class StoreScp extends Scp {
     });
   }
 
-  private async inspect(writable: SpoolWriteStream): Promise<Received> {
-    const path = writable.path;
-    try {
-      await finished(writable);
-    } catch (err) {
-      this.log.error({ err }, 'writing an instance to the spool failed');
-      return { ok: false, status: StoreStatus.OutOfResources, reason: 'spool write failed', path };
-    }
-    try {
-      return { ok: true, info: await writable.inspect(), path };
-    } catch (err) {
-      if (err instanceof MissingTagError) {
-        return { ok: false, status: StoreStatus.DataSetDoesNotMatchSopClass, reason: err.message, path };
-      }
-      if (err instanceof DicomParseError) {
-        return { ok: false, status: StoreStatus.CannotUnderstand, reason: err.message, path };
-      }
-      this.log.error({ err }, 'reading a received instance failed');
-      return { ok: false, status: StoreStatus.OutOfResources, reason: 'spool read failed', path };
-    }
-  }
-
   private async store(request: CStoreRequest): Promise<{ status: StoreStatusCode; comment?: string }> {
     const dataset = request.getDataset();
     const received = dataset ? this.received.get(dataset) : undefined;
@@ -293,14 +266,8 @@ export class StoreScp extends Scp {
       return { status: StoreStatus.CannotUnderstand, comment: 'no dataset received' };
     if (!received.ok) return this.refuse(received.path, received.status, received.reason);
     const { info, path } = received;
-    if (info.sopInstanceUid.length > MAX_UID_LENGTH) {
-      // Not a UID (PS3.5 6.2); tar member names and spool file names rely on the bound.
-      return this.refuse(
-        path,
-        StoreStatus.DataSetDoesNotMatchSopClass,
-        `SOP Instance UID longer than ${MAX_UID_LENGTH} characters`,
-      );
-    }
+    const badUid = sopInstanceUidProblem(info);
+    if (badUid) return this.refuse(path, badUid.status, badUid.reason);
     if (
       info.sopInstanceUid !== request.getAffectedSopInstanceUid() ||
       info.sopClassUid !== request.getAffectedSopClassUid()
@@ -312,18 +279,8 @@ export class StoreScp extends Scp {
       );
     }
     if (this.ended) return this.refuse(path, StoreStatus.OutOfResources, 'association already ended');
-    try {
-      await this.ctx.grouper.admit(this.origin, info, path);
-    } catch (err) {
-      if (err instanceof IndexLineTooLargeError)
-        return this.refuse(path, StoreStatus.OutOfResources, err.message);
-      if (err instanceof TooManyOpenGroupsError) {
-        this.log.error({ limit: err.limit }, 'too many open groups; instance refused until some complete');
-        return this.refuse(path, StoreStatus.OutOfResources, 'too many open groups');
-      }
-      this.log.error({ err }, 'filing an instance in the spool failed');
-      return this.refuse(path, StoreStatus.OutOfResources, 'spool unavailable');
-    }
+    const refusal = await fileInGroup(this.ctx.grouper, this.origin, info, path, this.log);
+    if (refusal) return this.refuse(path, refusal.status, refusal.reason);
     this.ctx.metrics.instancesStored.inc();
     this.ctx.metrics.bytesStored.inc(info.size);
     return { status: StoreStatus.Success };

@@ -90,6 +90,8 @@ export interface Receiver {
   readonly service: StorescpService;
   readonly config: StorescpConfig;
   readonly port: number;
+  /** The STOW-RS port (0 unless STOW_TOKEN is set). */
+  readonly stowPort: number;
   readonly bucket: string;
   readonly spoolDir: string;
   readonly storage: Storage;
@@ -117,6 +119,9 @@ export async function startReceiver(overrides: Record<string, string> = {}): Pro
     HTTP_PORT: '0',
     HTTP_HOST: '127.0.0.1',
     AE_HOSTNAME: '127.0.0.1',
+    // Listens only with a STOW_TOKEN, then on a free port.
+    STOW_PORT: '0',
+    STOW_HOST: '127.0.0.1',
     SPOOL_DIR: spoolDir,
     S3_BUCKET_INCOMING: bucket,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -140,6 +145,7 @@ export async function startReceiver(overrides: Record<string, string> = {}): Pro
     service,
     config,
     port: service.ports().dicom,
+    stowPort: service.ports().stow,
     bucket,
     spoolDir,
     storage,

@@ -38,6 +38,11 @@ COPY services services
 COPY test/helpers test/helpers
 # What the runtime image takes from here is package.json + dist (+ assets such as schemas/): no sources,
 # no compiled tests or test harnesses, no dev node_modules.
+# The TCP_QUICKACK addon (packages/runtime/native) needs a C compiler; without one (no Debian mirror
+# reachable) the build goes on and the services run without it, as they say at start.
+RUN (command -v cc >/dev/null || (apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+  && rm -rf /var/lib/apt/lists/*) || echo "no C compiler: building without TCP_QUICKACK") \
+  && node packages/runtime/scripts/build-native.mjs
 RUN npx tsc --build \
   && rm -rf packages/*/src services/*/src services/*/dist/testing packages/*/node_modules services/*/node_modules \
   && find packages services -path '*/dist/*' \( -name '*.test.*' -o -name '*.tsbuildinfo' \) -exec rm -f {} +

@@ -20,15 +20,27 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // The packages are TypeScript; the bench uses their build (tsc --build is a no-op when up to date).
 execFileSync(
   process.execPath,
-  [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--build', 'test/helpers', 'packages/dicom'],
+  [
+    join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '--build',
+    'test/helpers',
+    'packages/dicom',
+    'packages/runtime',
+  ],
   { cwd: root, stdio: 'inherit' },
 );
+execFileSync(process.execPath, [join(root, 'packages', 'runtime', 'scripts', 'build-native.mjs')], {
+  cwd: root,
+  stdio: 'inherit',
+});
 await ensureS3(); // a MinIO of its own unless S3_ENDPOINT names one; stopped when the process exits
 const helpers = await import('@dicomflow/test-helpers');
 const dicom = await import('@dicomflow/dicom');
+const runtime = await import('@dicomflow/runtime');
+const NAGLE_INSTANCES = Number(process.env.BENCH_NAGLE_INSTANCES ?? 100);
 const log = (message) => console.log(`[bench] ${message}`);
 
-async function series(name, count) {
+async function series(name, count, size = {}) {
   const dir = join(work, name);
   const marker = join(dir, '.complete');
   if (existsSync(marker) && Number(await readFile(marker, 'utf8')) === count) {
@@ -36,12 +48,16 @@ async function series(name, count) {
     return files.map((f) => join(dir, f));
   }
   await rm(dir, { recursive: true, force: true });
-  const files = await helpers.generateCtSeries(dir, count, { patientId: 'BENCH', patientName: 'Bench^Send' });
+  const files = await helpers.generateCtSeries(dir, count, {
+    patientId: 'BENCH',
+    patientName: 'Bench^Send',
+    ...size,
+  });
   await writeFile(marker, String(count));
   return files;
 }
 
-async function sendOurs(files, port) {
+async function sendOurs(files, port, onSocket = runtime.acknowledgePromptly) {
   const begin = performance.now();
   // As the sender does after unpacking a tar: meta groups read 16 files at a time.
   const instances = [];
@@ -61,6 +77,7 @@ async function sendOurs(files, port) {
     calledAeTitle: 'STORESCP',
     contexts,
     timeoutMs: 60_000,
+    onSocket,
   });
   for (const [index, instance] of instances.entries()) {
     const context = association.contextFor(instance.sopClassUid, [instance.transferSyntaxUid]);
@@ -114,11 +131,45 @@ try {
   await peer.stop();
   await rm(out, { recursive: true, force: true });
 }
+// A destination that leaves Nagle on: dcmtk storescp without the shim. Its small responses wait for our
+// ACKs unless we acknowledge at once (the sender's TCP_QUICKACK); measured against the same storescp with
+// the shim, and once with TCP_NODELAY alone (what the sender did before) to show what it changes.
+const small = await series(`send-small-${NAGLE_INSTANCES}`, NAGLE_INSTANCES, { rows: 64, columns: 64 });
+const nagle = { shimmed: [], plain: [], plainNoQuickAck: [] };
+for (const [name, env] of [
+  ['shimmed', shimmed],
+  ['plain', process.env],
+]) {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-send-nagle-'));
+  const destinationPort = await helpers.freePort();
+  const destination = await helpers.startDcmtkStorescp({ port: destinationPort, outDir: dir, env });
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      nagle[name].push(await sendOurs(small, destinationPort));
+      await clear(dir);
+      if (name === 'plain') {
+        nagle.plainNoQuickAck.push(await sendOurs(small, destinationPort, () => undefined));
+        await clear(dir);
+      }
+    }
+  } finally {
+    await destination.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+const nagleRatio = median(nagle.plain) / median(nagle.shimmed);
+log(
+  `${NAGLE_INSTANCES} small instances, median: to storescp with the shim ${median(nagle.shimmed).toFixed(0)} ms, ` +
+    `to plain storescp ${median(nagle.plain).toFixed(0)} ms (${nagleRatio.toFixed(2)}x), ` +
+    `to plain storescp with TCP_NODELAY alone ${median(nagle.plainNoQuickAck).toFixed(0)} ms` +
+    (runtime.quickAckAvailable() ? '' : ' (TCP_QUICKACK addon not built!)'),
+);
+
 const oursMs = median(ours);
 const peerMs = median(theirs);
 log(
   `median: ours ${oursMs.toFixed(0)} ms, storescu+nodelay ${peerMs.toFixed(0)} ms, plain storescu ${median(plain).toFixed(0)} ms`,
 );
 console.log(
-  `RESULT instances=${files.length} ours_ms=${oursMs.toFixed(0)} peer_ms=${peerMs.toFixed(0)} ratio_speed=${(peerMs / oursMs).toFixed(2)} plain_peer_ms=${median(plain).toFixed(0)} ours_mbps=${(bytes / 1e6 / (oursMs / 1000)).toFixed(0)} peer_mbps=${(bytes / 1e6 / (peerMs / 1000)).toFixed(0)}`,
+  `RESULT instances=${files.length} ours_ms=${oursMs.toFixed(0)} peer_ms=${peerMs.toFixed(0)} ratio_speed=${(peerMs / oursMs).toFixed(2)} plain_peer_ms=${median(plain).toFixed(0)} ours_mbps=${(bytes / 1e6 / (oursMs / 1000)).toFixed(0)} peer_mbps=${(bytes / 1e6 / (peerMs / 1000)).toFixed(0)} nagle_ratio=${nagleRatio.toFixed(2)} nagle_plain_ms=${median(nagle.plain).toFixed(0)} nagle_shimmed_ms=${median(nagle.shimmed).toFixed(0)} nagle_nodelay_only_ms=${median(nagle.plainNoQuickAck).toFixed(0)}`,
 );

@@ -10,6 +10,7 @@ import {
   type Janitor,
   type Logger,
   type ReadinessCheck,
+  quickAckAvailable,
   retryUntilDone,
   shutdownStep,
   sleep,
@@ -18,6 +19,7 @@ import {
 import { createStorage } from '@dicomflow/storage';
 import { AssociationPolicy } from './dimse/association-policy.js';
 import { DicomServer } from './dimse/dicom-server.js';
+import { receiverTlsFrom } from './dimse/receiver-tls.js';
 import { Implementation, dimseLog } from './dimse/dimse.js';
 import { createReceiverMetrics } from './metrics.js';
 import { assertNoPatientFolders } from './receipts/member-names.js';
@@ -36,7 +38,7 @@ export interface StorescpService {
   /** Stops taking associations and STOW-RS requests, lets open ones finish (bounded), publishes what completed, then disconnects. Idempotent. */
   close(): Promise<void>;
   /** Bound ports, once started (useful when configured as 0). */
-  ports(): { dicom: number; http: number; stow: number };
+  ports(): { dicom: number; http: number; stow: number; dicomTls?: number };
 }
 
 const DRAIN_MS = 10_000;
@@ -116,6 +118,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
     maxAssociations: config.MAX_ASSOCIATIONS,
   });
   const idleMs = config.ASSOCIATION_IDLE_TIMEOUT * 1000;
+  const dicomTls = receiverTlsFrom(config); // reads the AE_TLS_* files now: a bad one fails here, clearly
   const dicom = new DicomServer(
     {
       policy,
@@ -173,7 +176,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       receiptsFailing: worker.failingCount(),
     }),
   });
-  let ports = { dicom: 0, http: 0, stow: 0 };
+  let ports: ReturnType<StorescpService['ports']> = { dicom: 0, http: 0, stow: 0 };
   let started = false;
   let closing: Promise<void> | undefined;
 
@@ -236,11 +239,20 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
         void declareSuiteQueues(b);
       }, rejectBroker);
       const dicomPort = await dicom.listen(config.AE_PORT, config.AE_HOSTNAME);
+      const dicomTlsPort = dicomTls && (await dicom.listenTls(dicomTls, config.AE_HOSTNAME));
       const { port: httpPort } = await http.listen();
       const stowPort = await stow.listen();
-      ports = { dicom: dicomPort, http: httpPort, stow: stowPort };
+      ports = { dicom: dicomPort, http: httpPort, stow: stowPort, ...(dicomTlsPort ? { dicomTls: dicomTlsPort } : {}) };
       logger.info(
-        { aeTitle: config.AE_TITLE, dicomPort, httpPort, stowPort, grouping: config.GROUPING },
+        {
+          aeTitle: config.AE_TITLE,
+          dicomPort,
+          httpPort,
+          stowPort,
+          grouping: config.GROUPING,
+          // Without the addon (no C compiler at build time) a sender with Nagle on waits ~40 ms per message.
+          tcpQuickAck: quickAckAvailable(),
+        },
         'storescp started',
       );
     },

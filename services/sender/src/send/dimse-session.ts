@@ -9,6 +9,7 @@ import {
   type ProposedContext,
 } from '@dicomflow/dicom';
 import type { DimseSendTarget } from '@dicomflow/messages';
+import { acknowledgePromptly } from '@dicomflow/runtime';
 import { planContexts, sendableSyntaxes } from './contexts.js';
 import type { OutputInstance } from './output-feed.js';
 import type { TargetQueue } from './target-queue.js';
@@ -72,6 +73,8 @@ async function sendOnce(
     calledAeTitle: target.aeTitle,
     contexts,
     timeoutMs: deps.retry.timeoutMs,
+    // A destination that leaves Nagle on (Debian's dcmtk storescp) would wait out our delayed ACKs.
+    onSocket: acknowledgePromptly,
   });
   let inFlight: OutputInstance | undefined;
   let end: AssociationEnd;

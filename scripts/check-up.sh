@@ -89,7 +89,9 @@ log "sending a CT with storescu"
 storescu -aec STORESCP 127.0.0.1 10000 "$WORK/ct.dcm"
 
 run_sent() {
-  curl -sf http://127.0.0.1:8080/runs | grep -q '"status":4'
+  # up.sh keeps the runs API's token with its data.
+  curl -sf -H "Authorization: Bearer $(cat "$WORK/data/tracker-api-token")" http://127.0.0.1:8080/runs |
+    grep -q '"status":4'
 }
 wait_until 180 run_sent
 log "the run reached status 4 (sent)"

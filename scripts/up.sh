@@ -88,12 +88,18 @@ banner "dicomflow"
 export RABBIT_HOSTNAME=127.0.0.1 RABBIT_PORT=5672 RABBIT_USERNAME=guest RABBIT_PASSWORD=guest
 export DB_HOST=127.0.0.1 DB_PORT=5432 DB_USER=dicomflow DB_PASS=dicomflow DB_NAME=dicomflow
 export SPOOL_DIR="$DATA_DIR/spool" SENDER_SPOOL_DIR="$DATA_DIR/sender" CONSUMER_WORK_DIR="$DATA_DIR/work"
+# The runs API needs a bearer token: one is made once and kept with the data (mode 600).
+TOKEN_FILE="$DATA_DIR/tracker-api-token"
+if [[ ! -s "$TOKEN_FILE" ]]; then
+  (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$TOKEN_FILE")
+fi
+export TRACKER_API_TOKEN_FILE="$TOKEN_FILE"
 cat <<EOF
 up.sh: starting the seven services; when they are up:
   send a CT          storescu -aec STORESCP 127.0.0.1 10000 <files>   (AE title STORESCP, port 10000)
   active flow        mounts/flows/ct-copy.yaml (copies the CT images, sends them to the destination)
   results arrive in  $DESTINATION_DIR
-  runs               curl -s http://127.0.0.1:8080/runs   (status 4 = sent)
+  runs               curl -s -H "Authorization: Bearer \$(cat $TOKEN_FILE)" http://127.0.0.1:8080/runs   (status 4 = sent)
   Ctrl-C stops everything this started
 EOF
 # In the background and waited for, so that a signal reaches this script's trap at once (which then stops

@@ -124,6 +124,7 @@ const env = {
   CPUS: '2',
   // info: the stack reads each service's bound HTTP port from its "listening" line.
   LOG_LEVEL: 'info',
+  TRACKER_API_TOKEN: randomBytes(16).toString('hex'),
 };
 
 async function cleanUp() {
@@ -245,7 +246,9 @@ try {
   cleanups.push(() => stack.stop());
   const tracker = stack.urls['flow-tracker'];
   const getJson = async (url) => {
-    const response = await globalThis.fetch(url);
+    const response = await globalThis.fetch(url, {
+      headers: { authorization: `Bearer ${env.TRACKER_API_TOKEN}` },
+    });
     if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
     return response.json();
   };

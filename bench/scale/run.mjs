@@ -151,6 +151,7 @@ const env = {
   SENDER_SPOOL_DIR: join(scratch, 'sender'),
   CONSUMER_WORK_DIR: join(scratch, 'consumer-work'),
   LOG_LEVEL: 'info',
+  TRACKER_API_TOKEN: randomBytes(16).toString('hex'),
 };
 
 async function cleanUp() {
@@ -196,7 +197,9 @@ try {
   cleanups.push(() => stack.stop());
   const tracker = stack.urls['flow-tracker'];
   const getJson = async (url) => {
-    const response = await globalThis.fetch(url);
+    const response = await globalThis.fetch(url, {
+      headers: { authorization: `Bearer ${env.TRACKER_API_TOKEN}` },
+    });
     if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
     return response.json();
   };

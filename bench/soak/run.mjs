@@ -69,6 +69,7 @@ const env = {
   CONSUMER_ID: `soak-${id}`,
   CPUS: '2',
   LOG_LEVEL: 'info',
+  TRACKER_API_TOKEN: randomBytes(16).toString('hex'),
   SEND_RETRY_INITIAL_MS: '1000',
   SEND_RETRY_MAX_MS: '10000',
   ...(process.env.SOAK_ENV ? JSON.parse(process.env.SOAK_ENV) : {}),
@@ -327,6 +328,7 @@ try {
   for (let offset = 0; ; offset += 500) {
     const response = await globalThis.fetch(
       `${tracker}/runs?flow=soak&status=400&limit=500&offset=${offset}`,
+      { headers: { authorization: `Bearer ${env.TRACKER_API_TOKEN}` } },
     );
     const page = response.ok ? (await response.json()).runs : [];
     for (const run of page) if (run.failure) failedStudyUids.add(run.uid);

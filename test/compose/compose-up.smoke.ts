@@ -24,6 +24,8 @@ import {
 } from '@dicomflow/test-helpers';
 import { startDestination, type DcmtkDestination } from '../e2e/support/destination.js';
 
+/** The runs API's token in this smoke test's .env. */
+const TRACKER_TOKEN = 'smoke-tracker-token';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const COMPOSE_FILE = join(ROOT, 'compose.yaml');
 const SUITE_IMAGE = 'dicomflow-local/dicomflow:smoke';
@@ -141,7 +143,9 @@ async function waitHealthy(consumers = 1): Promise<void> {
 }
 
 async function getJson<T>(path: string): Promise<T> {
-  const response = await fetch(`${trackerUrl}${path}`);
+  const response = await fetch(`${trackerUrl}${path}`, {
+    headers: { authorization: `Bearer ${TRACKER_TOKEN}` },
+  });
   if (!response.ok) throw new Error(`GET ${path}: ${String(response.status)}`);
   return (await response.json()) as T;
 }
@@ -261,6 +265,7 @@ beforeAll(async () => {
     DICOM_PORT: String(DICOM_PORT),
     TRACKER_BIND: '127.0.0.1',
     TRACKER_PORT: String(trackerPort),
+    TRACKER_API_TOKEN: TRACKER_TOKEN,
     STATIC_BIND: '127.0.0.1',
     STATIC_PORT: String(await freePort()),
     RABBITMQ_UI_PORT: String(await freePort()),

@@ -65,7 +65,7 @@ interface Manifest {
 }
 
 async function manifest(studyInstanceUid: string): Promise<Manifest> {
-  const response = await fetch(`${stack.trackerUrl}/studies/${studyInstanceUid}`);
+  const response = await stack.trackerGet(`/studies/${studyInstanceUid}`);
   expect(response.status).toBe(200);
   return (await response.json()) as Manifest;
 }

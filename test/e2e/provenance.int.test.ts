@@ -81,7 +81,7 @@ interface InstanceProvenance {
 
 /** A tracker answer: its status and body (the shape the caller expects). */
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: stack.trackerHeaders });
   return { status: response.status, body: await response.json() };
 }
 

@@ -57,9 +57,12 @@ beforeAll(async () => {
       SEND_TIMEOUT_MS: '5000',
     },
   });
+  // The command reads the tracker's token as an operator's shell would have it.
+  process.env.TRACKER_API_TOKEN = stack.env.TRACKER_API_TOKEN;
 }, 240_000);
 
 afterAll(async () => {
+  delete process.env.TRACKER_API_TOKEN;
   await stack.close();
   for (const destination of destinations) await destination.process.stop();
   await rm(work, { recursive: true, force: true });

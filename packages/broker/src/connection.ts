@@ -1,5 +1,6 @@
 import { connect, type ChannelModel } from 'amqplib';
 import type { Logger } from '@dicomflow/runtime';
+import { amqpAddress, type AmqpAddress, type BrokerTlsFiles } from './amqp-address.js';
 import { computeBackoff, errorText, TransientError } from './errors.js';
 
 /** Where RabbitMQ is and how to log in. */
@@ -9,6 +10,8 @@ export interface BrokerConfig {
   username: string;
   password: string;
   vhost?: string;
+  /** Connect over TLS (AMQPS) when present; the server certificate is verified, against `ca` if given. */
+  tls?: BrokerTlsFiles;
 }
 
 /** What the connection keeper needs. */
@@ -44,10 +47,13 @@ export class ConnectionKeeper {
   #connecting = false;
   #wakeUp: (() => void) | undefined;
   readonly #waiters = new Set<Waiter>();
+  readonly #address: AmqpAddress;
 
+  /** Reads the TLS files (when any) now: a missing or malformed one throws a PermanentError. */
   constructor(opts: ConnectionKeeperOptions) {
     this.#opts = opts;
     this.#log = opts.logger;
+    this.#address = amqpAddress(opts.config, opts.heartbeatSeconds);
   }
 
   /** The ready connection, if there is one right now. */
@@ -143,24 +149,23 @@ export class ConnectionKeeper {
   }
 
   async #tryConnect(attempt: number): Promise<ChannelModel | undefined> {
-    const { config, connectionName, heartbeatSeconds } = this.#opts;
+    const { config, connectionName } = this.#opts;
     let connection: ChannelModel;
     try {
-      connection = await connect(
-        {
-          protocol: 'amqp',
-          hostname: config.hostname,
-          port: config.port,
-          username: config.username,
-          password: config.password,
-          vhost: config.vhost ?? '/',
-          heartbeat: heartbeatSeconds,
-        },
-        { clientProperties: { connection_name: connectionName }, timeout: 10_000 },
-      );
+      connection = await connect(this.#address.url, {
+        ...this.#address.tls,
+        clientProperties: { connection_name: connectionName },
+        timeout: 10_000,
+      });
     } catch (err) {
       this.#log.warn(
-        { attempt, host: config.hostname, port: config.port, err: errorText(err) },
+        {
+          attempt,
+          host: config.hostname,
+          port: config.port,
+          tls: config.tls !== undefined,
+          err: errorText(err),
+        },
         'cannot connect to RabbitMQ',
       );
       return undefined;

@@ -1,5 +1,12 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import type { Logger } from '@dicomflow/runtime';
+import {
+  extractTraceContext,
+  failSpan,
+  startSpan,
+  traceContextOf,
+  withTraceContext,
+  type Logger,
+} from '@dicomflow/runtime';
 import type { MessageOf, SchemaRoutingKey } from '@dicomflow/messages';
 import type { ConnectionKeeper } from './connection.js';
 import {
@@ -241,13 +248,33 @@ export class Consumer<K extends SchemaRoutingKey> {
         logger,
         ...(typeof correlationId === 'string' ? { correlationId } : {}),
       };
+      // A child of the publisher's span (its traceparent header): one trace across the services.
+      const parent = extractTraceContext(headers);
+      const span = startSpan(`process ${decoded.routingKey}`, {
+        kind: 'consumer',
+        parent,
+        attributes: {
+          'messaging.system': 'rabbitmq',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': this.#spec.queue,
+          'messaging.rabbitmq.destination.routing_key': decoded.routingKey,
+          'messaging.message.id': messageId,
+          ...(typeof correlationId === 'string'
+            ? { 'messaging.message.conversation_id': correlationId }
+            : {}),
+          'dicomflow.attempt': attempt,
+        },
+      });
       try {
-        await this.#handler(decoded.body, ctx);
+        await withTraceContext(traceContextOf(span, parent), () => this.#handler(decoded.body, ctx));
         outcome = { action: 'ack' };
       } catch (err) {
+        failSpan(span, err);
         outcome = this.#spec.outagesCountAsAttempts
           ? outcomeOfFailure(err, attempt, { ...this.#spec, outages: 'count' })
           : outcomeOfFailure(err, attempt, this.#spec, outageRetriesOf(headers));
+      } finally {
+        span.end();
       }
     }
     await this.#settle(channel, message, outcome, attempt, logger);

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { IllegalOperationError, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
-import type { Logger } from '@dicomflow/runtime';
+import { failSpan, injectTraceHeaders, startSpan, traceContextOf, type Logger } from '@dicomflow/runtime';
 import { SCHEMA_VERSION, validateMessage, type MessageOf, type SchemaRoutingKey } from '@dicomflow/messages';
 import type { ConnectionKeeper } from './connection.js';
 import { computeBackoff, errorKind, errorText, PermanentError, TransientError } from './errors.js';
@@ -53,7 +53,8 @@ export class Publisher {
 
   /**
    * Validates `body` against its routing key's schema (invalid: {@link PermanentError}) and publishes it
-   * persistent, with message id, correlation id, type, timestamp and `schema-version` header. Resolves once
+   * persistent, with message id, correlation id, type, timestamp and `schema-version` header, in a producer
+   * span whose W3C `traceparent` travels in the headers (when tracing is on). Resolves once
    * RabbitMQ confirmed it; while disconnected, waits for the reconnect and rejects with a
    * {@link TransientError} when that takes longer than the publish timeout.
    */
@@ -69,17 +70,39 @@ export class Publisher {
       throw new PermanentError(`priority must be an integer 0-${MAX_PRIORITY}, got ${priority}`);
     }
     const messageId = opts.messageId ?? randomUUID();
-    await this.publishRaw(this.#names.exchange, routingKey, Buffer.from(JSON.stringify(body)), {
-      messageId,
-      correlationId: opts.correlationId ?? messageId,
-      type: routingKey,
-      timestamp: Math.floor(Date.now() / 1000),
-      priority,
-      contentType: 'application/json',
-      contentEncoding: 'utf-8',
-      ...(this.#appId === undefined ? {} : { appId: this.#appId }),
-      headers: { ...opts.headers, 'schema-version': SCHEMA_VERSION },
+    const correlationId = opts.correlationId ?? messageId;
+    // The consumer's span becomes a child of this one: the trace goes on in the next service.
+    const span = startSpan(`publish ${routingKey}`, {
+      kind: 'producer',
+      attributes: {
+        'messaging.system': 'rabbitmq',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': this.#names.exchange,
+        'messaging.rabbitmq.destination.routing_key': routingKey,
+        'messaging.message.id': messageId,
+        'messaging.message.conversation_id': correlationId,
+      },
     });
+    const trace: Record<string, unknown> = {};
+    injectTraceHeaders(trace, traceContextOf(span));
+    try {
+      await this.publishRaw(this.#names.exchange, routingKey, Buffer.from(JSON.stringify(body)), {
+        messageId,
+        correlationId,
+        type: routingKey,
+        timestamp: Math.floor(Date.now() / 1000),
+        priority,
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        ...(this.#appId === undefined ? {} : { appId: this.#appId }),
+        headers: { ...opts.headers, ...trace, 'schema-version': SCHEMA_VERSION },
+      });
+    } catch (err) {
+      failSpan(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
   }
 
   /**

@@ -6,6 +6,7 @@ export {
   parseDestination,
   runsRerunCommand,
   runsResendCommand,
+  trackerTokenOf,
   trackerUrlOf,
   type RunsTarget,
 } from './runs-command.js';

@@ -25,8 +25,10 @@ export const USAGE = [
   '  dicomflow runs rerun <runId> [--tracker <url>] [--json]',
   "      Run a sent or failed run's flow again on the same receipt, with the flow file as loaded now (after",
   '      fixing it). Prints the new run id.',
-  '      Both ask the flow-tracker (default: its HTTP_HOST and HTTP_PORT as it reads them); exit code 1 when',
-  '      it refuses (unknown run, run in progress, nothing to resend), 2 when it cannot be reached.',
+  '      Both ask the flow-tracker (default: its HTTP_HOST and HTTP_PORT as it reads them) with its API token',
+  '      (TRACKER_API_TOKEN or TRACKER_API_TOKEN_FILE, from conf.d and the environment); exit code 1 when it',
+  '      refuses (unknown run, run in progress, nothing to resend, no or a wrong token), 2 when it cannot be',
+  '      reached.',
   '  dicomflow help',
 ].join('\n');
 

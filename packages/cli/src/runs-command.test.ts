@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@dicomflow/test-helpers';
-import { ExitCode, parseDestination, runCli, trackerUrlOf } from './index.js';
+import { ExitCode, parseDestination, runCli, trackerTokenOf, trackerUrlOf } from './index.js';
 import { captureOutput, tempDir } from './testing/cli-fixtures.js';
 
 describe('dicomflow runs (no tracker needed)', () => {
@@ -37,6 +37,11 @@ describe('dicomflow runs (no tracker needed)', () => {
       'pacs:104:SEVENTEEN_LETTERS',
     ])
       expect(() => parseDestination(bad)).toThrow(`--destination ${bad}: expected host:port:AET`);
+  });
+
+  it("sends the flow-tracker's API token, as the tracker reads it", () => {
+    expect(trackerTokenOf({ env: { CONF_DIR: confDir, TRACKER_API_TOKEN: 'cli-token' } })).toBe('cli-token');
+    expect(trackerTokenOf({ env: { CONF_DIR: confDir } })).toBe('');
   });
 
   it("finds the tracker through --tracker, else the flow-tracker's HTTP_HOST and HTTP_PORT", () => {

@@ -18,6 +18,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * The flow-tracker's base URL: `--tracker`, else `http://<HTTP_HOST>:<HTTP_PORT>` of the flow-tracker as it
  * reads them (conf.d and the environment), with a wildcard bind address (0.0.0.0, ::) read as this host.
  */
+/**
+ * The flow-tracker's API token as the tracker reads it (TRACKER_API_TOKEN or TRACKER_API_TOKEN_FILE, from
+ * conf.d and the environment); '' when none is set (the tracker then answers 401, saying so).
+ */
+export function trackerTokenOf(target: RunsTarget): string {
+  return loadConfig('flow-tracker', { env: target.env }).TRACKER_API_TOKEN;
+}
+
 export function trackerUrlOf(target: RunsTarget): string {
   if (target.trackerUrl !== undefined) return target.trackerUrl.replace(/\/+$/, '');
   const config = loadConfig('flow-tracker', { env: target.env });
@@ -117,7 +125,7 @@ async function post(
   try {
     response = await fetch(`${base}/runs/${runId}/${action}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${trackerTokenOf(target)}` },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });

@@ -48,8 +48,14 @@ export const senderKeys = {
   SEND_TLS_CA_FILE: key(
     text(),
     '',
-    'PEM file of CA certificates trusted for https:// DICOMweb destinations besides the default ones (empty: none).',
+    'PEM file of CA certificates trusted for https:// DICOMweb destinations besides the default ones (empty: none), and for DICOM nodes with tls: true instead of the default ones.',
   ),
+  SEND_TLS_CERT: key(
+    text(),
+    '',
+    "PEM client certificate the sender presents to DICOM nodes with tls: true that ask for one ('' = none; needs SEND_TLS_KEY).",
+  ),
+  SEND_TLS_KEY: key(text(), '', "PEM private key of SEND_TLS_CERT ('' = none)."),
   SEND_STOW_BATCH_INSTANCES: key(
     integer(1, 10_000),
     100,

@@ -19,6 +19,27 @@ export const storescpKeys = {
   AE_TITLE: key(text(aeTitleRule), 'STORESCP', 'AE title of the receiver.'),
   AE_HOSTNAME: key(text(), '0.0.0.0', 'Address the DICOM receiver binds to.'),
   AE_PORT: key(port, 10000, 'Port of the DICOM receiver.'),
+  AE_TLS_PORT: key(
+    port,
+    0,
+    'Port of a second DICOM listener that speaks DICOM TLS (BCP 195: TLS 1.2 or 1.3 only) on AE_HOSTNAME; 0 = off. The plain AE_PORT stays open.',
+  ),
+  AE_TLS_CERT: key(
+    text(),
+    '',
+    'PEM certificate of the DICOM TLS listener (required when AE_TLS_PORT is set).',
+  ),
+  AE_TLS_KEY: key(text(), '', 'PEM private key of AE_TLS_CERT.'),
+  AE_TLS_CA: key(
+    text(),
+    '',
+    "PEM file of the CA(s) that callers' client certificates must chain to ('' = callers are not asked for one).",
+  ),
+  AE_TLS_REQUIRE_CLIENT_CERT: key(
+    flag,
+    false,
+    'Refuse DICOM TLS callers without a client certificate of AE_TLS_CA (needs AE_TLS_CA).',
+  ),
   GROUPING: key(
     oneOf(['association', 'study', 'series']),
     'association',
@@ -56,6 +77,11 @@ export const storescpKeys = {
     'Longest element value, in bytes, that the receipt index keeps whole; a longer value is cut there and marked TruncatedFrom (the instance is stored whole). Matching sees what the index holds.',
   ),
   MAX_PDU: key(integer(0), 116794, 'Maximum PDU length in bytes the receiver offers (0 = unlimited).'),
+  MAX_INSTANCE_BYTES: key(
+    integer(1),
+    4 * 1024 ** 3,
+    'Largest dataset of one C-STORE kept, in bytes (4 GiB); a larger one is still read to its end (the association goes on) but dropped, and answered 0xA700 (out of resources).',
+  ),
   MAX_ASSOCIATIONS: key(integer(1), 32, 'Maximum number of simultaneous associations.'),
   CHECK_CALLED_AE_TITLE: key(flag, true, 'Reject associations whose called AE title is not AE_TITLE.'),
   ALLOWED_CALLING_AE_TITLES: key(
@@ -157,6 +183,11 @@ export const staticStorageKeys = {
     'Bearer token required to upload static content over HTTP (empty = uploads disabled).',
     { sensitive: true },
   ),
+  STATIC_MAX_UPLOAD_BYTES: key(
+    integer(1),
+    64 * 1024 ** 3,
+    'Largest static content upload over HTTP, in bytes (64 GiB); a larger one is refused with 413 (at once when its Content-Length says so) and nothing is stored.',
+  ),
 };
 
 /** Event recorder behind the Grafana dashboard. */
@@ -170,6 +201,12 @@ export const flowTrackerKeys = {
     text(),
     '',
     'Secret key of the keyed hash (HMAC-SHA256) that makes the patient pseudonym; required when PATIENT_COLUMN is pseudonym.',
+    { sensitive: true },
+  ),
+  TRACKER_API_TOKEN: key(
+    text(),
+    '',
+    'Bearer token the flow-tracker API needs on every route but /healthz, /readyz and /metrics (empty = the API is off: 401 to every request). Prefer TRACKER_API_TOKEN_FILE.',
     { sensitive: true },
   ),
   TRACKER_DB_SCHEMA: key(

@@ -18,6 +18,12 @@ export const DimseDestination = Type.Object(
     host: Type.String({ minLength: 1, maxLength: 255, description: 'Host name or IP address.' }),
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
     ae_title: Type.String({ minLength: 1, maxLength: 16, description: 'Called AE title.' }),
+    tls: Type.Optional(
+      Type.Boolean({
+        description:
+          "Default false. Send over DICOM TLS (TLS 1.2+, the node's certificate verified against the sender's SEND_TLS_CA_FILE or the system CAs; client certificate SEND_TLS_CERT/SEND_TLS_KEY if set).",
+      }),
+    ),
   },
   { additionalProperties: false, description: 'A DICOM node (C-STORE SCP).' },
 );

@@ -31,6 +31,8 @@ export const DimseSendTarget = Type.Object(
     host: HostName,
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
     aeTitle: AeTitle,
+    /** DICOM TLS (the flow destination's `tls`); absent = plain TCP. */
+    tls: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

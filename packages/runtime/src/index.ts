@@ -13,6 +13,24 @@ export { HttpError } from './http-error.js';
 export { bearerTokenCheck } from './bearer-token.js';
 export type { HttpServer, HttpServerOptions } from './http-server.js';
 export { runService, DEFAULT_GRACE_MS } from './run-service.js';
+export { startTracing, tracingWanted, OTLP_ENDPOINT_VARIABLES, type Tracing } from './tracing.js';
+export {
+  activeTraceContext,
+  activeTraceIds,
+  extractTraceContext,
+  failSpan,
+  injectTraceHeaders,
+  inSpan,
+  markSpanError,
+  recordSpan,
+  startSpan,
+  traceContextOf,
+  withTraceContext,
+  type Span,
+  type SpanAttributes,
+  type SpanOptions,
+  type TraceContext,
+} from './spans.js';
 export { shutdownStep } from './shutdown-step.js';
 export { readTlsFiles } from './tls-files.js';
 export type { TlsFiles, TlsMaterial } from './tls-files.js';

@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import type { DestinationStream, Logger } from 'pino';
+import { activeTraceIds } from './spans.js';
 
 /** Keys that hold a patient's name, ID or birth date in the shapes our code and DICOM JSON use. */
 const PHI_KEYS = [
@@ -38,7 +39,8 @@ export interface CreateLoggerOptions {
 
 /**
  * Creates the JSON logger of a service: `{ level, time (ISO), service, msg, ... }` per line, with patient
- * name, ID and birth date redacted wherever they appear in the usual shapes (see {@link PHI_REDACT_PATHS}).
+ * name, ID and birth date redacted wherever they appear in the usual shapes (see {@link PHI_REDACT_PATHS}),
+ * and `trace_id`/`span_id` while a span is recorded (see startTracing).
  */
 export function createLogger(opts: CreateLoggerOptions): Logger {
   const options = {
@@ -48,6 +50,8 @@ export function createLogger(opts: CreateLoggerOptions): Logger {
     // Level names rather than numbers: readable in `docker compose logs` and easy to filter in Grafana.
     formatters: { level: (label: string) => ({ level: label }) },
     redact: { paths: [...PHI_REDACT_PATHS], censor: REDACTED },
+    // Lines written while a span is recorded name its trace, so logs and traces can be joined.
+    mixin: () => activeTraceIds() ?? {},
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }

@@ -26,7 +26,7 @@ describe('flow-tracker API', () => {
   let a: RunStory, b: RunStory, c: RunStory, d: RunStory;
 
   const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const response = await fetch(`${tracker.baseUrl}${path}`);
+    const response = await tracker.api(path);
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const ids = async (query: string): Promise<string[]> => {

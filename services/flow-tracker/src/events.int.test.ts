@@ -192,7 +192,7 @@ describe('flow-tracker events (RabbitMQ, PostgreSQL)', () => {
     await deliver(inOrder, [{ ...(later.events[0] as StoryEvent), messageId: 'republished-receipt' }]);
     expect(await study()).toMatchObject({ revision: 2, instance_count: 10 });
 
-    const response = await fetch(`${inOrder.tracker.baseUrl}/studies/${uid}`);
+    const response = await inOrder.tracker.api(`/studies/${uid}`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as Record<string, unknown>;
     expect(body).toMatchObject({

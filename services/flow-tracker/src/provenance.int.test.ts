@@ -93,7 +93,7 @@ describe('flow-tracker provenance', () => {
     const publisher = await TestPublisher.open(isolation);
     const tracker = await startTracker(isolation);
     const get = async (path: string): Promise<{ status: number; body: Json }> => {
-      const res = await fetch(`${tracker.baseUrl}${path}`);
+      const res = await tracker.api(path);
       return { status: res.status, body: (await res.json()) as Json };
     };
     try {
@@ -220,16 +220,14 @@ describe('flow-tracker provenance', () => {
       }));
       await publisher.publish(events);
       await waitFor(async () => (await eventsHandled(tracker.baseUrl)) >= events.length, 'events handled');
-      const study = (await (await fetch(`${tracker.baseUrl}/studies/${studyInstanceUid}`)).json()) as Json;
+      const study = (await (await tracker.api(`/studies/${studyInstanceUid}`)).json()) as Json;
       // Series 1: 1-3 then 1-4 -> 4; series 2: 2 (indexed) + 1 (a receipt whose index is gone) -> 3.
       expect(study).toMatchObject({ revision: 3, seriesCount: 2, instanceCount: 7 });
       expect(study.series).toEqual([
         { seriesInstanceUid: `${studyInstanceUid}.1`, modality: 'CT', instanceCount: 4 },
         { seriesInstanceUid: `${studyInstanceUid}.2`, modality: 'CT', instanceCount: 3 },
       ]);
-      const again = (await (
-        await fetch(`${tracker.baseUrl}/instances/${studyInstanceUid}.1.1`)
-      ).json()) as Json;
+      const again = (await (await tracker.api(`/instances/${studyInstanceUid}.1.1`)).json()) as Json;
       expect((again.received as Json[]).map((r) => r.receiptId)).toEqual([first.receiptId, second.receiptId]);
     } finally {
       await tracker.close();

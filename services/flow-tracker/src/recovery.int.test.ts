@@ -41,7 +41,7 @@ describe('flow-tracker resend and rerun (RabbitMQ, PostgreSQL, S3)', () => {
   let published = 0;
 
   const post = async (path: string, body?: unknown): Promise<Answer> => {
-    const response = await fetch(`${tracker.baseUrl}${path}`, {
+    const response = await tracker.api(path, {
       method: 'POST',
       ...(body === undefined
         ? {}
@@ -50,7 +50,7 @@ describe('flow-tracker resend and rerun (RabbitMQ, PostgreSQL, S3)', () => {
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const get = async (path: string): Promise<Record<string, unknown>> =>
-    (await (await fetch(`${tracker.baseUrl}${path}`)).json()) as Record<string, unknown>;
+    (await (await tracker.api(path)).json()) as Record<string, unknown>;
   /** Publishes events and waits until the tracker handled them (and everything published before). */
   const publish = async (stories: readonly { events: RunStory['events'] }[]): Promise<void> => {
     const events = stories.flatMap((s) => s.events);

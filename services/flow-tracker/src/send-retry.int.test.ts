@@ -30,7 +30,7 @@ describe('flow-tracker: a delivery being retried', () => {
   let publisher: TestPublisher;
 
   const detail = async (runId: string): Promise<RunDetail> => {
-    const response = await fetch(`${tracker.baseUrl}/runs/${runId}`);
+    const response = await tracker.api(`/runs/${runId}`);
     expect(response.status).toBe(200);
     return (await response.json()) as RunDetail;
   };

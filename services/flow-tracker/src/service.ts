@@ -18,6 +18,7 @@ import {
   startJanitor,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
+import { requireApiToken } from './api/api-auth.js';
 import { registerRecoveryRoutes } from './api/recovery-routes.js';
 import { registerProvenanceRoutes } from './api/provenance-routes.js';
 import { registerRunRoutes } from './api/runs-routes.js';
@@ -96,6 +97,7 @@ export function createService(config: FlowTrackerConfig, logger: Logger): FlowTr
       consuming: subscription !== undefined,
     }),
   });
+  requireApiToken(http.app, config.TRACKER_API_TOKEN);
   registerRunRoutes(http.app, dataSource);
   registerStudyRoutes(http.app, dataSource);
   registerProvenanceRoutes(http.app, dataSource);

@@ -10,6 +10,7 @@ import {
   type HttpServer,
   type Janitor,
   type Logger,
+  readTlsFiles,
   retryUntilDone,
   shutdownStep,
   startJanitor,
@@ -44,6 +45,11 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
   const pool = createPool(config, logger.child({ component: 'db' }));
   const acks = new AckStore(pool, config.SENDER_DB_SCHEMA);
   const storage = createStorage(storageConfigFrom(config));
+  // Read now, so a missing or wrong SEND_TLS_* file stops the start with a message naming it.
+  const dimseTls = readTlsFiles(
+    { ca: config.SEND_TLS_CA_FILE, cert: config.SEND_TLS_CERT, key: config.SEND_TLS_KEY },
+    'DICOM destinations',
+  );
   const queue = suiteQueues(config.RABBIT_QUEUE_PREFIX).sender.name;
   // One folder per host name: replicas sharing a volume (each its own container host name) never clear
   // each other's files.
@@ -106,6 +112,7 @@ export function createService(config: SenderConfig, logger: Logger): SenderServi
         maxMs: config.SEND_RETRY_MAX_MS,
         timeoutMs: config.SEND_TIMEOUT_MS,
       },
+      dimseTls,
       stow: {
         tokenDir: config.SENDER_TOKEN_DIR,
         caFile: config.SEND_TLS_CA_FILE,

@@ -257,6 +257,37 @@ describe('static-storage: HTTP API', () => {
     expect(await api.storage.stat(api.bucket, 'broken-off.tar')).toBeUndefined();
   });
 
+  it('refuses an upload over STATIC_MAX_UPLOAD_BYTES with 413, by its length or while it streams, and keeps serving', async () => {
+    const limitedTemp = join(work, 'limited-temp');
+    await mkdir(limitedTemp);
+    const limited = await startStaticStorage(
+      join(work, 'limited-folder'),
+      { STATIC_UPLOAD_TOKEN: TOKEN, STATIC_MAX_UPLOAD_BYTES: String(64 * 1024) },
+      { tempDirectory: limitedTemp },
+    );
+    try {
+      const big = await writeTar(join(work, 'big.tar'), { 'weights.bin': Buffer.alloc(200 * 1024, 7) });
+      const byLength = await putFile(`${limited.url}/static/too-big`, big);
+      expect(byLength.status).toBe(413);
+      expect(await errorOf(byLength)).toMatch(/larger than 65536 bytes \(STATIC_MAX_UPLOAD_BYTES\)/);
+      // No Content-Length (chunked): counted while it streams in.
+      const streamed = await fetch(`${limited.url}/static/too-big`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/x-tar', ...auth },
+        body: Readable.toWeb(createReadStream(big.path)),
+        duplex: 'half',
+      });
+      expect(streamed.status).toBe(413);
+      expect(await limited.storage.stat(limited.bucket, 'too-big.tar')).toBeUndefined();
+      expect(await readdir(limitedTemp)).toEqual([]);
+      const small = await writeTar(join(work, 'small.tar'), { 'weights.bin': 'small' });
+      expect((await putFile(`${limited.url}/static/small`, small)).status).toBe(201);
+    } finally {
+      await limited.stop();
+      await dropBucket(limited.bucket);
+    }
+  });
+
   it('deletes an uploaded tar', async () => {
     const tar = await writeRandomTar(join(work, 'short-lived.tar'));
     expect((await putFile(`${api.url}/static/short-lived`, tar)).status).toBe(201);

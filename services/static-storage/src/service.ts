@@ -84,6 +84,7 @@ export function createService(
     metrics,
     logger,
     uploadToken: config.STATIC_UPLOAD_TOKEN,
+    maxUploadBytes: config.STATIC_MAX_UPLOAD_BYTES,
     tempDirectory: options.tempDirectory ?? tmpdir(),
   };
   registerListRoute(http.app, context);

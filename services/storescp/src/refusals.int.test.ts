@@ -77,6 +77,35 @@ describe('storescp refusing bad input', () => {
     expect(index.instances.map((i) => i.sopInstanceUid)).toEqual([(await readFileMeta(good)).sopInstanceUid]);
   });
 
+  it('answers 0xA700 for an instance over MAX_INSTANCE_BYTES, keeps the association, stores the others', async () => {
+    const small = await startReceiver({ MAX_INSTANCE_BYTES: String(100 * 1024) });
+    try {
+      const [tiny1, big, tiny2] = await Promise.all([
+        generateCtSeries(join(work, 'limit-a'), 1, { rows: 64, columns: 64 }),
+        generateCtSeries(join(work, 'limit-big'), 1, { rows: 512, columns: 512 }),
+        generateCtSeries(join(work, 'limit-b'), 1, { rows: 64, columns: 64 }),
+      ]).then((series) => series.map((files) => files[0] ?? ''));
+      const result = await rawStoreScu({
+        port: small.port,
+        calledAe: 'STORESCP',
+        files: [tiny1 ?? '', big ?? '', tiny2 ?? ''],
+      });
+      expect(result).toEqual({ associated: true, statuses: [0, 0xa700, 0] });
+      // One association, one receipt: the two small instances, not the big one.
+      const [message] = await small.receipts.waitFor(1);
+      if (!message) throw new Error('no receipt');
+      const { index } = await readReceipt(small.storage, message);
+      expect(index.instances.map((i) => i.sopInstanceUid).sort()).toEqual(
+        [
+          (await readFileMeta(tiny1 ?? '')).sopInstanceUid,
+          (await readFileMeta(tiny2 ?? '')).sopInstanceUid,
+        ].sort(),
+      );
+    } finally {
+      await small.close();
+    }
+  });
+
   it('answers 0xC000 for dataset bytes that are not DICOM', async () => {
     const [good] = await generateCtSeries(join(work, 'junk-src'), 1, { studyInstanceUid: newUid() });
     if (!good) throw new Error('no fixture');

@@ -127,6 +127,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       metrics,
       logger: logger.child({ component: 'scp' }),
       fsync: config.SPOOL_FSYNC,
+      maxInstanceBytes: config.MAX_INSTANCE_BYTES,
       maxPduLength: config.MAX_PDU,
       dimseOptions: { associationTimeout: idleMs, pduTimeout: idleMs, connectTimeout: idleMs },
     },
@@ -242,7 +243,12 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       const dicomTlsPort = dicomTls && (await dicom.listenTls(dicomTls, config.AE_HOSTNAME));
       const { port: httpPort } = await http.listen();
       const stowPort = await stow.listen();
-      ports = { dicom: dicomPort, http: httpPort, stow: stowPort, ...(dicomTlsPort ? { dicomTls: dicomTlsPort } : {}) };
+      ports = {
+        dicom: dicomPort,
+        http: httpPort,
+        stow: stowPort,
+        ...(dicomTlsPort ? { dicomTls: dicomTlsPort } : {}),
+      };
       logger.info(
         {
           aeTitle: config.AE_TITLE,

@@ -88,6 +88,10 @@ export interface E2eStack {
   /** DICOM port of the receiver (AE title {@link AE_TITLE}) on 127.0.0.1. */
   readonly aePort: number;
   readonly trackerUrl: string;
+  /** Headers of a request to the flow-tracker's API (its bearer token). */
+  readonly trackerHeaders: Readonly<Record<string, string>>;
+  /** GET of a flow-tracker API path (`/runs/...`) with its token. */
+  trackerGet(path: string): Promise<Response>;
   /** HTTP base URL of each service of the main stack. */
   readonly urls: Readonly<Record<string, string>>;
   readonly flowsDir: string;
@@ -170,6 +174,7 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     GPUS: options.gpus ?? '',
     CONSUMER_ID: `e2e-${id}-main`,
     LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'info',
+    TRACKER_API_TOKEN: `e2e-${id}-${randomBytes(12).toString('hex')}`,
     ...options.env,
   };
   const output: string[] = [];
@@ -247,8 +252,11 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
     return handle;
   };
 
+  const trackerHeaders = { authorization: `Bearer ${env.TRACKER_API_TOKEN ?? ''}` };
+  const trackerGet = (path: string): Promise<Response> =>
+    fetch(`${trackerUrl}${path}`, { headers: trackerHeaders });
   const getJson = async <T>(url: string): Promise<T> => {
-    const response = await fetch(url);
+    const response = await fetch(url, { headers: trackerHeaders });
     if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
     return (await response.json()) as T;
   };
@@ -258,6 +266,8 @@ export async function startE2eStack(options: E2eStackOptions = {}): Promise<E2eS
 
   return {
     id,
+    trackerHeaders,
+    trackerGet,
     env,
     aePort,
     trackerUrl,

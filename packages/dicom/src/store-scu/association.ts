@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../part10.js';
 import { decodeCStoreRsp, encodeCStoreRq, type CStoreResponse } from './command.js';
 import { BlockBuffers, READ_BLOCK, type Block } from './block-buffers.js';
@@ -39,6 +40,39 @@ export interface OpenAssociationOptions {
    * sender turns on TCP_QUICKACK, so a destination that leaves Nagle on never waits for our ACKs).
    */
   onSocket?: (socket: Socket) => void;
+  /**
+   * DICOM TLS when present: options for `tls.connect` (CA, client certificate and key, servername). The
+   * peer's certificate is always verified; TLS 1.2 is the least accepted (BCP 195).
+   */
+  tls?: Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'servername'>;
+}
+
+/** Certificate checks that failed: another try will not fix them (the certificate is what it is). */
+const CERTIFICATE_CODES: ReadonlySet<string> = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A plain TCP connection, or a TLS one (verified, TLS 1.2+) when `opts.tls` is set. */
+function connectTo(opts: OpenAssociationOptions): { socket: Socket; ready: 'connect' | 'secureConnect' } {
+  if (opts.tls === undefined) {
+    return { socket: connect({ host: opts.host, port: opts.port, noDelay: true }), ready: 'connect' };
+  }
+  const socket = connectTls({
+    host: opts.host,
+    port: opts.port,
+    ...opts.tls,
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: true,
+  });
+  return { socket, ready: 'secureConnect' };
 }
 
 interface Waiter<T> {
@@ -75,7 +109,7 @@ export class StoreAssociation {
 
   /** Connects and negotiates; rejects with a {@link StoreScuError} (transient or not). */
   static async open(opts: OpenAssociationOptions): Promise<StoreAssociation> {
-    const socket = connect({ host: opts.host, port: opts.port, noDelay: true });
+    const { socket, ready } = connectTo(opts);
     socket.setNoDelay(true);
     opts.onSocket?.(socket);
     // Errors are handled by the listeners below; this one only keeps a late error (after a rejection was
@@ -83,6 +117,7 @@ export class StoreAssociation {
     socket.on('error', () => undefined);
     const reader = new PduReader();
     try {
+      let secured = false;
       const first = await new Promise<Pdu>((resolve, reject) => {
         const timer = setTimeout(() => {
           reject(new StoreScuError('timeout', true, `no association answer in ${opts.timeoutMs} ms`));
@@ -106,22 +141,37 @@ export class StoreAssociation {
             ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(
               err.code ?? '',
             );
+          // Before the handshake completed, a TLS failure (certificate not trusted, no client certificate,
+          // not TLS at all) is named as one.
+          const tls = opts.tls !== undefined && !connecting && !secured;
+          if (tls && CERTIFICATE_CODES.has(err.code ?? '')) {
+            reject(
+              new StoreScuError(
+                'connect',
+                false,
+                `${opts.host}:${opts.port}: TLS: the node's certificate is not trusted: ${err.message}`,
+              ),
+            );
+            return;
+          }
           reject(
             new StoreScuError(
               connecting ? 'connect' : 'aborted',
               true,
-              `${opts.host}:${opts.port}: ${err.message}`,
+              `${opts.host}:${opts.port}: ${tls ? 'TLS handshake failed: ' : ''}${err.message}`,
             ),
           );
         };
         const onClose = (): void => {
           done();
-          reject(new StoreScuError('aborted', true, 'connection closed during association negotiation'));
+          const during = opts.tls !== undefined && !secured ? 'the TLS handshake' : 'association negotiation';
+          reject(new StoreScuError('aborted', true, `connection closed during ${during}`));
         };
         socket.on('data', onData);
         socket.once('error', onError);
         socket.once('close', onClose);
-        socket.once('connect', () => {
+        socket.once(ready, () => {
+          secured = true;
           socket.write(
             encodeAssociateRq({
               callingAeTitle: opts.callingAeTitle,

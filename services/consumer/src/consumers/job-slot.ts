@@ -11,6 +11,7 @@ import type { Storage } from '@dicomflow/storage';
 import type { Slot } from '../docker/create-options.js';
 import { execJob, type JobDeps, type JobOutcome, type JobTimings } from '../jobs/exec-job.js';
 import { readOutcome, writeOutcome, type OutcomeRecord } from '../jobs/outcome-record.js';
+import { jobSpan, recordJobPhases } from './job-spans.js';
 import type { ConsumerMetrics } from '../metrics.js';
 
 /** Transient failures (S3, Docker, RabbitMQ away) are retried this often; the last attempt fails the job. */
@@ -53,7 +54,7 @@ export async function consumeJobs(deps: SlotDeps, slot: Slot, queue: string): Pr
       outagesCountAsAttempts: true,
     },
     async (job, ctx) => {
-      await execJobMessage(deps, slot, job, ctx, maxAttempts);
+      await jobSpan(job, slot, () => execJobMessage(deps, slot, job, ctx, maxAttempts));
     },
   );
 }
@@ -131,6 +132,7 @@ export async function execJobMessage(
   } finally {
     running.dec();
   }
+  recordJobPhases(outcome.timings);
   const record: OutcomeRecord =
     outcome.kind === 'finished'
       ? { routingKey: 'job.finished', body: outcome.body }

@@ -1,5 +1,5 @@
 import type { Broker, MessageHandler } from '@dicomflow/broker';
-import { TransientError } from '@dicomflow/runtime';
+import { inSpan, TransientError } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
 import type { FlowSnapshot } from '../flows/flow-snapshot.js';
 import type { FingerprinterMetrics } from '../metrics.js';
@@ -30,8 +30,16 @@ export function studyReceivedHandler(deps: StudyReceivedDeps): MessageHandler<'s
       throw new TransientError(`the flow directory cannot be read: ${snapshot.directoryError}`);
     }
     const stopTimer = deps.metrics.matchSeconds.startTimer();
-    const matched = await matchReceipt(deps.storage, study, snapshot.flows);
-    const runs = planRuns(study, matched.matches, new Date());
+    const { matched, runs } = await inSpan(
+      'match',
+      { attributes: { 'dicomflow.receipt_id': study.receiptId, 'dicomflow.flows': snapshot.flows.length } },
+      async (span) => {
+        const found = await matchReceipt(deps.storage, study, snapshot.flows);
+        const planned = planRuns(study, found.matches, new Date());
+        span.setAttribute('dicomflow.runs', planned.length);
+        return { matched: found, runs: planned };
+      },
+    );
     for (const { messageId, body } of runs) {
       await deps.broker.publish('flow.matched', body, {
         messageId,

@@ -48,7 +48,9 @@ describe('the tracker data source over PostgreSQL SSL (DB_SSL, DB_SSL_CA)', () =
     const dataSource = createDataSource(configWith({ DB_SSL: 'true', DB_SSL_CA: certs.ca.certFile }));
     await dataSource.initialize();
     try {
-      const rows: unknown = await dataSource.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      const rows: unknown = await dataSource.query(
+        'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+      );
       expect(rows).toEqual([{ ssl: true }]);
     } finally {
       await dataSource.destroy();

@@ -1,17 +1,18 @@
 import { DataSource } from 'typeorm';
-import { postgresConfigFrom } from '@dicomflow/config';
-import { createPool, migrate as runMigrations, type Pool } from '@dicomflow/database';
+import { postgresConfigFrom, type PostgresKeys } from '@dicomflow/config';
+import {
+  createPool,
+  migrate as runMigrations,
+  postgresSsl,
+  type Pool,
+  type PostgresSsl,
+} from '@dicomflow/database';
 import type { Logger } from '@dicomflow/runtime';
 import { TRACKER_ENTITIES } from './entities.js';
 import { adoptTypeormHistory, TRACKER_MIGRATIONS } from './migrations.js';
 
 /** Where the tracker's database is. */
-export interface TrackerDbConfig {
-  readonly DB_HOST: string;
-  readonly DB_PORT: number;
-  readonly DB_NAME: string;
-  readonly DB_USER: string;
-  readonly DB_PASS: string;
+export interface TrackerDbConfig extends PostgresKeys {
   readonly TRACKER_DB_SCHEMA: string;
 }
 
@@ -22,9 +23,12 @@ function postgresOptions(config: TrackerDbConfig): {
   database: string;
   username: string;
   password: string;
+  ssl?: PostgresSsl;
 } {
-  const { user, ...rest } = postgresConfigFrom(config);
-  return { ...rest, username: user };
+  const connection = postgresConfigFrom(config);
+  const { user, ssl: _files, ...rest } = connection;
+  const ssl = postgresSsl(connection);
+  return { ...rest, username: user, ...(ssl === undefined ? {} : { ssl }) };
 }
 
 /**

@@ -36,11 +36,16 @@ export function testPool(): pg.Pool {
   });
 }
 
+/** The API token the trackers of the tests run with. */
+export const TEST_API_TOKEN = 'tracker-test-token';
+
 /** A flow-tracker started in this process. */
 export interface InProcessTracker {
   readonly service: FlowTrackerService;
   readonly config: FlowTrackerConfig;
   readonly baseUrl: string;
+  /** `fetch` of an API path (`/runs/...`) with the tracker's bearer token. */
+  api(path: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,7 @@ export async function startTracker(
       RABBIT_EXCHANGE: isolation.exchange,
       RABBIT_QUEUE_PREFIX: isolation.queuePrefix,
       TRACKER_DB_SCHEMA: isolation.schema,
+      TRACKER_API_TOKEN: TEST_API_TOKEN,
       ...overrides,
     },
   });
@@ -68,6 +74,14 @@ export async function startTracker(
     service,
     config,
     baseUrl: `http://127.0.0.1:${service.httpPort()}`,
+    api: (path, init = {}) =>
+      fetch(`http://127.0.0.1:${service.httpPort()}${path}`, {
+        ...init,
+        headers: {
+          ...(init.headers as Record<string, string> | undefined),
+          authorization: `Bearer ${config.TRACKER_API_TOKEN}`,
+        },
+      }),
     async close() {
       await service.close();
       await rm(confDir, { recursive: true, force: true });

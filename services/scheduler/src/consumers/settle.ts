@@ -1,4 +1,5 @@
 import type { DeliveryContext } from '@dicomflow/broker';
+import { inSpan } from '@dicomflow/runtime';
 import type { Decision, RunStore } from '../db/run-store.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SchedulerMetrics } from '../metrics.js';
@@ -32,4 +33,20 @@ export async function settleDecision(
       'already handled: its dispatch was decided by an earlier delivery',
     );
   }
+}
+
+/**
+ * Runs one scheduler handler's work (record the decision, publish its dispatch) in a `schedule` span, so
+ * the trace shows what the scheduler decided and when the next message went out.
+ */
+export function scheduleSpan(
+  ctx: Pick<DeliveryContext, 'routingKey'>,
+  runId: string,
+  work: () => Promise<void>,
+): Promise<void> {
+  return inSpan(
+    'schedule',
+    { attributes: { 'dicomflow.run_id': runId, 'dicomflow.decided_by': ctx.routingKey } },
+    work,
+  );
 }

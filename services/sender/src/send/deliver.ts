@@ -6,7 +6,7 @@ import {
   type SendTarget,
   type SendTargetOutcome,
 } from '@dicomflow/messages';
-import { sleep, type Logger } from '@dicomflow/runtime';
+import { sleep, type Logger, type TlsMaterial } from '@dicomflow/runtime';
 import { AckBatcher, type AckStore } from '../db/ack-store.js';
 import type { TokenSource } from './bearer-token.js';
 import { DimseSession } from './dimse-session.js';
@@ -50,6 +50,8 @@ export interface DeliverDeps {
   readonly resendId?: string;
   /** How DICOMweb targets are sent to. */
   readonly stow: StowSettings;
+  /** CA and client certificate for DICOM nodes with `tls: true` (SEND_TLS_*). */
+  readonly dimseTls?: TlsMaterial;
   /** A DICOMweb target's token or token_file, from its flow destination. */
   readonly credentials?: TokenSource;
 }

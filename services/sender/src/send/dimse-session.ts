@@ -9,7 +9,7 @@ import {
   type ProposedContext,
 } from '@dicomflow/dicom';
 import type { DimseSendTarget } from '@dicomflow/messages';
-import { acknowledgePromptly } from '@dicomflow/runtime';
+import { acknowledgePromptly, type TlsMaterial } from '@dicomflow/runtime';
 import { planContexts, sendableSyntaxes } from './contexts.js';
 import type { OutputInstance } from './output-feed.js';
 import type { TargetQueue } from './target-queue.js';
@@ -23,6 +23,8 @@ export interface DimseSessionDeps {
   /** Folder for instances converted to another little endian syntax. */
   readonly scratchDir: string;
   readonly signal: AbortSignal;
+  /** CA and client certificate for a node with `tls: true`; without a CA the system's are trusted. */
+  readonly dimseTls?: TlsMaterial;
 }
 
 /**
@@ -73,6 +75,7 @@ async function sendOnce(
     calledAeTitle: target.aeTitle,
     contexts,
     timeoutMs: deps.retry.timeoutMs,
+    ...(target.tls === true ? { tls: deps.dimseTls ?? {} } : {}),
     // A destination that leaves Nagle on (Debian's dcmtk storescp) would wait out our delayed ACKs.
     onSocket: acknowledgePromptly,
   });

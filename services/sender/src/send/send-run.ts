@@ -14,7 +14,7 @@ import {
   type SendTarget,
   type SendTargetOutcome,
 } from '@dicomflow/messages';
-import type { Logger } from '@dicomflow/runtime';
+import type { Logger, TlsMaterial } from '@dicomflow/runtime';
 import { StorageError, type Storage } from '@dicomflow/storage';
 import type { AckStore } from '../db/ack-store.js';
 import { writeDeliveredManifest } from '../provenance/delivered-manifest.js';
@@ -22,6 +22,7 @@ import type { TokenSource } from './bearer-token.js';
 import { deliverToTarget, targetKey, type RetryPolicy } from './deliver.js';
 import { OutputFeed, type SkippedMember } from './output-feed.js';
 import { RetryNotices } from './retry-notices.js';
+import { sendSpan } from './send-span.js';
 import { BadOutputTarError, spoolOutput } from './spool-output.js';
 import type { StowSettings } from './stow-session.js';
 
@@ -43,6 +44,8 @@ export interface SendJobDeps {
   readonly retry: RetryPolicy;
   /** How DICOMweb destinations are sent to (SENDER_TOKEN_DIR, SEND_STOW_BATCH_*). */
   readonly stow: StowSettings;
+  /** CA and client certificate for DICOM nodes with `tls: true` (SEND_TLS_*), read at start. */
+  readonly dimseTls?: TlsMaterial;
   readonly logger: Logger;
   readonly signal: AbortSignal;
   /** Delivery attempt of the message (1 first): an unreadable tar is read once more before it fails the run. */
@@ -66,7 +69,13 @@ export function targetsOf(finished: SendJobData): SendTarget[] {
     ...finished.destinations.map((d): SendTarget =>
       isDicomWebDestination(d)
         ? { kind: 'destination', url: d.url }
-        : { kind: 'destination', host: d.host, port: d.port, aeTitle: d.ae_title },
+        : {
+            kind: 'destination',
+            host: d.host,
+            port: d.port,
+            aeTitle: d.ae_title,
+            ...(d.tls === true ? { tls: true } : {}),
+          },
     ),
     ...finished.returnToSender.ports.map((port) => ({
       kind: 'return-to-sender' as const,
@@ -134,21 +143,24 @@ async function sendRun(finished: SendJobData, deps: SendJobDeps): Promise<void> 
     spooled.catch(() => undefined);
     const delivering = Promise.allSettled(
       targets.map((target) =>
-        deliverToTarget(finished.runId, target, feed, {
-          acks: deps.acks,
-          callingAeTitle: deps.callingAeTitle,
-          retry: deps.retry,
-          stow: deps.stow,
-          scratchDir: dir,
-          logger: log,
-          signal,
-          onRetry: (retry) => {
-            notices.notify(retry);
-          },
-          ...(deps.onStored ? { onStored: deps.onStored } : {}),
-          ...(resendId === undefined ? {} : { resendId }),
-          ...withCredentials(credentialsOf(finished, target)),
-        }),
+        sendSpan(finished.runId, target, () =>
+          deliverToTarget(finished.runId, target, feed, {
+            acks: deps.acks,
+            callingAeTitle: deps.callingAeTitle,
+            retry: deps.retry,
+            stow: deps.stow,
+            ...(deps.dimseTls ? { dimseTls: deps.dimseTls } : {}),
+            scratchDir: dir,
+            logger: log,
+            signal,
+            onRetry: (retry) => {
+              notices.notify(retry);
+            },
+            ...(deps.onStored ? { onStored: deps.onStored } : {}),
+            ...(resendId === undefined ? {} : { resendId }),
+            ...withCredentials(credentialsOf(finished, target)),
+          }),
+        ),
       ),
     );
     let common: ReturnType<typeof commonFields>;

@@ -14,6 +14,8 @@ export interface RouteContext {
   readonly uploadToken: string;
   /** Where uploads are received before they go to S3. */
   readonly tempDirectory: string;
+  /** Largest upload accepted, in bytes (STATIC_MAX_UPLOAD_BYTES). */
+  readonly maxUploadBytes: number;
 }
 
 /** The API shape of a stored item. */

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { HttpError, PermanentError } from '@dicomflow/runtime';
 import { parseStaticName, tarFileName } from '../static-name.js';
-import { receiveToTempFile, type ReceivedUpload } from '../store/temp-upload.js';
+import { receiveToTempFile, tooLarge, type ReceivedUpload } from '../store/temp-upload.js';
 import { tarProblem } from '../store/tar-check.js';
 import { storageFailure } from './http-error.js';
 import { itemBody, type RouteContext } from './route-context.js';
@@ -11,7 +11,8 @@ import { ErrorBody, NameParams, UploadBody, UploadHeaders } from './schemas.js';
 import { requireUploadToken } from './upload-token.js';
 
 /**
- * PUT /static/<name> (token-protected): the body, a tar of any size, is streamed to a temporary file while
+ * PUT /static/<name> (token-protected): the body, a tar of at most STATIC_MAX_UPLOAD_BYTES (413 past it), is
+ * streamed to a temporary file while
  * it is hashed, checked, then stored as `<name>.tar` with its sha256. 201 when new, 200 when it replaced
  * an earlier version. Names the static folder holds are refused (409): the folder is their source.
  */
@@ -39,7 +40,18 @@ export function registerUploadRoute(app: FastifyInstance, context: RouteContext)
         await refuseFolderName(context, name);
         if (!isStream(request.body))
           throw new PermanentError('the upload has no body: send the tar as the request body');
-        const received = await receiveToTempFile(request.body, context.tempDirectory);
+        const declared = Number(request.headers['content-length'] ?? Number.NaN);
+        // Refused before a byte is read when the length says so; else counted while it streams in.
+        if (declared > context.maxUploadBytes) throw tooLarge(context.maxUploadBytes);
+        const received = await receiveToTempFile(
+          request.body,
+          context.tempDirectory,
+          context.maxUploadBytes,
+        ).catch((err: unknown) => {
+          // The rest of the body is never read: the connection closes after the answer.
+          if (err instanceof HttpError && err.statusCode === 413) void reply.header('connection', 'close');
+          throw err;
+        });
         let stored: UploadBody;
         try {
           stored = await storeReceived(context, name, received, expected);

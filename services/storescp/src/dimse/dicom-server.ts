@@ -1,5 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from '@dicomflow/runtime';
+import type { ReceiverTls } from './receiver-tls.js';
 import { StoreScp, type StoreScpContext } from './store-scp.js';
 
 /**
@@ -12,11 +14,12 @@ export function connectionLimit(maxAssociations: number): number {
 }
 
 /**
- * The DICOM listener. The library's own server neither binds to a chosen address nor lets us set socket
- * options before the first byte, so connections are accepted here and handed to {@link StoreScp}.
+ * The DICOM listeners (plain, and DICOM TLS when configured). The library's own server neither binds to a
+ * chosen address nor lets us set socket options before the first byte, so connections are accepted here
+ * and handed to {@link StoreScp}. Both listeners share the open-connection count.
  */
 export class DicomServer {
-  private server: Server | undefined;
+  private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
 
   constructor(
@@ -27,16 +30,51 @@ export class DicomServer {
   /** Listens on host:port (port 0 picks a free one); resolves with the bound port. */
   async listen(port: number, host: string): Promise<number> {
     const server = createServer({ noDelay: true }, (socket) => {
-      this.sockets.add(socket);
-      this.ctx.metrics.associationsOpen.set(this.sockets.size);
-      socket.once('close', () => {
-        this.sockets.delete(socket);
-        this.ctx.metrics.associationsOpen.set(this.sockets.size);
-      });
-      socket.on('error', () => undefined); // the association reports it
-      // Counted when asked: the receiver writes inline only while it serves one association alone.
-      new StoreScp(socket, { ...this.ctx, openAssociations: () => Math.max(0, this.sockets.size - 1) });
+      this.accept(socket);
     });
+    return this.bind(server, port, host, 'DICOM listener ready');
+  }
+
+  /**
+   * Listens for DICOM TLS on host:`tls.port` (0 picks a free one); resolves with the bound port. Only a
+   * completed handshake reaches the association; a failed one is logged (no association existed).
+   */
+  async listenTls(tls: ReceiverTls, host: string): Promise<number> {
+    const server = createTlsServer({ ...tls.options, noDelay: true }, (socket) => {
+      this.acceptTls(socket, tls);
+    });
+    server.on('tlsClientError', (err, socket) => {
+      this.logger.warn({ remote: socket.remoteAddress, err: err.message }, 'DICOM TLS handshake failed');
+    });
+    return this.bind(server, tls.port, host, 'DICOM TLS listener ready');
+  }
+
+  private acceptTls(socket: TLSSocket, tls: ReceiverTls): void {
+    // With a CA but no requirement, a certificate is optional; one that does not verify is still refused.
+    if (tls.verifiesClients && !socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {
+      this.logger.warn(
+        { remote: socket.remoteAddress, reason: String(socket.authorizationError) },
+        'DICOM TLS client certificate refused',
+      );
+      socket.destroy();
+      return;
+    }
+    this.accept(socket);
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    this.ctx.metrics.associationsOpen.set(this.sockets.size);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.ctx.metrics.associationsOpen.set(this.sockets.size);
+    });
+    socket.on('error', () => undefined); // the association reports it
+    // Counted when asked: the receiver writes inline only while it serves one association alone.
+    new StoreScp(socket, { ...this.ctx, openAssociations: () => Math.max(0, this.sockets.size - 1) });
+  }
+
+  private async bind(server: Server, port: number, host: string, ready: string): Promise<number> {
     server.maxConnections = connectionLimit(this.ctx.policy.maxAssociations);
     server.on('drop', (dropped) => {
       this.logger.warn(
@@ -44,7 +82,7 @@ export class DicomServer {
         'connection dropped: too many open connections',
       );
     });
-    this.server = server;
+    this.servers.push(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -54,7 +92,7 @@ export class DicomServer {
     });
     const address = server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
-    this.logger.info({ host, port: bound }, 'DICOM listener ready');
+    this.logger.info({ host, port: bound }, ready);
     return bound;
   }
 
@@ -65,10 +103,11 @@ export class DicomServer {
 
   /** Stops accepting, then waits up to `drainMs` for open associations to end before cutting them. */
   async close(drainMs: number): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
+    const servers = this.servers.splice(0);
     // 'close' fires only once every connection is gone, so wait for it after the drain.
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const closed = Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
     const deadline = Date.now() + drainMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const socket of this.sockets) socket.destroy();

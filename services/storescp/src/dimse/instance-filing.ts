@@ -37,6 +37,14 @@ export async function inspectWritten(writable: SpoolWriteStream, log: Logger): P
     log.error({ err }, 'writing an instance to the spool failed');
     return { ok: false, status: StoreStatus.OutOfResources, reason: 'spool write failed', path };
   }
+  if (writable.oversize) {
+    return {
+      ok: false,
+      status: StoreStatus.OutOfResources,
+      reason: `instance larger than MAX_INSTANCE_BYTES (${writable.maxDatasetBytes} bytes)`,
+      path,
+    };
+  }
   try {
     return { ok: true, info: await writable.inspect(), path };
   } catch (err) {

@@ -58,6 +58,8 @@ const HEADER_INITIAL = 16 * 1024;
  */
 export class SpoolWriteStream extends Writable {
   private fd: number | undefined;
+  /** Dataset bytes received so far (written or, past {@link maxDatasetBytes}, dropped). */
+  private datasetBytes = 0;
   private readonly framer: DatasetFramer | undefined;
   private framingError: Error | undefined;
   /** The dataset's first bytes (up to Pixel Data), in one buffer grown by doubling: no object per chunk. */
@@ -92,6 +94,8 @@ export class SpoolWriteStream extends Writable {
     fd?: number,
     private readonly inline = false,
     private readonly readOptions: ReadElementsOptions = {},
+    /** Dataset bytes kept at most (MAX_INSTANCE_BYTES); the rest of a larger one is read and dropped. */
+    readonly maxDatasetBytes = Number.POSITIVE_INFINITY,
   ) {
     super({ highWaterMark: 1024 * 1024 });
     this.fd = fd;
@@ -106,6 +110,11 @@ export class SpoolWriteStream extends Writable {
    * The instance's identity and elements, once the stream finished. Throws DicomParseError when the dataset
    * does not frame (truncated, not DICOM) and MissingTagError when an identifying element is missing.
    */
+  /** True when the dataset was larger than {@link maxDatasetBytes}: it was not kept whole. */
+  get oversize(): boolean {
+    return this.datasetBytes > this.maxDatasetBytes;
+  }
+
   async inspect(): Promise<InstanceInfo> {
     if (this.framingError) throw new DicomParseError(this.framingError.message);
     if (!this.framer) return inspectPart10File(this.path, this.readOptions);
@@ -239,6 +248,13 @@ export class SpoolWriteStream extends Writable {
     }
     if (this.writeError) {
       callback(this.writeError);
+      return;
+    }
+    // Past the bound the sender's bytes are still taken off the wire (the association goes on) but go
+    // nowhere: the instance is refused once it ends, and the disk holds only what came before.
+    for (const chunk of chunks) this.datasetBytes += chunk.length;
+    if (this.datasetBytes > this.maxDatasetBytes) {
+      callback();
       return;
     }
     this.observe(chunks);

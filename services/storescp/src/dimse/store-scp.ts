@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { acknowledgePromptly, type Logger } from '@dicomflow/runtime';
+import { acknowledgePromptly, startSpan, traceContextOf, type Logger, type Span } from '@dicomflow/runtime';
 import type { Grouper, InstanceOrigin } from '../spool/grouper.js';
 import type { Spool } from '../spool/spool.js';
 import type { ReceiverMetrics } from '../metrics.js';
@@ -42,6 +42,8 @@ export interface StoreScpContext {
   readonly metrics: ReceiverMetrics;
   readonly logger: Logger;
   readonly fsync: boolean;
+  /** Largest dataset of one C-STORE kept (MAX_INSTANCE_BYTES); a larger one is answered 0xA700. */
+  readonly maxInstanceBytes?: number;
   /** Largest PDU we accept (announced in A-ASSOCIATE-AC). */
   readonly maxPduLength: number;
   /** Associations open now, this one excluded. */
@@ -68,6 +70,8 @@ export class StoreScp extends Scp {
   private reserve: SpoolFileReserve | undefined;
   private ended = false;
   private readonly gate: AssociationGate;
+  /** The association's span, from its acceptance to its end: where each receipt's trace starts. */
+  private span: Span | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -172,11 +176,22 @@ export class StoreScp extends Scp {
         context.setResult(decision.result);
       }
     }
+    this.span = startSpan('association', {
+      kind: 'server',
+      root: true,
+      attributes: {
+        'dicomflow.association_id': this.id,
+        'dicom.calling_ae_title': facts.callingAeTitle,
+        'dicom.called_ae_title': facts.calledAeTitle,
+        'network.peer.address': facts.remoteAddress,
+      },
+    });
     this.origin = {
       associationId: this.id,
       callingAeTitle: facts.callingAeTitle,
       calledAeTitle: facts.calledAeTitle,
       callingHost: facts.remoteAddress,
+      trace: traceContextOf(this.span),
     };
     this.log.info({ callingAeTitle: facts.callingAeTitle }, 'association accepted');
     this.ctx.metrics.associationsAccepted.inc();
@@ -229,6 +244,7 @@ export class StoreScp extends Scp {
       // Alone, copying inline is cheaper than the thread pool's hand-off; with others, the pool spreads it.
       this.ctx.openAssociations() === 0,
       this.ctx.spool.readOptions,
+      this.ctx.maxInstanceBytes,
     );
     stream.on('error', () => undefined); // reported through `finished` below
     this.current = stream;
@@ -314,5 +330,7 @@ export class StoreScp extends Scp {
     } catch (err) {
       this.log.error({ err }, 'sealing the association group failed; the spool keeps it for the next start');
     }
+    this.span?.setAttribute('dicomflow.association.end', how);
+    this.span?.end();
   }
 }

@@ -12,6 +12,7 @@ import {
   formatReceiptIndexInstance,
   type StudyReceived,
 } from '@dicomflow/messages';
+import { inSpan, startSpan } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
 import type { SealedGroup } from '../spool/grouper.js';
 import { MemberNames } from './member-names.js';
@@ -57,6 +58,7 @@ export async function execPublishReceipt(
   const linesPath = join(dir, INDEX_LINES_FILE);
   const lines = createWriteStream(linesPath);
   let linesBytes = 0;
+  const spoolSpan = startSpan('spool', { attributes: { 'dicomflow.receipt_id': manifest.receiptId } });
   try {
     for await (const { path, info } of deps.spool.instances(dir)) {
       const member = names.unique(tarMemberName(deps.tarSubdir, info.elements, info.sopInstanceUid));
@@ -83,6 +85,8 @@ export async function execPublishReceipt(
   } finally {
     lines.end();
     await finished(lines);
+    spoolSpan.setAttribute('dicomflow.instances', entries.length);
+    spoolSpan.end();
   }
   if (entries.length === 0) {
     await deps.spool.removeGroup(dir);
@@ -93,20 +97,22 @@ export async function execPublishReceipt(
   const size = tarSize(entries);
   // A retry (the broker was away, or no queue took the message yet) finds the tar already uploaded: the
   // same receipt always gives the same bytes, so it is not sent again.
-  const existing = await deps.storage.stat(deps.bucket, tarKey);
-  if (existing?.size !== size) {
-    await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries, deps.readInline), size);
-  }
-  const header = Buffer.from(
-    formatReceiptIndexHeader({ receiptId: manifest.receiptId, instanceCount: entries.length }),
-  );
-  await deps.storage.putStream(
-    deps.bucket,
-    indexKey,
-    Readable.from(indexBytes(header, linesPath)),
-    header.length + linesBytes,
-    { 'content-type': 'application/jsonl' },
-  );
+  await inSpan('receipt upload', { attributes: { 'dicomflow.tar_size': size } }, async () => {
+    const existing = await deps.storage.stat(deps.bucket, tarKey);
+    if (existing?.size !== size) {
+      await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries, deps.readInline), size);
+    }
+    const header = Buffer.from(
+      formatReceiptIndexHeader({ receiptId: manifest.receiptId, instanceCount: entries.length }),
+    );
+    await deps.storage.putStream(
+      deps.bucket,
+      indexKey,
+      Readable.from(indexBytes(header, linesPath)),
+      header.length + linesBytes,
+      { 'content-type': 'application/jsonl' },
+    );
+  });
 
   const message: StudyReceived = {
     receiptId: manifest.receiptId,

@@ -1,4 +1,4 @@
-import { computeBackoff, sleep } from '@dicomflow/runtime';
+import { computeBackoff, inSpan, sleep } from '@dicomflow/runtime';
 import type { Logger } from '@dicomflow/runtime';
 import type { SealedGroup } from '../spool/grouper.js';
 import { execPublishReceipt } from './publish-receipt.js';
@@ -68,7 +68,16 @@ export class ReceiptWorker {
     const log = this.logger.child({ receiptId: group.manifest.receiptId });
     for (let attempt = 1; !this.abort.signal.aborted; attempt++) {
       try {
-        const message = await execPublishReceipt(this.deps, group);
+        // One trace per receipt: it continues the association's and goes on in every service downstream.
+        const message = await inSpan(
+          'receipt',
+          {
+            parent: group.trace,
+            root: group.trace === undefined,
+            attributes: { 'dicomflow.receipt_id': group.manifest.receiptId, 'dicomflow.attempt': attempt },
+          },
+          () => execPublishReceipt(this.deps, group),
+        );
         if (attempt > 1) this.failing -= 1;
         if (message) {
           log.info(

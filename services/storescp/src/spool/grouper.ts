@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { InstanceInfo } from '@dicomflow/dicom';
-import type { Logger } from '@dicomflow/runtime';
+import type { Logger, TraceContext } from '@dicomflow/runtime';
 import { expectedInstanceCount, type SealReason } from './group-completion.js';
 import type { GroupManifest, Grouping, RecoveredGroup, Spool } from './spool.js';
 
@@ -10,12 +10,16 @@ export interface InstanceOrigin {
   readonly callingAeTitle: string;
   readonly calledAeTitle: string;
   readonly callingHost: string;
+  /** The association's (or STOW request's) span: the receipt's trace continues from it. */
+  readonly trace?: TraceContext | undefined;
 }
 
 /** A group that takes no more instances and can be published. */
 export interface SealedGroup {
   readonly manifest: GroupManifest;
   readonly dir: string;
+  /** Where the receipt's span goes: under the span of the association that opened the group. */
+  readonly trace?: TraceContext | undefined;
 }
 
 class OpenGroup {
@@ -30,6 +34,7 @@ class OpenGroup {
   constructor(
     readonly manifest: GroupManifest,
     readonly dir: Promise<string>,
+    readonly trace?: TraceContext,
   ) {}
 
   done(): void {
@@ -118,7 +123,7 @@ export class Grouper {
         callingHost: origin.callingHost,
         createdAt: new Date().toISOString(),
       };
-      const created = new OpenGroup(manifest, this.spool.createGroup(manifest));
+      const created = new OpenGroup(manifest, this.spool.createGroup(manifest), origin.trace);
       group = created;
       this.open.set(key, created);
       created.dir.catch(() => {
@@ -216,7 +221,7 @@ export class Grouper {
     }
     await this.spool.seal(dir);
     this.rules.onComplete?.(reason);
-    this.onSealed({ manifest: group.manifest, dir });
+    this.onSealed({ manifest: group.manifest, dir, trace: group.trace });
   }
 
   private async sealRecovered(manifest: GroupManifest, dir: string, sealed: boolean): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { DicomJsonDataset } from '@dicomflow/dicom';
-import { HttpError, type Logger } from '@dicomflow/runtime';
+import { activeTraceContext, HttpError, type Logger } from '@dicomflow/runtime';
 import type { AssociationPolicy } from '../dimse/association-policy.js';
 import { fileInGroup } from '../dimse/instance-filing.js';
 import type { ReceiverMetrics } from '../metrics.js';
@@ -67,6 +67,7 @@ export async function storeInstances(ctx: StowContext, request: StowRequest): Pr
     callingAeTitle: ctx.callingAeTitle,
     calledAeTitle: ctx.calledAeTitle,
     callingHost: request.remoteAddress,
+    trace: activeTraceContext(),
   };
   const stored: InstanceReference[] = [];
   const failed: FailedInstance[] = [];

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from '@dicomflow/runtime';
+import { extractTraceContext, HttpError, inSpan } from '@dicomflow/runtime';
 import { isValidBoundary, parseMediaType } from './media-type.js';
 import { storeInstances, type StowAnswer, type StowContext } from './stow-request.js';
 
@@ -62,13 +62,26 @@ export function registerStowRoutes(
       const { study } = request.params;
       if (study !== undefined && !UID.test(study))
         throw new HttpError(400, 'the path does not end with a Study Instance UID');
+      // The receipt's trace starts here (or goes on from the client's traceparent, when it sends one).
       const answer = await track(
-        storeInstances(ctx, {
-          body: request.raw,
-          boundary,
-          expectedStudy: study,
-          remoteAddress: request.ip,
-        }),
+        inSpan(
+          'stow request',
+          {
+            kind: 'server',
+            parent: extractTraceContext(request.headers),
+            attributes: { 'http.request.method': 'POST', 'client.address': request.ip },
+          },
+          async (span) => {
+            const stowAnswer = await storeInstances(ctx, {
+              body: request.raw,
+              boundary,
+              expectedStudy: study,
+              remoteAddress: request.ip,
+            });
+            span.setAttribute('http.response.status_code', stowAnswer.status);
+            return stowAnswer;
+          },
+        ),
       );
       return reply.code(answer.status).type('application/dicom+json').send(JSON.stringify(answer.body));
     };

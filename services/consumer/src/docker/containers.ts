@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { dockerStatus, isNotFound } from './docker-errors.js';
+import { asTransientDockerError, dockerStatus, isNotFound } from './docker-errors.js';
 
 /** Removes a container (killing it if it runs) with its anonymous volumes; one that is not there is fine. */
 export async function removeContainer(docker: Docker, nameOrId: string): Promise<boolean> {
@@ -102,4 +102,31 @@ export function demuxLogs(raw: Buffer): string {
 export function lastLines(text: string, count: number): string {
   const lines = text.replace(/\n$/, '').split('\n');
   return lines.slice(-count).join('\n');
+}
+
+/** The container's memory limit (0: none) when the kernel killed it for going past it; else undefined. */
+export async function oomKilledLimit(container: Docker.Container): Promise<number | undefined> {
+  try {
+    const info = await container.inspect();
+    return info.State.OOMKilled ? (info.HostConfig.Memory ?? 0) : undefined;
+  } catch {
+    return undefined; // then it fails as an exit code, which it also is
+  }
+}
+
+/** A byte count for people: whole MiB, or GiB with one decimal. */
+export function formatBytes(bytes: number): string {
+  const mib = bytes / 1024 ** 2;
+  return mib >= 1024 ? `${(mib / 1024).toFixed(mib % 1024 === 0 ? 0 : 1)} GiB` : `${Math.round(mib)} MiB`;
+}
+
+/** True while the container exists (another attempt of its job may have removed it). */
+export async function stillExists(container: Docker.Container): Promise<boolean> {
+  try {
+    await container.inspect();
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw asTransientDockerError(err, 'inspecting the container');
+  }
 }

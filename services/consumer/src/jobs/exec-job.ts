@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { errorKind, GoneError, TransientError, type Logger } from '@dicomflow/runtime';
-import type { Job, JobFailed, JobFinished, JobStarted, ObjectLocation } from '@dicomflow/messages';
+import type { Job, JobFailed, JobFinished, JobStarted } from '@dicomflow/messages';
 import type { Storage } from '@dicomflow/storage';
 import {
   buildCreateOptions,
@@ -10,13 +10,19 @@ import {
   type ContainerLimits,
   type Slot,
 } from '../docker/create-options.js';
-import { readLogTail, removeContainer, waitForExit } from '../docker/containers.js';
+import {
+  formatBytes,
+  oomKilledLimit,
+  readLogTail,
+  removeContainer,
+  stillExists,
+  waitForExit,
+} from '../docker/containers.js';
 import {
   asTransientDockerError,
   dockerMessage,
   dockerStatus,
   isDeviceRequestRefusal,
-  isNotFound,
 } from '../docker/docker-errors.js';
 import { checkEngineStayedUp, type EngineWatchTiming } from '../docker/engine-watch.js';
 import { ensureImage, runsAsRoot, type ImageFacts } from '../docker/images.js';
@@ -28,6 +34,7 @@ import type { StaticVolumes } from '../staging/static-volumes.js';
 import type { JobFolder, WorkFolders } from '../staging/work-folders.js';
 import { JobFailure } from './job-failure.js';
 import { OUTPUT_CHECK_INTERVAL_MS, watchOutput } from './output-watch.js';
+import { storeStepLog } from './step-log.js';
 
 /** Lines of the container log kept in `logExcerpt`, and its size cap in characters. */
 export const LOG_TAIL_LINES = 200;
@@ -138,7 +145,7 @@ export async function execJob(
     });
     timings.outputStoredAt = Date.now();
     timings.steps.upload = timings.outputStoredAt;
-    const log = await storeLog(deps, job, logExcerpt);
+    const log = await storeStepLog(deps, job, logExcerpt);
     return {
       kind: 'finished',
       timings,
@@ -156,7 +163,7 @@ export async function execJob(
   } catch (err) {
     const failure = asJobFailure(err);
     if (!failure) throw err;
-    const log = await storeLog(deps, job, failure.facts.logExcerpt ?? '');
+    const log = await storeStepLog(deps, job, failure.facts.logExcerpt ?? '');
     return {
       kind: 'failed',
       timings,
@@ -174,31 +181,6 @@ export async function execJob(
     const cleanup = (): Promise<void> => removeJobLeftovers(deps, name, folder);
     if (deps.deferCleanup) deps.deferCleanup(cleanup);
     else await cleanup();
-  }
-}
-
-/** Where a step's log excerpt is stored: beside its output, in the runs bucket. */
-export function logLocation(job: Job): ObjectLocation {
-  return { bucket: job.output.bucket, key: `${job.runId}/${job.step}/log.txt` };
-}
-
-/**
- * Stores the end of the model's log beside its output, for the tracker (never in a message: a model may
- * print patient data). Best effort: a run is not retried for its log, so a failure is logged and the
- * step shows no log.
- */
-async function storeLog(deps: JobDeps, job: Job, logExcerpt: string): Promise<ObjectLocation | undefined> {
-  if (logExcerpt === '') return undefined;
-  const location = logLocation(job);
-  try {
-    await deps.storage.putBuffer(location.bucket, location.key, Buffer.from(logExcerpt), 'text/plain');
-    return location;
-  } catch (err) {
-    deps.logger.warn(
-      { err: err instanceof Error ? err.message : String(err), key: location.key },
-      'cannot store the model log; the step shows none',
-    );
-    return undefined;
   }
 }
 
@@ -388,21 +370,6 @@ async function runContainer(
   return { exitCode: 0, logExcerpt, startedAt, finishedAt };
 }
 
-/** The container's memory limit (0: none) when the kernel killed it for going past it; else undefined. */
-async function oomKilledLimit(container: Docker.Container): Promise<number | undefined> {
-  try {
-    const info = await container.inspect();
-    return info.State.OOMKilled ? (info.HostConfig.Memory ?? 0) : undefined;
-  } catch {
-    return undefined; // then it fails as an exit code, which it also is
-  }
-}
-
-function formatBytes(bytes: number): string {
-  const mib = bytes / 1024 ** 2;
-  return mib >= 1024 ? `${(mib / 1024).toFixed(mib % 1024 === 0 ? 0 : 1)} GiB` : `${Math.round(mib)} MiB`;
-}
-
 /** Makes sure the image and static volumes are there, then creates the job's container. */
 async function createModelContainer(
   deps: JobDeps,
@@ -445,14 +412,4 @@ function asJobFailure(err: unknown): JobFailure | undefined {
   if (err instanceof JobFailure) return err;
   if (errorKind(err) === 'transient') return undefined;
   return new JobFailure('error', err instanceof Error ? err.message : String(err));
-}
-
-async function stillExists(container: Docker.Container): Promise<boolean> {
-  try {
-    await container.inspect();
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw asTransientDockerError(err, 'inspecting the container');
-  }
 }

@@ -1,6 +1,7 @@
 // Send benchmark: our C-STORE SCU (@dicomflow/dicom StoreAssociation, as the sender uses it) vs dcmtk
-// storescu, same files, same receiver (dcmtk storescp, bit-preserving, writing to a temp folder), one
-// association each. Prints what it does and, last, one `RESULT key=value ...` line. Not a test.
+// storescu and dcmjs-dimse's Client, same files, same receiver (dcmtk storescp, bit-preserving, writing to
+// a temp folder), one association each. Prints what it does and, last, one `RESULT key=value ...` line.
+// Not a test.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -37,6 +38,10 @@ await ensureS3(); // a MinIO of its own unless S3_ENDPOINT names one; stopped wh
 const helpers = await import('@dicomflow/test-helpers');
 const dicom = await import('@dicomflow/dicom');
 const runtime = await import('@dicomflow/runtime');
+// dcmjs-dimse is a CommonJS bundle (a dependency of services/storescp, hoisted to the root node_modules).
+const { default: dimse } = await import('dcmjs-dimse');
+// Its log starts at trace; logging every PDU would measure the console, not the SCU.
+dimse.log.setLevel('error');
 const NAGLE_INSTANCES = Number(process.env.BENCH_NAGLE_INSTANCES ?? 100);
 const log = (message) => console.log(`[bench] ${message}`);
 
@@ -95,6 +100,45 @@ async function sendDcmtk(files, port, env) {
   return performance.now() - begin;
 }
 
+/**
+ * dcmjs-dimse's Client: one CStoreRequest per file (each read and parsed by the library), all in one
+ * association; resolves when the socket has closed after the release, and only if every file got a
+ * success response. Its socket keeps Nagle on: `Client#send` passes no socket options to `net.connect`
+ * (0.3.3 has no noDelay option and does not expose the socket). With the receiver's shim acknowledging at
+ * once that costs nothing measurable (a probe patching `net.connect` to set it gave the same times).
+ */
+async function sendDimse(files, port) {
+  const begin = performance.now();
+  const client = new dimse.Client();
+  const failed = [];
+  let succeeded = 0;
+  for (const file of files) {
+    const request = new dimse.requests.CStoreRequest(file);
+    request.on('response', (response) => {
+      if (response.getStatus() === dimse.constants.Status.Success) succeeded++;
+      else failed.push(`${file}: status 0x${response.getStatus().toString(16)}`);
+    });
+    client.addRequest(request);
+  }
+  await new Promise((resolve, reject) => {
+    client.on('associationRejected', (result) => {
+      reject(new Error(`dcmjs-dimse: association rejected ${JSON.stringify(result)}`));
+    });
+    client.on('networkError', (error) => {
+      reject(error instanceof Error ? error : new Error(`dcmjs-dimse: ${String(error)}`));
+    });
+    client.on('closed', () => {
+      resolve();
+    });
+    client.send('127.0.0.1', port, 'BENCH', 'STORESCP', { associationTimeout: 60_000, pduTimeout: 60_000 });
+  });
+  if (failed.length > 0 || succeeded !== files.length)
+    throw new Error(
+      `dcmjs-dimse: ${succeeded}/${files.length} stored; ${failed.slice(0, 5).join('; ') || 'missing responses'}`,
+    );
+  return performance.now() - begin;
+}
+
 /** Empties the receiver's folder (it must stay: storescp writes into it). */
 async function clear(dir) {
   for (const name of await readdir(dir)) await rm(join(dir, name), { force: true });
@@ -115,6 +159,7 @@ const peer = await helpers.startDcmtkStorescp({ port, outDir: out, env: shimmed 
 const ours = [];
 const theirs = [];
 const plain = [];
+const dimseTimes = [];
 try {
   for (let round = 0; round < ROUNDS; round++) {
     theirs.push(await sendDcmtk(files, port, shimmed));
@@ -123,8 +168,10 @@ try {
     await clear(out);
     ours.push(await sendOurs(files, port));
     await clear(out);
+    dimseTimes.push(await sendDimse(files, port));
+    await clear(out);
     log(
-      `round ${round + 1}: storescu+nodelay ${theirs.at(-1).toFixed(0)} ms, storescu ${plain.at(-1).toFixed(0)} ms, ours ${ours.at(-1).toFixed(0)} ms`,
+      `round ${round + 1}: storescu+nodelay ${theirs.at(-1).toFixed(0)} ms, storescu ${plain.at(-1).toFixed(0)} ms, ours ${ours.at(-1).toFixed(0)} ms, dcmjs-dimse ${dimseTimes.at(-1).toFixed(0)} ms`,
     );
   }
 } finally {
@@ -167,9 +214,10 @@ log(
 
 const oursMs = median(ours);
 const peerMs = median(theirs);
+const dimseMs = median(dimseTimes);
 log(
-  `median: ours ${oursMs.toFixed(0)} ms, storescu+nodelay ${peerMs.toFixed(0)} ms, plain storescu ${median(plain).toFixed(0)} ms`,
+  `median: ours ${oursMs.toFixed(0)} ms, storescu+nodelay ${peerMs.toFixed(0)} ms, plain storescu ${median(plain).toFixed(0)} ms, dcmjs-dimse ${dimseMs.toFixed(0)} ms (${(dimseMs / oursMs).toFixed(2)}x ours)`,
 );
 console.log(
-  `RESULT instances=${files.length} ours_ms=${oursMs.toFixed(0)} peer_ms=${peerMs.toFixed(0)} ratio_speed=${(peerMs / oursMs).toFixed(2)} plain_peer_ms=${median(plain).toFixed(0)} ours_mbps=${(bytes / 1e6 / (oursMs / 1000)).toFixed(0)} peer_mbps=${(bytes / 1e6 / (peerMs / 1000)).toFixed(0)} nagle_ratio=${nagleRatio.toFixed(2)} nagle_plain_ms=${median(nagle.plain).toFixed(0)} nagle_shimmed_ms=${median(nagle.shimmed).toFixed(0)} nagle_nodelay_only_ms=${median(nagle.plainNoQuickAck).toFixed(0)}`,
+  `RESULT instances=${files.length} ours_ms=${oursMs.toFixed(0)} peer_ms=${peerMs.toFixed(0)} ratio_speed=${(peerMs / oursMs).toFixed(2)} plain_peer_ms=${median(plain).toFixed(0)} ours_mbps=${(bytes / 1e6 / (oursMs / 1000)).toFixed(0)} peer_mbps=${(bytes / 1e6 / (peerMs / 1000)).toFixed(0)} nagle_ratio=${nagleRatio.toFixed(2)} nagle_plain_ms=${median(nagle.plain).toFixed(0)} nagle_shimmed_ms=${median(nagle.shimmed).toFixed(0)} nagle_nodelay_only_ms=${median(nagle.plainNoQuickAck).toFixed(0)} dimse_ms=${dimseMs.toFixed(0)} ratio_vs_dcmjs_dimse=${(dimseMs / oursMs).toFixed(2)}`,
 );

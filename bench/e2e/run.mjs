@@ -8,11 +8,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { clearInterval, setInterval } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
-import { ensureS3, median, positiveInt } from '../lib.mjs';
+import { ensureS3, median, positiveInt, rssMb } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -335,6 +336,12 @@ try {
   }
   log(`throughput: ${STUDIES} studies x ${STUDY_INSTANCES} instances (256x256), ${SENDERS} parallel senders`);
   const tpBegin = Date.now();
+  // Each service's peak RSS while the senders run and the runs finish (sampled every 100 ms from /proc).
+  const peakRss = Object.fromEntries(Object.keys(stack.pids).map((name) => [name, 0]));
+  const rssSampler = setInterval(() => {
+    for (const [name, pid] of Object.entries(stack.pids))
+      peakRss[name] = Math.max(peakRss[name] ?? 0, rssMb(pid));
+  }, 100);
   const queue = [...studies];
   await Promise.all(
     Array.from({ length: SENDERS }, async () => {
@@ -349,6 +356,12 @@ try {
     if (finished.length >= STUDIES) break;
     await sleep(100);
   }
+  clearInterval(rssSampler);
+  log(
+    `throughput: peak RSS (MB) ${Object.entries(peakRss)
+      .map(([name, mb]) => `${name} ${mb.toFixed(0)}`)
+      .join(', ')}`,
+  );
   const failed = finished.filter((r) => r.status === 400).length;
   if (failed > 0) throw new Error(`${failed} throughput runs failed`);
   const lastFinished = Math.max(...finished.map((r) => Date.parse(r.finished)));
@@ -357,7 +370,11 @@ try {
   log(`throughput: ${STUDIES} runs finished in ${fixed(tpSeconds)} s`);
 
   console.log(
-    `RESULT overhead_s=${fixed(overhead)} e2e_s=${fixed(e2e)} baseline_s=${fixed(baseline)} container_s=${fixed(container)} runs_per_hour=${Math.round(runsPerHour)} s3_floor_s=${fixed(s3Floor)} overhead_beyond_s3_s=${fixed(overhead - s3Floor)} e2e_cold_s=${fixed(e2eCold)} docker_start_s=${fixed(dockerStart)} overhead_beyond_s3_and_engine_s=${fixed(beyondFloors)} receive_s=${fixed(receive)}`,
+    `RESULT overhead_s=${fixed(overhead)} e2e_s=${fixed(e2e)} baseline_s=${fixed(baseline)} container_s=${fixed(container)} runs_per_hour=${Math.round(runsPerHour)} s3_floor_s=${fixed(s3Floor)} overhead_beyond_s3_s=${fixed(overhead - s3Floor)} e2e_cold_s=${fixed(e2eCold)} docker_start_s=${fixed(dockerStart)} overhead_beyond_s3_and_engine_s=${fixed(beyondFloors)} receive_s=${fixed(receive)} ${Object.entries(
+      peakRss,
+    )
+      .map(([name, mb]) => `peak_rss_${name.replace('-', '_')}_mb=${mb.toFixed(0)}`)
+      .join(' ')} peak_rss_max_mb=${Math.max(...Object.values(peakRss)).toFixed(0)}`,
   );
 } catch (err) {
   console.error(err);

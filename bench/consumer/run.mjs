@@ -34,7 +34,7 @@ const { NODE_FLAGS } = await import('../../scripts/stack-lib.mjs');
 const { removeBucketAndObjects, uniqueBucketName } = await import('@dicomflow/storage/testing');
 const { connectBroker, deadQueueName, DEFAULT_RETRY_DELAYS_MS, deleteSuiteQueues, retryQueueName } =
   await import('@dicomflow/broker');
-const { checkFlowDefinition, jobMessageId } = await import('@dicomflow/messages');
+const { checkFlowDefinition, formatReceiptIndex, jobMessageId } = await import('@dicomflow/messages');
 const { createLogger } = await import('@dicomflow/runtime');
 const { default: amqp } = await import('amqplib');
 const { default: Docker } = await import('dockerode');
@@ -94,11 +94,12 @@ async function storeReceipt(storage, bucket, files) {
   }
   const size = tarSize(entries);
   await storage.putStream(bucket, `${receiptId}.tar`, createTarStream(entries), size);
-  await storage.putBuffer(bucket, `${receiptId}.index.json`, JSON.stringify(index), 'application/json');
+  // JSON Lines, as the receiver writes it: a header, then one line per instance.
+  await storage.putBuffer(bucket, `${receiptId}.index.jsonl`, formatReceiptIndex(index), 'application/jsonl');
   return {
     receiptId,
     tarKey: `${receiptId}.tar`,
-    indexKey: `${receiptId}.index.json`,
+    indexKey: `${receiptId}.index.jsonl`,
     size,
     members: entries.map((e) => e.name),
   };

@@ -26,9 +26,10 @@ banner "node"
 ensure_node
 
 banner "debian packages"
-# docker-compose (v1): validates compose.yaml in test/compose. curl: MinIO's health check.
+# docker-compose (v1): validates compose.yaml in test/compose. curl: MinIO's health check. openssl: the
+# certificates of the TLS tests. orthanc-dicomweb: the DICOMweb peer of the STOW-RS tests.
 ensure_debs dcmtk orthanc orthanc-dicomweb docker.io busybox-static rabbitmq-server postgresql gcc curl \
-  procps iproute2 docker-compose git
+  procps iproute2 docker-compose git openssl
 log "all required Debian packages are installed"
 
 banner "rabbitmq"

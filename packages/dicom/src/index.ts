@@ -39,6 +39,7 @@ export {
 export type { SopClassKind } from './uids.js';
 export type { DicomJsonDataset, DicomJsonElement } from './model.js';
 export {
+  CERTIFICATE_ERROR_CODES,
   convertLittleEndian,
   INSTANCE_HEAD_MAX_BYTES,
   isStoredStatus,

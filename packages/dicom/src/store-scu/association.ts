@@ -47,8 +47,11 @@ export interface OpenAssociationOptions {
   tls?: Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'servername'>;
 }
 
-/** Certificate checks that failed: another try will not fix them (the certificate is what it is). */
-const CERTIFICATE_CODES: ReadonlySet<string> = new Set([
+/**
+ * Node's error codes of certificate checks that failed: another try will not fix them (the certificate is
+ * what it is). Shared by every TLS client of the suite (DICOM here, DICOMweb in the sender).
+ */
+export const CERTIFICATE_ERROR_CODES: ReadonlySet<string> = new Set([
   'CERT_HAS_EXPIRED',
   'CERT_NOT_YET_VALID',
   'CERT_UNTRUSTED',
@@ -144,7 +147,7 @@ export class StoreAssociation {
           // Before the handshake completed, a TLS failure (certificate not trusted, no client certificate,
           // not TLS at all) is named as one.
           const tls = opts.tls !== undefined && !connecting && !secured;
-          if (tls && CERTIFICATE_CODES.has(err.code ?? '')) {
+          if (tls && CERTIFICATE_ERROR_CODES.has(err.code ?? '')) {
             reject(
               new StoreScuError(
                 'connect',

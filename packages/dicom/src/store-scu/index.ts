@@ -1,4 +1,4 @@
-export { StoreAssociation } from './association.js';
+export { CERTIFICATE_ERROR_CODES, StoreAssociation } from './association.js';
 export type { OpenAssociationOptions } from './association.js';
 export { StoreScuError } from './errors.js';
 export type { StoreScuErrorCode } from './errors.js';

@@ -5,6 +5,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { getCACertificates } from 'node:tls';
+import { CERTIFICATE_ERROR_CODES } from '@dicomflow/dicom';
 import type { StowAnswer } from './stow-response.js';
 import { SpoolReadError, StowError } from './stow-error.js';
 
@@ -32,19 +33,6 @@ export interface StowPost {
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 /** Read size of the spooled files: large enough that a file goes out in few writes. */
 const READ_BLOCK_BYTES = 1024 * 1024;
-
-/** TLS errors that another try will not fix: the certificate is what it is. */
-const TLS_CODES: ReadonlySet<string> = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /**
  * The STOW-RS endpoint of a DICOMweb base URL: `<url>/studies` (trailing slashes dropped), or the URL
@@ -205,7 +193,7 @@ function connectionFailure(err: Error, where: string, reusedSocket: boolean): Er
   if (err instanceof StowError || err instanceof SpoolReadError || err.name === 'AbortError') return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'connect';
   const message = `${where}: ${err.message}`;
-  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS'))
+  if (CERTIFICATE_ERROR_CODES.has(code) || code.startsWith('ERR_TLS'))
     return new StowError(message, { transient: false, code, reason: 'rejected', cause: err });
   // A port that does not speak HTTP (the DICOM port, say): the url is wrong.
   if (code.startsWith('HPE_'))

@@ -123,8 +123,8 @@ describe('kill -9 of a service holding work', () => {
         destinationDir: join(work, 'destination'),
       });
       // A sender killed mid-send may send again what the destination acknowledged but the sender had not
-      // yet recorded (DICOM allows it): the instance in flight plus the acks of one unfinished batched
-      // INSERT, a handful at this rate (4 seen).
+      // yet recorded (DICOM allows it): the instance in flight plus the acks not yet written, which the
+      // sender bounds (MAX_UNRECORDED_ACKS = 16: at most 15 wait while the next instance goes out).
       expectInvariant(report, stack, service === 'sender' ? 16 : 0);
       await everyServiceReady(stack);
     });

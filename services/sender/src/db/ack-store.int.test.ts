@@ -42,8 +42,36 @@ describe('AckStore', () => {
   it('writes batched acknowledgements by flush()', async () => {
     const runId = randomUUID();
     const batcher = new AckBatcher(store, runId, 't');
-    for (let i = 0; i < 50; i++) batcher.add({ member: `m${i}`, sopInstanceUid: `1.${i}`, status: 0 });
+    for (let i = 0; i < 50; i++) await batcher.add({ member: `m${i}`, sopInstanceUid: `1.${i}`, status: 0 });
     await batcher.flush();
     expect((await store.acked(runId, 't')).size).toBe(50);
+  });
+
+  it('holds sending back while too many acknowledgements are not yet written', async () => {
+    const runId = randomUUID();
+    // The database is slow: each INSERT waits until the test lets it through.
+    const gates: (() => void)[] = [];
+    const slow = new (class extends AckStore {
+      override async record(...args: Parameters<AckStore['record']>): Promise<void> {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        await super.record(...args);
+      }
+    })(pool, schema);
+    const batcher = new AckBatcher(slow, runId, 't', 4);
+    const ack = (i: number) => ({ member: `m${i}`, sopInstanceUid: `1.${i}`, status: 0 });
+    for (let i = 0; i < 3; i++) await batcher.add(ack(i));
+    expect(batcher.unrecorded).toBe(3);
+    let fourthDone = false;
+    const fourth = batcher.add(ack(3)).then(() => (fourthDone = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fourthDone).toBe(false);
+    // The first INSERT (ack 0) goes through, then the second (acks 1-3): only then may sending go on.
+    while (!fourthDone) {
+      gates.shift()?.();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await fourth;
+    expect(batcher.unrecorded).toBe(0);
+    expect((await store.acked(runId, 't')).size).toBe(4);
   });
 });

@@ -72,28 +72,46 @@ export class AckStore {
   }
 }
 
+/** How many acknowledgements may wait for the database before sending waits for them. */
+export const MAX_UNRECORDED_ACKS = 16;
+
 /**
  * Collects acknowledgements while instances are being sent and writes them in batches: one INSERT is in
  * flight at a time and takes everything acknowledged meanwhile, so sending never waits for the database
- * per instance. `flush()` resolves once every ack added so far is durable.
+ * per instance. It does wait once `maxUnrecorded` acks are not yet durable: a sender killed then sends
+ * again at most that many instances the destination already has, however slow the database is.
+ * `flush()` resolves once every ack added so far is durable.
  */
 export class AckBatcher {
   readonly #store: AckStore;
   readonly #runId: string;
   readonly #target: string;
+  readonly #maxUnrecorded: number;
   #queued: Ack[] = [];
+  /** Added and not yet written (queued or in the INSERT in flight). */
+  #unrecorded = 0;
   #writing: Promise<void> = Promise.resolve();
   #error: Error | undefined;
 
-  constructor(store: AckStore, runId: string, target: string) {
+  constructor(store: AckStore, runId: string, target: string, maxUnrecorded = MAX_UNRECORDED_ACKS) {
     this.#store = store;
     this.#runId = runId;
     this.#target = target;
+    this.#maxUnrecorded = Math.max(1, maxUnrecorded);
   }
 
-  add(ack: Ack): void {
+  /** Adds an ack; resolves at once unless `maxUnrecorded` acks wait, then once fewer do. */
+  async add(ack: Ack): Promise<void> {
     this.#queued.push(ack);
+    this.#unrecorded++;
     if (this.#queued.length === 1) this.#writing = this.#writing.then(() => this.#writeQueued());
+    // A failed write is reported by flush(); sending goes on meanwhile, as it would without the database.
+    while (this.#unrecorded >= this.#maxUnrecorded && this.#error === undefined) await this.#writing;
+  }
+
+  /** Acks added and not yet durable. */
+  get unrecorded(): number {
+    return this.#unrecorded;
   }
 
   /** Resolves when every added ack is stored; rejects with the first write failure. */
@@ -111,6 +129,8 @@ export class AckBatcher {
       await this.#store.record(this.#runId, this.#target, batch);
     } catch (err) {
       this.#error ??= err instanceof Error ? err : new Error(String(err));
+    } finally {
+      this.#unrecorded -= batch.length;
     }
   }
 }

@@ -122,10 +122,10 @@ export async function deliverToTarget(
   let associations = 0;
   let failure: { reason: SendFailureReason; message: string } | undefined;
   const report: InstanceReport = {
-    onStored(instance, status) {
-      batcher.add({ member: instance.member, sopInstanceUid: instance.file.sopInstanceUid, status });
+    async onStored(instance, status) {
       storedNow++;
       deps.onStored?.();
+      await batcher.add({ member: instance.member, sopInstanceUid: instance.file.sopInstanceUid, status });
     },
     onRefused(instance, status, message) {
       refused.push({

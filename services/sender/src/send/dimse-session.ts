@@ -130,7 +130,7 @@ async function sendOnce(
         const response = await association.store(file, context.id, queue.peek()?.file);
         inFlight = undefined;
         const text = `C-STORE status 0x${hex(response.status)}${response.errorComment ? `: ${response.errorComment}` : ''}`;
-        if (isStoredStatus(response.status)) report.onStored(instance, response.status);
+        if (isStoredStatus(response.status)) await report.onStored(instance, response.status);
         else if (isTransientStatus(response.status)) report.onDeferred(instance, response.status, text);
         else report.onRefused(instance, response.status, text);
       } finally {

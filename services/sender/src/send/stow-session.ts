@@ -97,13 +97,13 @@ export class StowSession implements TargetSession {
           code: verdict.code,
           reason: 'rejected',
         });
-      batch.forEach((instance, n) => {
+      for (const [n, instance] of batch.entries()) {
         const v = verdict.verdicts[n];
         if (v === undefined) report.onRefused(instance, undefined, `${where}: no verdict for the instance`);
-        else if (v.kind === 'stored') report.onStored(instance, v.status);
+        else if (v.kind === 'stored') await report.onStored(instance, v.status);
         else if (v.kind === 'deferred') report.onDeferred(instance, v.status, v.message);
         else report.onRefused(instance, v.status, v.message);
-      });
+      }
     }
   }
 

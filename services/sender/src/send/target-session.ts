@@ -3,7 +3,8 @@ import type { TargetQueue } from './target-queue.js';
 
 /** How a session reports each instance it settled. */
 export interface InstanceReport {
-  onStored(instance: OutputInstance, status: number): void;
+  /** Sending waits for the promise: it holds back while too many acknowledgements are not yet durable. */
+  onStored(instance: OutputInstance, status: number): Promise<void>;
   onRefused(instance: OutputInstance, status: number | undefined, message: string): void;
   /** Not stored for now (0xA7xx, out of resources): to send again in the next round. */
   onDeferred(instance: OutputInstance, status: number, statusText: string): void;

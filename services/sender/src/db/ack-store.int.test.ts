@@ -61,12 +61,12 @@ describe('AckStore', () => {
     const ack = (i: number) => ({ member: `m${i}`, sopInstanceUid: `1.${i}`, status: 0 });
     for (let i = 0; i < 3; i++) await batcher.add(ack(i));
     expect(batcher.unrecorded).toBe(3);
-    let fourthDone = false;
-    const fourth = batcher.add(ack(3)).then(() => (fourthDone = true));
+    const fourthState = { done: false };
+    const fourth = batcher.add(ack(3)).then(() => (fourthState.done = true));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(fourthDone).toBe(false);
+    expect(fourthState.done).toBe(false);
     // The first INSERT (ack 0) goes through, then the second (acks 1-3): only then may sending go on.
-    while (!fourthDone) {
+    while (!fourthState.done) {
       gates.shift()?.();
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -71,6 +71,11 @@ export const storescpKeys = {
     'Local folder where instances are written as they arrive.',
   ),
   SPOOL_FSYNC: key(flag, true, 'fsync each instance to the spool before answering success.'),
+  RECEIPT_EARLY_UPLOAD: key(
+    flag,
+    true,
+    'Upload the receipt tar to S3 in 8 MiB parts while its instances arrive, so that it is stored moments after the group completes; off: the whole tar is uploaded then.',
+  ),
   INDEX_MAX_VALUE_BYTES: key(
     integer(64),
     65536,

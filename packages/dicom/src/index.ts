@@ -18,7 +18,7 @@ export {
 } from './part10.js';
 export type { Part10PrefixInput } from './part10.js';
 export { isPatientTag, patientKeywords, resolveTag, Tags } from './tags.js';
-export { createTarStream, tarMemberName, tarSize } from './tar.js';
+export { createTarStream, tarMemberName, tarMembersSize, tarSize } from './tar.js';
 export type { TarFileEntry } from './tar.js';
 export {
   END_OF_ARCHIVE_BYTES,

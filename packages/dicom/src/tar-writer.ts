@@ -158,12 +158,14 @@ export class TarMemberSizeError extends Error {
  * of up to `chunkBytes` from the page cache took less than the thread pool's round trip for it on the
  * 2-core test machine, and a study is hundreds of files of a few reads each. When `inline` says no (asked
  * per file), that file goes through the thread pool instead: a process that also serves latency-bound
- * traffic (the receiver, with associations open) must not stall on a slow disk.
+ * traffic (the receiver, with associations open) must not stall on a slow disk. Without `endOfArchive`
+ * the two closing zero blocks are left out: the bytes are a run of members inside a longer archive.
  */
 export async function* tarChunks(
   members: Iterable<TarMember>,
   chunkBytes: number,
   inline: () => boolean = () => true,
+  endOfArchive = true,
 ): AsyncGenerator<Buffer> {
   // A fresh chunk each time one is handed on: the consumer (a socket) may still hold the previous one.
   let chunk = Buffer.allocUnsafe(chunkBytes);
@@ -219,7 +221,7 @@ export async function* tarChunks(
     if (read !== member.size) throw new TarMemberSizeError(member.name, read, member.size);
     yield* zeros(tarPadding(member.size));
   }
-  yield* zeros(END_OF_ARCHIVE_BYTES);
+  if (endOfArchive) yield* zeros(END_OF_ARCHIVE_BYTES);
   if (used > 0) yield chunk.subarray(0, used);
 }
 

@@ -4,6 +4,7 @@ import { finished } from 'node:stream/promises';
 import type { Client } from 'minio';
 import { noteBufferBytes } from '@dicomflow/runtime';
 import { sanitizeEtag } from './object-headers.js';
+import { toStorageError } from './storage-error.js';
 
 /**
  * A multipart upload whose parts stream straight from the source: each part is one PUT of a known length
@@ -40,6 +41,63 @@ export async function uploadParts(
   await parts.drain();
   const result = await client.completeMultipartUpload(bucket, key, uploadId, etags);
   return { etag: sanitizeEtag(result.etag), uploadId };
+}
+
+/**
+ * A multipart upload whose parts the caller sends as their bytes become available (before the object's
+ * size is known): every part but the last must be at least 5 MiB, parts go up one after another.
+ */
+export interface PartedUpload {
+  readonly uploadId: string;
+  /** Parts sent so far. */
+  readonly parts: number;
+  /** Sends the next part: exactly `length` bytes of `body`. */
+  uploadPart(body: Readable, length: number): Promise<void>;
+  /** Completes the object from the parts sent; resolves with its ETag. */
+  complete(): Promise<{ etag: string }>;
+  /** Aborts the upload, freeing its parts (best effort: a failure is not reported). */
+  abort(): Promise<void>;
+}
+
+/** The S3 limit on parts per upload. */
+const MAX_PARTS = 10_000;
+
+/** A multipart upload begun with `uploadId`, its parts sent one by one (see {@link PartedUpload}). */
+export function partedUpload(
+  client: Client,
+  upload: { readonly bucket: string; readonly key: string; readonly uploadId: string },
+): PartedUpload {
+  const { bucket, key, uploadId } = upload;
+  const etags: Array<{ part: number; etag: string }> = [];
+  const context = (operation: string) => ({ operation, bucket, key });
+  return {
+    uploadId,
+    get parts() {
+      return etags.length;
+    },
+    async uploadPart(body, length) {
+      const part = etags.length + 1;
+      if (part > MAX_PARTS) throw new Error(`an upload holds at most ${MAX_PARTS} parts`);
+      const query = `partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`;
+      try {
+        etags.push({ part, etag: await streamedPut(client, { bucket, key, query }, body, length, {}) });
+      } catch (err) {
+        body.destroy();
+        throw toStorageError(err, context('uploadPart'));
+      }
+    },
+    async complete() {
+      try {
+        const result = await client.completeMultipartUpload(bucket, key, uploadId, etags);
+        return { etag: sanitizeEtag(result.etag) };
+      } catch (err) {
+        throw toStorageError(err, context('completeMultipartUpload'));
+      }
+    },
+    async abort() {
+      await client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
+    },
+  };
 }
 
 /**

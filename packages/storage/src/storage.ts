@@ -7,7 +7,13 @@ import { Client, type BucketItem } from 'minio';
 import { readTlsFiles } from '@dicomflow/runtime';
 import { exactSize, readAtMost } from './byte-limits.js';
 import { DOWNLOAD_URL_SECONDS, getWithClient, openDownload } from './download.js';
-import { incompleteUploadIds, streamedPut, uploadParts } from './multipart-upload.js';
+import {
+  incompleteUploadIds,
+  partedUpload,
+  streamedPut,
+  uploadParts,
+  type PartedUpload,
+} from './multipart-upload.js';
 import { objectHeaders, sanitizeEtag } from './object-headers.js';
 import { StorageError, toStorageError, type StorageErrorContext } from './storage-error.js';
 
@@ -73,6 +79,11 @@ export interface Storage {
     size: number,
     metadata?: Record<string, string>,
   ): Promise<{ etag: string }>;
+  /**
+   * Begins a multipart upload of `key` whose parts the caller sends as they come ({@link PartedUpload}),
+   * for an object whose bytes arrive over a long time (a receipt written while its association runs).
+   */
+  beginUpload(bucket: string, key: string, metadata?: Record<string, string>): Promise<PartedUpload>;
   /** Uploads a small in-memory body (e.g. an index.json). */
   putBuffer(
     bucket: string,
@@ -143,6 +154,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, context: StorageErrorCo
     clearTimeout(timer);
   });
 }
+
+export type { PartedUpload };
 
 /** Creates a {@link Storage} backed by the minio client. Nothing connects until the first call. */
 export function createStorage(cfg: StorageConfig): Storage {
@@ -234,6 +247,14 @@ export function createStorage(cfg: StorageConfig): Storage {
           if (size > cfg.partSize) await abortIncomplete(bucket, key);
           throw err;
         }
+      });
+    },
+
+    beginUpload(bucket, key, metadata) {
+      const context = { operation: 'beginUpload', bucket, key };
+      return guarded(context, async () => {
+        const uploadId = await client.initiateNewMultipartUpload(bucket, key, objectHeaders(metadata));
+        return partedUpload(client, { bucket, key, uploadId });
       });
     },
 

@@ -23,6 +23,7 @@ import { receiverTlsFrom } from './dimse/receiver-tls.js';
 import { Implementation, dimseLog } from './dimse/dimse.js';
 import { createReceiverMetrics } from './metrics.js';
 import { assertNoPatientFolders } from './receipts/member-names.js';
+import { EarlyReceiptUploads } from './receipts/early-upload.js';
 import { ReceiptWorker } from './receipts/receipt-worker.js';
 import { countTagsOf } from './spool/group-completion.js';
 import { Grouper } from './spool/grouper.js';
@@ -68,20 +69,35 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
   brokerReady.catch(() => undefined);
   let bucketReady = false;
 
+  const ensureBucketNow = async (): Promise<void> => {
+    if (bucketReady) return;
+    await storage.ensureBucket(bucket);
+    bucketReady = true;
+  };
+  // Reading the spool for an upload while associations are open goes through the thread pool, so a slow
+  // disk never stalls their sockets; alone, synchronous reads are cheaper.
+  const readInline = (): boolean => dicom.openConnections() === 0 && stow.openRequests() === 0;
+  const early = config.RECEIPT_EARLY_UPLOAD
+    ? new EarlyReceiptUploads({
+        storage,
+        bucket,
+        tarSubdir: config.TAR_SUBDIR,
+        logger: logger.child({ component: 'early-upload' }),
+        bucketReady: ensureBucketNow,
+        readInline,
+      })
+    : undefined;
+  if (early) spool.onFiled((dir, fileName, info) => early.filed(dir, fileName, info));
   const worker = new ReceiptWorker(
     {
       spool,
       bucket,
       tarSubdir: config.TAR_SUBDIR,
-      // Reading the spool for an upload while associations are open goes through the thread pool, so a
-      // slow disk never stalls their sockets; alone, synchronous reads are cheaper.
-      readInline: () => dicom.openConnections() === 0 && stow.openRequests() === 0,
+      readInline,
+      ...(early ? { early } : {}),
       storage: {
         putStream: async (...args) => {
-          if (!bucketReady) {
-            await storage.ensureBucket(bucket);
-            bucketReady = true;
-          }
+          await ensureBucketNow();
           return storage.putStream(...args);
         },
         putBuffer: (...args) => storage.putBuffer(...args),
@@ -281,6 +297,9 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
             await sleep(50);
           stopping.abort();
           await worker.close();
+        });
+        await step('early uploads', async () => {
+          await early?.close();
         });
         await step('broker', async () => {
           if (broker) await broker.close();

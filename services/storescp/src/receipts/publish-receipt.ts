@@ -15,7 +15,9 @@ import {
 import { inSpan, startSpan } from '@dicomflow/runtime';
 import type { Storage } from '@dicomflow/storage';
 import type { SealedGroup } from '../spool/grouper.js';
+import type { EarlyReceiptUploads } from './early-upload.js';
 import { MemberNames } from './member-names.js';
+import { receiptKeys } from './receipt-keys.js';
 import type { Spool } from '../spool/spool.js';
 
 /** What publishing a receipt needs. */
@@ -27,11 +29,8 @@ export interface PublishReceiptDeps {
   readonly tarSubdir: readonly string[];
   /** Asked per spooled file whether to read it synchronously (see createTarStream); default yes. */
   readonly readInline?: () => boolean;
-}
-
-/** Object keys of a receipt inside the incoming bucket. */
-export function receiptKeys(receiptId: string): { tarKey: string; indexKey: string } {
-  return { tarKey: `${receiptId}.tar`, indexKey: `${receiptId}.index.jsonl` };
+  /** Receipt tars uploaded while their groups were open: publishing only completes them. */
+  readonly early?: Pick<EarlyReceiptUploads, 'finish' | 'drop'>;
 }
 
 /** The receipt's index lines, written in the group folder while the receipt is built (not a .dcm file). */
@@ -42,6 +41,8 @@ const INDEX_LINES_FILE = 'receipt-index.lines';
  * copy is removed. Safe to repeat after a crash at any step: the keys and the receipt id stay the same, so a
  * second run overwrites the same objects and downstream consumers drop the repeated message by receipt id.
  * Returns undefined when the group holds no instance.
+ *
+ * The tar usually went up while the group was open (`early`): then only its last members are sent here.
  *
  * Flat in memory whatever the group's size: the spool's instances are streamed, each one's index line goes
  * to a file in the group folder as it comes, and only the tar entries (name, path, size) and the summary
@@ -89,6 +90,7 @@ export async function execPublishReceipt(
     spoolSpan.end();
   }
   if (entries.length === 0) {
+    await deps.early?.drop(dir);
     await deps.spool.removeGroup(dir);
     return undefined;
   }
@@ -97,9 +99,11 @@ export async function execPublishReceipt(
   const size = tarSize(entries);
   // A retry (the broker was away, or no queue took the message yet) finds the tar already uploaded: the
   // same receipt always gives the same bytes, so it is not sent again.
-  await inSpan('receipt upload', { attributes: { 'dicomflow.tar_size': size } }, async () => {
-    const existing = await deps.storage.stat(deps.bucket, tarKey);
-    if (existing?.size !== size) {
+  await inSpan('receipt upload', { attributes: { 'dicomflow.tar_size': size } }, async (span) => {
+    const early = (await deps.early?.finish(dir, entries)) ?? false;
+    span.setAttribute('dicomflow.early_upload', early);
+    const existing = early ? undefined : await deps.storage.stat(deps.bucket, tarKey);
+    if (!early && existing?.size !== size) {
       await deps.storage.putStream(deps.bucket, tarKey, createTarStream(entries, deps.readInline), size);
     }
     const header = Buffer.from(

@@ -107,6 +107,9 @@ export class IndexLineTooLargeError extends Error {
   }
 }
 
+/** Told of each instance filed in a group (see Spool.onFiled). */
+export type FiledListener = (groupDir: string, fileName: string, info: InstanceInfo) => void;
+
 /** The receiver's on-disk spool. */
 export class Spool {
   readonly incomingDir: string;
@@ -118,6 +121,7 @@ export class Spool {
    */
   readonly #inUse = new Set<string>();
   #recovered = false;
+  #filedListener: FiledListener | undefined;
 
   /**
    * `readOptions`: how instances' elements are read for the index (the bound on each value); the
@@ -135,6 +139,14 @@ export class Spool {
   async init(): Promise<void> {
     await mkdir(this.incomingDir, { recursive: true });
     await mkdir(this.groupsDir, { recursive: true });
+  }
+
+  /**
+   * Tells `listener` of every instance filed from now on, synchronously and in the order of the groups'
+   * indexes (the early receipt upload relies on that order). It must not throw.
+   */
+  onFiled(listener: FiledListener): void {
+    this.#filedListener = listener;
   }
 
   /** A fresh path for an instance being received; in use until it is admitted or discarded. */
@@ -191,6 +203,8 @@ export class Spool {
     this.#inUse.delete(incomingPath);
     // The file is the promise; the index line only saves reading it again, so it comes second.
     appendFileSync(join(groupDir, INDEX), line);
+    // Told before the first await: listeners see instances in the index's order.
+    this.#filedListener?.(groupDir, fileName, info);
     await this.syncDir(groupDir);
   }
 

@@ -53,7 +53,7 @@ async function oursNodeFlags(root) {
 }
 
 /** The environment our storescp reads (see DESIGN.md "Configuration"), pointed at throwaway dirs. */
-function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, env }) {
+function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, workers, early, env }) {
   return {
     ...process.env,
     AE_PORT: String(port),
@@ -64,6 +64,10 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, env }) {
     LOG_LEVEL: 'warn',
     GROUPING: 'association',
     SPOOL_FSYNC: fsync ? 'true' : 'false',
+    RECEIVER_WORKERS: String(workers),
+    // dcmtk storescp uploads nothing: like for like, the receipt is uploaded after the association (as it
+    // always is with the key off); `early: true` measures the default, the tar going up while it runs.
+    RECEIPT_EARLY_UPLOAD: early ? 'true' : 'false',
     // The MinIO that bench/lib.mjs ensureS3() started, or the one the S3_* variables name; parts of
     // production's size unless S3_PART_SIZE says otherwise.
     S3_ENDPOINT: process.env.S3_ENDPOINT ?? '127.0.0.1',
@@ -88,10 +92,20 @@ function oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, env }) {
  * runs with SPOOL_FSYNC=false, the same durability as dcmtk storescp (which never fsyncs), so the two are
  * compared like for like; `fsync: true` measures our default, durable-on-power-loss setting. Stopping it
  * (SIGTERM) lets it finish the receipt it is uploading, so runs do not overlap. With BENCH_OURS=dcmtk
- * a second dcmtk storescp stands in, to prove the harness before ours exists. `env` overrides any of its
- * variables (another grouping, say).
+ * a second dcmtk storescp stands in, to prove the harness before ours exists. `workers` > 1 runs it with
+ * RECEIVER_WORKERS worker processes sharing the DICOM port. `env` overrides any of its variables (another
+ * grouping, say).
  */
-export async function startOurs({ work, root, shim, fork = false, fsync = false, env = {} }) {
+export async function startOurs({
+  work,
+  root,
+  shim,
+  fork = false,
+  fsync = false,
+  workers = 1,
+  early = false,
+  env = {},
+}) {
   if (process.env.BENCH_OURS === 'dcmtk') {
     const peer = await startPeer({ work, shim, fork });
     return { ...peer, name: `${peer.name} (standing in for ours: BENCH_OURS=dcmtk)` };
@@ -107,13 +121,13 @@ export async function startOurs({ work, root, shim, fork = false, fsync = false,
   const running = await startListeningProcess(process.execPath, [...(await oursNodeFlags(root)), entry], {
     port,
     cwd: root,
-    env: oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, env }),
+    env: oursEnvironment({ port, httpPort, spoolDir, confDir, fsync, workers, early, env }),
     timeoutMs: 60_000,
     stopGraceMs: 120_000,
   });
   const groupsDir = join(spoolDir, 'groups');
   return {
-    name: fsync ? 'ours (services/storescp, SPOOL_FSYNC=true)' : 'ours (services/storescp)',
+    name: `ours (services/storescp${fsync ? ', SPOOL_FSYNC=true' : ''}${early ? ', RECEIPT_EARLY_UPLOAD=true' : ''}${workers > 1 ? `, RECEIVER_WORKERS=${workers}` : ''})`,
     pid: running.pid,
     port,
     /** Resolves once every receipt is uploaded and published (its group folder is gone from the spool). */

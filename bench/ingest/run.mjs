@@ -18,6 +18,8 @@ const PARALLEL_SENDERS = 4;
 const INSTANCES = positiveInt('BENCH_INSTANCES', 200);
 const BIG_INSTANCES = positiveInt('BENCH_BIG_INSTANCES', 2000);
 const NAGLE_INSTANCES = positiveInt('BENCH_NAGLE_INSTANCES', 100);
+// Ours in the parallel step: with this many receiver worker processes, and as one process beside it.
+const RECEIVER_WORKERS = positiveInt('BENCH_RECEIVER_WORKERS', 2);
 
 // The helpers are TypeScript; the bench uses their build (tsc --build is a no-op when up to date).
 execFileSync(
@@ -132,17 +134,37 @@ async function singleAssociation(files, shim) {
   };
 }
 
-/** PARALLEL_SENDERS storescu at once, each with its own quarter of the files; wall time of all. */
+/** The receivers of the parallel step: dcmtk forking per association, ours with workers, ours alone. */
+function parallelReceiver(side, shim) {
+  switch (side) {
+    case 'peer':
+      return startPeer({ work, shim, fork: true });
+    case 'ours':
+      return startOurs({ work, root, shim, fork: true, workers: RECEIVER_WORKERS });
+    case 'oursSingle':
+      return startOurs({ work, root, shim, fork: true });
+  }
+  throw new Error(`unknown side ${side}`);
+}
+
+/**
+ * PARALLEL_SENDERS storescu at once, each with its own quarter of the files; wall time of all. Ours runs
+ * with RECEIVER_WORKERS worker processes (`ours`) and as the single process (`oursSingle`), alternating.
+ */
 async function parallelAssociations(files, shim) {
   const shares = Array.from({ length: PARALLEL_SENDERS }, (_, i) =>
     files.filter((_, j) => j % PARALLEL_SENDERS === i),
   );
-  const seconds = { peer: [], ours: [], peerCold: [], oursCold: [] };
+  const sides = ['peer', 'ours', 'oursSingle'];
+  const seconds = Object.fromEntries(
+    sides.flatMap((side) => [
+      [side, []],
+      [`${side}Cold`, []],
+    ]),
+  );
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const side of ['peer', 'ours']) {
-      const receiver = await started(
-        side === 'peer' ? startPeer({ work, shim, fork: true }) : startOurs({ work, root, shim, fork: true }),
-      );
+    for (const side of sides) {
+      const receiver = await started(parallelReceiver(side, shim));
       try {
         const s = await coldThenWarm(receiver, async () => {
           const begin = performance.now();
@@ -159,19 +181,18 @@ async function parallelAssociations(files, shim) {
       }
     }
   }
-  return {
-    peer: median(seconds.peer),
-    ours: median(seconds.ours),
-    peerCold: median(seconds.peerCold),
-    oursCold: median(seconds.oursCold),
-  };
+  return Object.fromEntries(Object.entries(seconds).map(([key, values]) => [key, median(values)]));
 }
 
-/** Our default, SPOOL_FSYNC=true (each instance fsync'd before its success response): median warm seconds. */
-async function singleAssociationFsync(files, shim) {
+/**
+ * Ours with one of its defaults on, single association, median warm seconds: `fsync` (SPOOL_FSYNC=true, each
+ * instance fsync'd before its success response) or `early` (RECEIPT_EARLY_UPLOAD=true, the receipt tar
+ * uploaded to S3 while the association runs, so on this machine S3 competes with receiving for the cores).
+ */
+async function singleAssociationWith(files, shim, { fsync = false, early = false }) {
   const seconds = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const receiver = await started(startOurs({ work, root, shim, fsync: true }));
+    const receiver = await started(startOurs({ work, root, shim, fsync, early }));
     try {
       const s = await coldThenWarm(receiver, () => timedSend({ port: receiver.port, files, shim }));
       seconds.push(s.warm);
@@ -258,7 +279,8 @@ async function main() {
     await stopped(warmUp);
   }
   const single = await singleAssociation(files, shim);
-  const singleFsync = await singleAssociationFsync(files, shim);
+  const singleFsync = await singleAssociationWith(files, shim, { fsync: true });
+  const singleEarly = await singleAssociationWith(files, shim, { early: true });
   const parallel = await parallelAssociations(files, shim);
   const big = await series(`series-big-${BIG_INSTANCES}`, BIG_INSTANCES);
   log(
@@ -276,15 +298,23 @@ async function main() {
   );
   console.log(`single   instances/s  ${fixed(ips(single.peer)).padEnd(22)}${fixed(ips(single.ours))}`);
   console.log(`single   MB/s, ours with SPOOL_FSYNC=true: ${fixed(mbps(singleFsync))}`);
+  console.log(`single   MB/s, ours with RECEIPT_EARLY_UPLOAD=true: ${fixed(mbps(singleEarly))}`);
   // CPU per byte barely depends on the machine's load, unlike the wall times above.
   const cpuPerGb = (ms) => (ms / (bytes / MB)) * 1000;
   console.log(
     `single   receiver CPU ms per GB ${fixed(cpuPerGb(single.peerCpuMs)).padEnd(22)}${fixed(cpuPerGb(single.oursCpuMs))}`,
   );
-  console.log(`parallel MB/s         ${fixed(mbps(parallel.peer)).padEnd(22)}${fixed(mbps(parallel.ours))}`);
-  console.log(`parallel instances/s  ${fixed(ips(parallel.peer)).padEnd(22)}${fixed(ips(parallel.ours))}`);
   console.log(
-    `parallel MB/s, cold   ${fixed(mbps(parallel.peerCold)).padEnd(22)}${fixed(mbps(parallel.oursCold))}`,
+    `parallel MB/s         ${fixed(mbps(parallel.peer)).padEnd(22)}${fixed(mbps(parallel.ours))} ` +
+      `(RECEIVER_WORKERS=${RECEIVER_WORKERS}; one process: ${fixed(mbps(parallel.oursSingle))})`,
+  );
+  console.log(
+    `parallel instances/s  ${fixed(ips(parallel.peer)).padEnd(22)}${fixed(ips(parallel.ours))} ` +
+      `(one process: ${fixed(ips(parallel.oursSingle))})`,
+  );
+  console.log(
+    `parallel MB/s, cold   ${fixed(mbps(parallel.peerCold)).padEnd(22)}${fixed(mbps(parallel.oursCold))} ` +
+      `(one process: ${fixed(mbps(parallel.oursSingleCold))})`,
   );
   console.log(`ours peak RSS (${BIG_INSTANCES} instances): ${fixed(peakRssMb)} MB`);
   console.log('');
@@ -293,7 +323,11 @@ async function main() {
       `ratio_parallel_mbps=${fixed(mbps(parallel.ours) / mbps(parallel.peer))} ` +
       `ours_mbps=${fixed(mbps(single.ours))} peer_mbps=${fixed(mbps(single.peer))} ` +
       `ours_parallel_mbps=${fixed(mbps(parallel.ours))} peer_parallel_mbps=${fixed(mbps(parallel.peer))} ` +
-      `ours_fsync_mbps=${fixed(mbps(singleFsync))} peak_rss_mb=${fixed(peakRssMb)} ` +
+      `receiver_workers=${RECEIVER_WORKERS} ` +
+      `ratio_parallel_single_mbps=${fixed(mbps(parallel.oursSingle) / mbps(parallel.peer))} ` +
+      `ours_parallel_single_mbps=${fixed(mbps(parallel.oursSingle))} ` +
+      `ours_fsync_mbps=${fixed(mbps(singleFsync))} ours_early_upload_mbps=${fixed(mbps(singleEarly))} ` +
+      `peak_rss_mb=${fixed(peakRssMb)} ` +
       `ratio_cold_mbps=${fixed(mbps(single.oursCold) / mbps(single.peerCold))} ` +
       `ratio_parallel_cold_mbps=${fixed(mbps(parallel.oursCold) / mbps(parallel.peerCold))} ` +
       `nagle_ratio_ips=${fixed(nagled.oursIps / nagled.peerIps)} nagle_ours_ips=${fixed(nagled.oursIps)} ` +

@@ -88,6 +88,11 @@ export const storescpKeys = {
     'Largest dataset of one C-STORE kept, in bytes (4 GiB); a larger one is still read to its end (the association goes on) but dropped, and answered 0xA700 (out of resources).',
   ),
   MAX_ASSOCIATIONS: key(integer(1), 32, 'Maximum number of simultaneous associations.'),
+  RECEIVER_WORKERS: key(
+    integer(1),
+    1,
+    'Processes that receive DICOM associations, all on AE_PORT (and AE_TLS_PORT); 1 = the service process itself. More (e.g. the number of CPU cores) spreads parallel associations over cores; grouping, publishing, STOW-RS and HTTP stay in the service process.',
+  ),
   CHECK_CALLED_AE_TITLE: key(flag, true, 'Reject associations whose called AE title is not AE_TITLE.'),
   ALLOWED_CALLING_AE_TITLES: key(
     list(aeTitleRule),

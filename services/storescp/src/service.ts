@@ -17,10 +17,9 @@ import {
   startJanitor,
 } from '@dicomflow/runtime';
 import { createStorage } from '@dicomflow/storage';
-import { AssociationPolicy } from './dimse/association-policy.js';
-import { DicomServer } from './dimse/dicom-server.js';
-import { receiverTlsFrom } from './dimse/receiver-tls.js';
+import { createDicomReceiver } from './cluster/dicom-receiver.js';
 import { Implementation, dimseLog } from './dimse/dimse.js';
+import { associationPolicyFrom } from './dimse/receiver-settings.js';
 import { createReceiverMetrics } from './metrics.js';
 import { assertNoPatientFolders } from './receipts/member-names.js';
 import { EarlyReceiptUploads } from './receipts/early-upload.js';
@@ -123,32 +122,11 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
     (group) => worker.enqueue(group),
     logger.child({ component: 'grouper' }),
   );
-  const policy = new AssociationPolicy({
-    aeTitle: config.AE_TITLE,
-    checkCalledAeTitle: config.CHECK_CALLED_AE_TITLE,
-    allowedCallingAeTitles: config.ALLOWED_CALLING_AE_TITLES,
-    deniedCallingAeTitles: config.DENIED_CALLING_AE_TITLES,
-    allowedHosts: config.ALLOWED_HOSTS,
-    deniedHosts: config.DENIED_HOSTS,
-    acceptUnknownSopClasses: config.ACCEPT_UNKNOWN_SOP_CLASSES,
-    maxAssociations: config.MAX_ASSOCIATIONS,
-  });
+  const policy = associationPolicyFrom(config);
   const idleMs = config.ASSOCIATION_IDLE_TIMEOUT * 1000;
-  const dicomTls = receiverTlsFrom(config); // reads the AE_TLS_* files now: a bad one fails here, clearly
-  const dicom = new DicomServer(
-    {
-      policy,
-      spool,
-      grouper,
-      metrics,
-      logger: logger.child({ component: 'scp' }),
-      fsync: config.SPOOL_FSYNC,
-      maxInstanceBytes: config.MAX_INSTANCE_BYTES,
-      maxPduLength: config.MAX_PDU,
-      dimseOptions: { associationTimeout: idleMs, pduTimeout: idleMs, connectTimeout: idleMs },
-    },
-    logger,
-  );
+  // With RECEIVER_WORKERS > 1, worker processes; reads the AE_TLS_* files now: a bad one fails here, clearly.
+  const dicom = createDicomReceiver(config, { policy, spool, grouper, metrics, registry }, logger);
+  const servedRegistry = dicom.metricsRegistry(registry);
   const checks: ReadinessCheck[] = [
     {
       name: 'broker',
@@ -175,7 +153,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       host: config.STOW_HOST,
       token: config.STOW_TOKEN,
       idleTimeoutMs: idleMs,
-      registry,
+      registry: servedRegistry,
       checks,
     },
   );
@@ -183,7 +161,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
     logger,
     port: config.HTTP_PORT,
     host: config.HTTP_HOST,
-    registry,
+    registry: servedRegistry,
     checks,
     details: () => ({
       openAssociations: dicom.openConnections(),
@@ -191,6 +169,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
       openGroups: grouper.openGroupCount(),
       receiptsPending: worker.backlog(),
       receiptsFailing: worker.failingCount(),
+      ...dicom.details(),
     }),
   });
   let ports: ReturnType<StorescpService['ports']> = { dicom: 0, http: 0, stow: 0 };
@@ -255,8 +234,7 @@ export function createService(config: StorescpConfig, logger: Logger): StorescpS
         resolveBroker(b);
         void declareSuiteQueues(b);
       }, rejectBroker);
-      const dicomPort = await dicom.listen(config.AE_PORT, config.AE_HOSTNAME);
-      const dicomTlsPort = dicomTls && (await dicom.listenTls(dicomTls, config.AE_HOSTNAME));
+      const { dicom: dicomPort, dicomTls: dicomTlsPort } = await dicom.listen();
       const { port: httpPort } = await http.listen();
       const stowPort = await stow.listen();
       ports = {

@@ -22,9 +22,11 @@ export class DicomServer {
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
 
+  /** `onConnections`: told the open-connection count each time it changes (a receiver worker reports it). */
   constructor(
     private readonly ctx: Omit<StoreScpContext, 'openAssociations'>,
     private readonly logger: Logger,
+    private readonly onConnections?: (open: number) => void,
   ) {}
 
   /** Listens on host:port (port 0 picks a free one); resolves with the bound port. */
@@ -65,9 +67,11 @@ export class DicomServer {
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     this.ctx.metrics.associationsOpen.set(this.sockets.size);
+    this.onConnections?.(this.sockets.size);
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.ctx.metrics.associationsOpen.set(this.sockets.size);
+      this.onConnections?.(this.sockets.size);
     });
     socket.on('error', () => undefined); // the association reports it
     // Counted when asked: the receiver writes inline only while it serves one association alone.

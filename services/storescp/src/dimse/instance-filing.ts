@@ -69,12 +69,15 @@ export function sopInstanceUidProblem(info: InstanceInfo): Refusal | undefined {
   };
 }
 
+/** Where received instances are filed: the {@link Grouper}, or in a receiver worker its IPC stand-in. */
+export type InstanceFiler = Pick<Grouper, 'admit' | 'endAssociation'>;
+
 /**
  * Files an inspected instance in its group ({@link Grouper.admit}); resolves with undefined once it is
  * safe to acknowledge, or with the refusal when the spool cannot take it.
  */
 export async function fileInGroup(
-  grouper: Grouper,
+  grouper: InstanceFiler,
   origin: InstanceOrigin,
   info: InstanceInfo,
   path: string,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { acknowledgePromptly, startSpan, traceContextOf, type Logger, type Span } from '@dicomflow/runtime';
-import type { Grouper, InstanceOrigin } from '../spool/grouper.js';
+import type { InstanceOrigin } from '../spool/grouper.js';
 import type { Spool } from '../spool/spool.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { AssociationGate } from './association-gate.js';
@@ -23,7 +23,13 @@ import {
   type StoreStatusCode,
 } from './dimse.js';
 import { sendCommandWithoutDataset } from './command-sender.js';
-import { fileInGroup, inspectWritten, sopInstanceUidProblem, type Received } from './instance-filing.js';
+import {
+  fileInGroup,
+  inspectWritten,
+  sopInstanceUidProblem,
+  type InstanceFiler,
+  type Received,
+} from './instance-filing.js';
 import { internalsOf, libraryNetwork, type DimseMessage } from './network-internals.js';
 import { part10Prefix } from './part10-prefix.js';
 import { wireSocket } from './socket-wiring.js';
@@ -37,8 +43,9 @@ const MAX_ASSOCIATION_REQUEST_MS = 30_000;
 /** What every association of the receiver shares. */
 export interface StoreScpContext {
   readonly policy: AssociationPolicy;
-  readonly spool: Spool;
-  readonly grouper: Grouper;
+  /** Only new instance files and their removal: a receiver worker process files through the primary. */
+  readonly spool: Pick<Spool, 'newIncomingPath' | 'discard' | 'readOptions'>;
+  readonly grouper: InstanceFiler;
   readonly metrics: ReceiverMetrics;
   readonly logger: Logger;
   readonly fsync: boolean;
@@ -48,6 +55,8 @@ export interface StoreScpContext {
   readonly maxPduLength: number;
   /** Associations open now, this one excluded. */
   readonly openAssociations: () => number;
+  /** Associations open in the other receiver processes (MAX_ASSOCIATIONS counts them all); none by default. */
+  readonly associationsElsewhere?: () => number;
   readonly dimseOptions: { associationTimeout: number; pduTimeout: number; connectTimeout: number };
   /**
    * Time a connection gets to deliver its whole A-ASSOCIATE-RQ, however slowly it sends (the idle timeout
@@ -147,7 +156,7 @@ export class StoreScp extends Scp {
       callingAeTitle: association.getCallingAeTitle(),
       calledAeTitle: association.getCalledAeTitle(),
       remoteAddress: this.socket.remoteAddress ?? '',
-      openAssociations: this.ctx.openAssociations(),
+      openAssociations: this.ctx.openAssociations() + (this.ctx.associationsElsewhere?.() ?? 0),
     };
     const rejection = this.ctx.policy.reviewAssociation(facts);
     if (rejection) {

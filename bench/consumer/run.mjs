@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -18,6 +19,7 @@ const work = join(root, 'bench', '.work');
 
 const INSTANCES = positiveInt('BENCH_INSTANCES', 200);
 const JOBS = positiveInt('BENCH_JOBS', 7);
+const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
 const log = (message) => console.log(`[bench] ${message}`);
 
 // The consumer runs from its build, the helpers too (tsc --build is a no-op when up to date).
@@ -29,6 +31,7 @@ execFileSync(
 await ensureS3(); // a MinIO of its own unless S3_ENDPOINT names one; stopped when the process exits
 const helpers = await import('@dicomflow/test-helpers');
 const { createTarStream, inspectPart10File, tarMemberName, tarSize } = await import('@dicomflow/dicom');
+const { measureFloors } = await import('./floors.mjs');
 const { createStorage } = await import('@dicomflow/storage');
 const { NODE_FLAGS } = await import('../../scripts/stack-lib.mjs');
 const { removeBucketAndObjects, uniqueBucketName } = await import('@dicomflow/storage/testing');
@@ -101,6 +104,7 @@ async function storeReceipt(storage, bucket, files) {
     tarKey: `${receiptId}.tar`,
     indexKey: `${receiptId}.index.jsonl`,
     size,
+    entries,
     members: entries.map((e) => e.name),
   };
 }
@@ -292,11 +296,30 @@ try {
   }
 
   // Both staging modes, one after the other on the same input: the work folder (the default in
-  // compose.yaml) and the Engine API archive copies (CONSUMER_WORK_DIR empty).
-  const workDir = await mkdtemp(join(work, 'consumer-workdir-'));
+  // compose.yaml) and the Engine API archive copies (CONSUMER_WORK_DIR empty). The work folder is outside
+  // the checkout, as compose's /var/lib/dicomflow/work is: on the test machine every file created under
+  // /work took ~1 ms (200 files of 512 KiB: 0.25-0.5 s against 0.02-0.07 s under /root or /var/tmp).
+  const workDir = await mkdtemp(
+    join(process.env.BENCH_CONSUMER_WORK_DIR || tmpdir(), 'dicomflow-bench-consumer-'),
+  );
+  log(`work folder ${workDir}`);
   let folder;
   let archive;
+  let floor;
   try {
+    floor = await measureFloors({
+      storage,
+      docker,
+      image,
+      receipt: { ...receipt, bucket: isolation.buckets.incoming },
+      bucket: isolation.buckets.runs,
+      rounds: ROUNDS,
+      name: `dicomflow-bench-start-${id}`,
+      log,
+    });
+    log(
+      `floor: GET ${fixed(floor.get)} + PUT ${fixed(floor.put)} + Docker start ${fixed(floor.start)} = ${fixed(floor.total)} s`,
+    );
     folder = await measure('work-folder', { CONSUMER_WORK_DIR: workDir });
     const leftFolders = await readdir(join(workDir, isolation.consumerId)).catch(() => []);
     log(`job folders left behind: ${leftFolders.length}`);
@@ -310,10 +333,16 @@ try {
     filters: { label: [`dicomflow.consumer=${isolation.consumerId}`] },
   });
   log(`containers left behind: ${left.length}`);
+  log(
+    `work-folder overhead ${fixed(folder.overhead)} s = floor ${fixed(floor.total)} + beyond it ` +
+      `${fixed(folder.overhead - floor.total)} s`,
+  );
   console.log(
     `RESULT overhead_s=${fixed(folder.overhead)} start_s=${fixed(folder.start)} collect_s=${fixed(folder.collect)} ` +
       `mode=work-folder archive_overhead_s=${fixed(archive.overhead)} archive_start_s=${fixed(archive.start)} ` +
-      `archive_collect_s=${fixed(archive.collect)}`,
+      `archive_collect_s=${fixed(archive.collect)} s3_put_s=${fixed(floor.put)} s3_get_s=${fixed(floor.get)} ` +
+      `docker_start_s=${fixed(floor.start)} floor_s=${fixed(floor.total)} ` +
+      `overhead_beyond_floor_s=${fixed(folder.overhead - floor.total)}`,
   );
 } finally {
   if (consumer && consumer.exitCode === null) {

@@ -10,35 +10,26 @@ import {
   type ContainerLimits,
   type Slot,
 } from '../docker/create-options.js';
-import {
-  formatBytes,
-  oomKilledLimit,
-  readLogTail,
-  removeContainer,
-  stillExists,
-  waitForExit,
-} from '../docker/containers.js';
+import { removeContainer, waitForExit } from '../docker/containers.js';
 import {
   asTransientDockerError,
   dockerMessage,
   dockerStatus,
   isDeviceRequestRefusal,
 } from '../docker/docker-errors.js';
-import { checkEngineStayedUp, type EngineWatchTiming } from '../docker/engine-watch.js';
+import type { EngineWatchTiming } from '../docker/engine-watch.js';
 import { ensureImage, runsAsRoot, type ImageFacts } from '../docker/images.js';
 import { stageInputFolder } from '../staging/input-folder.js';
 import { stageInput, type StagedInput } from '../staging/input-tar.js';
-import { collectOutputFolder } from '../staging/output-folder.js';
+import { storeOutputFolder, type ScannedOutput } from '../staging/output-folder.js';
 import { collectOutput, type OutputDeps } from '../staging/output-tar.js';
 import type { StaticVolumes } from '../staging/static-volumes.js';
 import type { JobFolder, WorkFolders } from '../staging/work-folders.js';
+import { checkExit } from './exit-checks.js';
 import { JobFailure } from './job-failure.js';
 import { OUTPUT_CHECK_INTERVAL_MS, watchOutput } from './output-watch.js';
 import { storeStepLog } from './step-log.js';
 
-/** Lines of the container log kept in `logExcerpt`, and its size cap in characters. */
-export const LOG_TAIL_LINES = 200;
-export const LOG_EXCERPT_MAX_CHARS = 16_384;
 const MESSAGE_MAX_CHARS = 4000;
 
 /** What running a job needs. */
@@ -117,9 +108,11 @@ export async function execJob(
 
   deps.running.add(name);
   let folder: JobFolder | undefined;
+  // The model's log goes up beside its output while the output does; a failure found then reuses it.
+  let storingLog: ReturnType<typeof storeStepLog> | undefined;
   try {
     folder = await deps.workFolders?.create(job);
-    const { exitCode, logExcerpt, startedAt, finishedAt } = await runContainer(
+    const { exitCode, logExcerpt, startedAt, finishedAt, output } = await runContainer(
       deps,
       job,
       slot,
@@ -127,6 +120,7 @@ export async function execJob(
       timings,
       folder,
     );
+    storingLog = storeStepLog(deps, job, logExcerpt);
     const outputDeps: OutputDeps = {
       storage: deps.storage,
       maxOutputBytes: deps.maxOutputBytes,
@@ -136,8 +130,8 @@ export async function execJob(
       },
     };
     await (
-      folder
-        ? collectOutputFolder(outputDeps, folder.output, job)
+      output
+        ? output.then((scanned) => storeOutputFolder(outputDeps, scanned, job))
         : collectOutput(outputDeps, deps.docker.getContainer(name), job)
     ).catch((err: unknown) => {
       if (err instanceof JobFailure) throw new JobFailure(err.reason, err.message, { exitCode, logExcerpt });
@@ -145,7 +139,7 @@ export async function execJob(
     });
     timings.outputStoredAt = Date.now();
     timings.steps.upload = timings.outputStoredAt;
-    const log = await storeStepLog(deps, job, logExcerpt);
+    const log = await storingLog;
     return {
       kind: 'finished',
       timings,
@@ -162,8 +156,11 @@ export async function execJob(
     };
   } catch (err) {
     const failure = asJobFailure(err);
-    if (!failure) throw err;
-    const log = await storeStepLog(deps, job, failure.facts.logExcerpt ?? '');
+    if (!failure) {
+      await storingLog;
+      throw err;
+    }
+    const log = await (storingLog ?? storeStepLog(deps, job, failure.facts.logExcerpt ?? ''));
     return {
       kind: 'failed',
       timings,
@@ -209,6 +206,15 @@ async function removeJobLeftovers(deps: JobDeps, name: string, folder: JobFolder
   }
 }
 
+/** How a model ran to exit code 0, and (work-folder mode) its output folder's walk. */
+interface ModelRun {
+  readonly exitCode: number;
+  readonly logExcerpt: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly output: Promise<ScannedOutput> | undefined;
+}
+
 /** Creates, fills, starts and waits for the container; resolves once it exited 0. */
 async function runContainer(
   deps: JobDeps,
@@ -217,21 +223,14 @@ async function runContainer(
   name: string,
   timings: JobTimings,
   folder: JobFolder | undefined,
-): Promise<{ exitCode: number; logExcerpt: string; startedAt: string; finishedAt: string }> {
-  const { docker, logger } = deps;
+): Promise<ModelRun> {
+  const { logger } = deps;
   const image = job.model.docker_kwargs.image;
   checkDockerKwargs(job.model.docker_kwargs);
-  // An earlier attempt of this job (its consumer was killed) may have left its container.
-  if (
-    await removeContainer(docker, name).catch((err: unknown) => {
-      throw asTransientDockerError(err, 'removing an old container');
-    })
-  ) {
-    logger.info({ container: name }, 'removed the container of an earlier attempt of this job');
-  }
   timings.steps.prepare = Date.now();
-  // Work-folder mode: the input is written into the job folder while the image, static volumes and
-  // container are made ready (when input_dir is output_dir it goes into the output folder).
+  // Work-folder mode: the input is written into the job folder (its own, whatever an earlier attempt left)
+  // while an earlier attempt's container is removed and the image, static volumes and container are made
+  // ready (when input_dir is output_dir it goes into the output folder).
   const staging = folder
     ? stageInputFolder(
         { storage: deps.storage },
@@ -249,6 +248,14 @@ async function runContainer(
   let container: Docker.Container;
   let imageFacts: ImageFacts;
   try {
+    // An earlier attempt of this job (its consumer was killed) may have left its container.
+    if (
+      await removeContainer(deps.docker, name).catch((err: unknown) => {
+        throw asTransientDockerError(err, 'removing an old container');
+      })
+    ) {
+      logger.info({ container: name }, 'removed the container of an earlier attempt of this job');
+    }
     ({ container, imageFacts } = await createModelContainer(deps, job, slot, name, timings, folder));
   } catch (err) {
     // Nothing may still write into the job folder once it is removed.
@@ -315,59 +322,19 @@ async function runContainer(
     watch.stop();
   }
   const overflow = watch.stop();
-  if (result.kind === 'exited' && !(await stillExists(container))) {
-    // Another attempt of this job (its message was redelivered elsewhere) removed it: that attempt owns it.
-    throw new TransientError(`container ${name} was removed by another attempt of this job`);
-  }
-  if (result.kind === 'exited')
-    await checkEngineStayedUp(deps.docker, container, result.exitCode, deps.engineWatch);
   timings.containerExitedAt = Date.now();
   timings.steps.run = timings.containerExitedAt;
   const finishedAt = new Date(timings.containerExitedAt).toISOString();
-  const logExcerpt = await readLogTail(container, LOG_TAIL_LINES, LOG_EXCERPT_MAX_CHARS).catch(
-    (err: unknown) => {
-      logger.warn({ err: dockerMessage(err) }, 'cannot read the container log');
-      return '';
-    },
-  );
-  timings.steps.logs = Date.now();
-
-  if (overflow) {
-    throw new JobFailure('output', `${overflow.message}; the model was stopped while it ran`, {
-      ...(result.kind === 'exited' ? { exitCode: result.exitCode } : {}),
-      logExcerpt,
-    });
-  }
-  if (result.kind === 'timeout') {
-    throw new JobFailure(
-      'timeout',
-      `the model ran longer than its timeout of ${job.model.timeout} s and was stopped`,
-      {
-        logExcerpt,
-      },
-    );
-  }
-  if (result.exitCode !== 0) {
-    const memoryLimit = await oomKilledLimit(container);
-    if (memoryLimit !== undefined) {
-      throw new JobFailure(
-        'out-of-memory',
-        `the model used more memory than its limit${memoryLimit > 0 ? ` of ${formatBytes(memoryLimit)}` : ''} and was killed (exit code ${result.exitCode}); raise docker_kwargs.mem_limit within CONSUMER_MAX_MEMORY_LIMIT`,
-        { exitCode: result.exitCode, logExcerpt },
-      );
-    }
-    // The log's lines are not quoted here: a model may print patient data, and this message travels on
-    // the bus. The log is stored beside the output and kept by the tracker.
-    throw new JobFailure(
-      'exit-code',
-      `the model exited with code ${result.exitCode}${logExcerpt ? "; see its log in the run's steps" : ''}`,
-      {
-        exitCode: result.exitCode,
-        logExcerpt,
-      },
-    );
-  }
-  return { exitCode: 0, logExcerpt, startedAt, finishedAt };
+  const { logExcerpt, output } = await checkExit(deps, {
+    container,
+    name,
+    job,
+    result,
+    overflow,
+    outputDir: folder?.output,
+  });
+  timings.steps.checks = Date.now();
+  return { exitCode: 0, logExcerpt, startedAt, finishedAt, output };
 }
 
 /** Makes sure the image and static volumes are there, then creates the job's container. */

@@ -6,7 +6,7 @@ import tar from 'tar-stream';
 import { TransientError } from '@dicomflow/runtime';
 import type { Job } from '@dicomflow/messages';
 import { JobFailure } from '../jobs/job-failure.js';
-import { inputError, openInput, receiptLayout, type InputDeps, type StagedInput } from './input-tar.js';
+import { inputError, openInput, openReceipt, type InputDeps, type StagedInput } from './input-tar.js';
 
 /**
  * A tar entry name as a path relative to the input folder, or a {@link JobFailure} (reason input) for one
@@ -69,19 +69,21 @@ async function writeFile(root: string, relative: string, body: AsyncIterable<unk
 /**
  * Writes the job's input into `dir` (the job folder's `input`, bind-mounted at `input_dir`), streamed
  * from S3 entry by entry, nothing held whole: for a receipt, only the run's members, laid out by
- * `tarSubdir`; for a later step, the previous output tar's files and folders (names checked: nothing
- * absolute, no `..`, regular files and folders only).
+ * `tarSubdir` (the download stops once the last of them is written); for a later step, the previous
+ * output tar's files and folders (names checked: nothing absolute, no `..`, regular files and folders
+ * only).
  */
 export async function stageInputFolder(deps: InputDeps, job: Job, dir: string): Promise<StagedInput> {
-  const names = job.input.kind === 'receipt' ? await receiptLayout(deps, job.input) : undefined;
-  const source =
+  const { names, source } =
     job.input.kind === 'receipt'
-      ? await openInput(deps, job.input.bucket, job.input.tarKey)
-      : await openInput(deps, job.input.bucket, job.input.key);
+      ? await openReceipt(deps, job.input)
+      : { names: undefined, source: await openInput(deps, job.input.bucket, job.input.key) };
   const folders = new FolderMaker(dir);
   const extract = tar.extract();
   let files = 0;
   let bytes = 0;
+  // Set once the run's last member is written: what follows in the receipt (other series) is not read.
+  let complete = false;
   const write = async (): Promise<void> => {
     for await (const entry of extract) {
       const { header } = entry;
@@ -112,6 +114,11 @@ export async function stageInputFolder(deps: InputDeps, job: Job, dir: string): 
       await writeFile(dir, relative, entry);
       files++;
       bytes += header.size;
+      if (names?.size === 0) {
+        complete = true;
+        source.destroy();
+        break;
+      }
     }
     if (names && names.size > 0)
       throw new JobFailure('input', `${names.size} selected member(s) are missing from the receipt tar`);
@@ -121,7 +128,10 @@ export async function stageInputFolder(deps: InputDeps, job: Job, dir: string): 
     source.destroy();
     throw err;
   });
-  const results = await Promise.allSettled([writing, pipeline(source, extract)]);
+  const reading = pipeline(source, extract).catch((err: unknown) => {
+    if (!complete) throw err;
+  });
+  const results = await Promise.allSettled([writing, reading]);
   const failures = results.flatMap((result) =>
     result.status === 'rejected' ? [result.reason as unknown] : [],
   );

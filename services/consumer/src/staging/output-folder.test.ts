@@ -111,6 +111,24 @@ describe('output folder: scan, exact tar size, stream', () => {
     });
   });
 
+  it('walks more entries than it looks at between two turns of the event loop, in name order', async () => {
+    const names = Array.from({ length: 1500 }, (_, i) => `f${String(i).padStart(4, '0')}`);
+    await mkdir(join(dir, 'sub'));
+    for (const name of names) await writeFile(join(dir, 'sub', name), name);
+    let turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
+    const scanned = await scanOutputFolder(dir, 1_000_000);
+    expect(scanned.entries.map((entry) => entry.name)).toEqual([
+      'sub/',
+      ...names.map((name) => `sub/${name}`),
+    ]);
+    expect(scanned).toMatchObject({ files: 1500, bytes: 1500 * 5 });
+    // The event loop turned meanwhile: a walk of MAX_OUTPUT_ENTRIES does not hold it all along.
+    expect(turned).toBe(true);
+  });
+
   it('refuses a symlink, naming it, and never follows it', async () => {
     await mkdir(join(dir, 'sub'));
     await writeFile(join(dir, 'real.txt'), 'x');

@@ -1,0 +1,72 @@
+// What no consumer can go below, for bench/consumer (see README.md, "The floors"). Imported once the
+// packages are built.
+import { performance } from 'node:perf_hooks';
+import { createTarStream, tarSize } from '@dicomflow/dicom';
+import { median } from '../lib.mjs';
+
+const fixed = (n) => n.toFixed(3);
+
+/**
+ * Measures, with the services' own storage code and the same Docker engine, what a job cannot do without:
+ * its input read from S3 before its model starts (GET), its output written after the model ends (PUT; the
+ * copy model's output is its input), and the engine starting the container in between. Medians of `rounds`
+ * rounds, as bench/e2e does. The GET reads the receipt tar the jobs read, as they find it (MinIO serves an
+ * object read again from the page cache; a GET of the tar just written is printed for comparison); the PUT
+ * writes a new object, as each job does.
+ *
+ * @param {object} options
+ * @param {import('@dicomflow/storage').Storage} options.storage
+ * @param {import('dockerode')} options.docker
+ * @param {string} options.image the copy model's image
+ * @param {{ bucket: string, tarKey: string, entries: { name: string, path: string, size: number }[] }} options.receipt
+ * @param {string} options.bucket where the PUTs go (removed again)
+ * @param {number} options.rounds
+ * @param {string} options.name prefix of the probe containers' names
+ * @param {(message: string) => void} options.log
+ * @returns {Promise<{ get: number, put: number, start: number, total: number }>} seconds
+ */
+export async function measureFloors({ storage, docker, image, receipt, bucket, rounds, name, log }) {
+  const bytes = tarSize(receipt.entries);
+  const puts = [];
+  const gets = [];
+  const coldGets = [];
+  const drain = async (from, key) => {
+    const begin = performance.now();
+    for await (const chunk of await storage.getStream(from, key)) void chunk;
+    return (performance.now() - begin) / 1000;
+  };
+  for (let round = 0; round < rounds; round++) {
+    const key = `floor-${round}.tar`;
+    const begin = performance.now();
+    await storage.putStream(bucket, key, createTarStream(receipt.entries), bytes);
+    puts.push((performance.now() - begin) / 1000);
+    coldGets.push(await drain(bucket, key));
+    await storage.remove(bucket, key);
+    gets.push(await drain(receipt.bucket, receipt.tarKey));
+  }
+  log(
+    `floor: S3 (${(bytes / 1e6).toFixed(1)} MB tar): PUT ${puts.map(fixed).join(' ')} s, ` +
+      `GET of the receipt ${gets.map(fixed).join(' ')} s (of the tar just written: ${coldGets.map(fixed).join(' ')} s)`,
+  );
+  // Created beforehand (the consumer creates its container while the input downloads): only `start`, the
+  // engine and runc setting the container up, lies between the input's end and the model's start.
+  const starts = [];
+  for (let round = 0; round < rounds; round++) {
+    const probe = await docker.createContainer({
+      Image: image,
+      name: `${name}-${round}`,
+      HostConfig: { NetworkMode: 'none' },
+    });
+    try {
+      const begin = performance.now();
+      await probe.start();
+      starts.push((performance.now() - begin) / 1000);
+      await probe.wait();
+    } finally {
+      await probe.remove({ force: true });
+    }
+  }
+  log(`floor: Docker engine start of the copy model's container: ${starts.map(fixed).join(' ')} s`);
+  const result = { put: median(puts), get: median(gets), start: median(starts) };
+  return { ...result, total: result.put + result.get + result.start };
+}

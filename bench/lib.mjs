@@ -1,6 +1,7 @@
 // Small helpers every benchmark uses.
 import console from 'node:console';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 
 /** The positive integer in environment variable `name`, else `fallback`; throws on anything else. */
@@ -45,4 +46,59 @@ export function rssMb(pid) {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Seconds the S3 server takes, with the services' own storage code, to store a tar of `entries` (one PUT)
+ * and to serve it back just written (one GET), `rounds` times; each object is removed again. Call it after
+ * the build (it imports @dicomflow/dicom).
+ *
+ * @param {{ storage: import('@dicomflow/storage').Storage, bucket: string,
+ *   entries: { name: string, path: string, size: number }[], rounds: number }} options
+ * @returns {Promise<{ puts: number[], gets: number[], bytes: number }>}
+ */
+export async function s3PutGetSeconds({ storage, bucket, entries, rounds }) {
+  const { createTarStream, tarSize } = await import('@dicomflow/dicom');
+  const bytes = tarSize(entries);
+  const puts = [];
+  const gets = [];
+  for (let round = 0; round < rounds; round++) {
+    const key = `floor-${round}.tar`;
+    let begin = performance.now();
+    await storage.putStream(bucket, key, createTarStream(entries), bytes);
+    puts.push((performance.now() - begin) / 1000);
+    begin = performance.now();
+    for await (const chunk of await storage.getStream(bucket, key)) void chunk;
+    gets.push((performance.now() - begin) / 1000);
+    await storage.remove(bucket, key);
+  }
+  return { puts, gets, bytes };
+}
+
+/**
+ * Seconds the Docker engine takes to start a container of `image` created beforehand (the consumer creates
+ * its container while the input downloads: only `start`, the engine and runc setting it up, lies between the
+ * input's end and the model's start), `rounds` times; each probe container is removed again.
+ *
+ * @param {{ docker: import('dockerode'), image: string, name: string, rounds: number }} options
+ * @returns {Promise<number[]>}
+ */
+export async function containerStartSeconds({ docker, image, name, rounds }) {
+  const starts = [];
+  for (let round = 0; round < rounds; round++) {
+    const probe = await docker.createContainer({
+      Image: image,
+      name: `${name}-${round}`,
+      HostConfig: { NetworkMode: 'none' },
+    });
+    try {
+      const begin = performance.now();
+      await probe.start();
+      starts.push((performance.now() - begin) / 1000);
+      await probe.wait();
+    } finally {
+      await probe.remove({ force: true });
+    }
+  }
+  return starts;
 }

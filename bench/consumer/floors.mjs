@@ -1,8 +1,7 @@
 // What no consumer can go below, for bench/consumer (see README.md, "The floors"). Imported once the
 // packages are built.
 import { performance } from 'node:perf_hooks';
-import { createTarStream, tarSize } from '@dicomflow/dicom';
-import { median } from '../lib.mjs';
+import { containerStartSeconds, median, s3PutGetSeconds } from '../lib.mjs';
 
 const fixed = (n) => n.toFixed(3);
 
@@ -26,46 +25,27 @@ const fixed = (n) => n.toFixed(3);
  * @returns {Promise<{ get: number, put: number, start: number, total: number }>} seconds
  */
 export async function measureFloors({ storage, docker, image, receipt, bucket, rounds, name, log }) {
-  const bytes = tarSize(receipt.entries);
-  const puts = [];
+  const {
+    puts,
+    gets: coldGets,
+    bytes,
+  } = await s3PutGetSeconds({
+    storage,
+    bucket,
+    entries: receipt.entries,
+    rounds,
+  });
   const gets = [];
-  const coldGets = [];
-  const drain = async (from, key) => {
-    const begin = performance.now();
-    for await (const chunk of await storage.getStream(from, key)) void chunk;
-    return (performance.now() - begin) / 1000;
-  };
   for (let round = 0; round < rounds; round++) {
-    const key = `floor-${round}.tar`;
     const begin = performance.now();
-    await storage.putStream(bucket, key, createTarStream(receipt.entries), bytes);
-    puts.push((performance.now() - begin) / 1000);
-    coldGets.push(await drain(bucket, key));
-    await storage.remove(bucket, key);
-    gets.push(await drain(receipt.bucket, receipt.tarKey));
+    for await (const chunk of await storage.getStream(receipt.bucket, receipt.tarKey)) void chunk;
+    gets.push((performance.now() - begin) / 1000);
   }
   log(
     `floor: S3 (${(bytes / 1e6).toFixed(1)} MB tar): PUT ${puts.map(fixed).join(' ')} s, ` +
       `GET of the receipt ${gets.map(fixed).join(' ')} s (of the tar just written: ${coldGets.map(fixed).join(' ')} s)`,
   );
-  // Created beforehand (the consumer creates its container while the input downloads): only `start`, the
-  // engine and runc setting the container up, lies between the input's end and the model's start.
-  const starts = [];
-  for (let round = 0; round < rounds; round++) {
-    const probe = await docker.createContainer({
-      Image: image,
-      name: `${name}-${round}`,
-      HostConfig: { NetworkMode: 'none' },
-    });
-    try {
-      const begin = performance.now();
-      await probe.start();
-      starts.push((performance.now() - begin) / 1000);
-      await probe.wait();
-    } finally {
-      await probe.remove({ force: true });
-    }
-  }
+  const starts = await containerStartSeconds({ docker, image, name, rounds });
   log(`floor: Docker engine start of the copy model's container: ${starts.map(fixed).join(' ')} s`);
   const result = { put: median(puts), get: median(gets), start: median(starts) };
   return { ...result, total: result.put + result.get + result.start };

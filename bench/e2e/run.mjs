@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import console from 'node:console';
 import process from 'node:process';
-import { ensureS3, median, positiveInt, rssMb } from '../lib.mjs';
+import { containerStartSeconds, ensureS3, median, positiveInt, rssMb, s3PutGetSeconds } from '../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = join(root, 'bench', '.work');
@@ -41,7 +41,6 @@ const { STACK_SERVICES, startStack } = await import('../../scripts/stack-lib.mjs
 const { removeIsolatedStack } = await import('../../scripts/stack-cleanup.mjs');
 const { loadConfig, storageConfigFrom } = await import('@dicomflow/config');
 const { createStorage } = await import('@dicomflow/storage');
-const { createTarStream, tarSize } = await import('@dicomflow/dicom');
 const { default: Docker } = await import('dockerode');
 
 /** A series in bench/.work, generated once and reused while its marker says it is complete. */
@@ -187,19 +186,16 @@ try {
       size: (await stat(path)).size,
     })),
   );
-  const tarBytes = tarSize(entries);
-  const puts = [];
-  const gets = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const key = `floor-${round}.tar`;
-    let begin = performance.now();
-    await s3.putStream(floorBucket, key, createTarStream(entries), tarBytes);
-    puts.push((performance.now() - begin) / 1000);
-    begin = performance.now();
-    for await (const chunk of await s3.getStream(floorBucket, key)) void chunk;
-    gets.push((performance.now() - begin) / 1000);
-    await s3.remove(floorBucket, key);
-  }
+  const {
+    puts,
+    gets,
+    bytes: tarBytes,
+  } = await s3PutGetSeconds({
+    storage: s3,
+    bucket: floorBucket,
+    entries,
+    rounds: ROUNDS,
+  });
   const s3Floor = 2 * (median(puts) + median(gets));
   log(
     `S3 (${(tarBytes / 1e6).toFixed(1)} MB tar): PUT ${puts.map(fixed).join(' ')} s, GET ${gets.map(fixed).join(' ')} s; ` +
@@ -210,22 +206,12 @@ try {
   // input downloads, but `start` (the engine and runc setting the container up) is on the path before the
   // model runs, and the container's own run time is measured from its end.
   const docker = new Docker();
-  const starts = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const probe = await docker.createContainer({
-      Image: copyImage,
-      name: `dicomflow-bench-start-${id}-${round}`,
-      HostConfig: { NetworkMode: 'none' },
-    });
-    try {
-      const begin = performance.now();
-      await probe.start();
-      starts.push((performance.now() - begin) / 1000);
-      await probe.wait();
-    } finally {
-      await probe.remove({ force: true });
-    }
-  }
+  const starts = await containerStartSeconds({
+    docker,
+    image: copyImage,
+    name: `dicomflow-bench-start-${id}`,
+    rounds: ROUNDS,
+  });
   const dockerStart = median(starts);
   log(`Docker engine start of the copy model's container: ${starts.map(fixed).join(' ')} s`);
 

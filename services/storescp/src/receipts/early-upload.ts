@@ -36,6 +36,24 @@ function memberBytes(entry: TarFileEntry | undefined): number {
   return entry === undefined ? 0 : tarMembersSize([entry]);
 }
 
+/**
+ * The members of the next part, `entries[from, to)`: from `from` until they make `partBytes` (S3's parts
+ * but the last must be that large) or the entries end; `bytes` is their size inside the tar.
+ */
+function partEnd(
+  entries: readonly TarFileEntry[],
+  from: number,
+  partBytes: number,
+): { to: number; bytes: number } {
+  let to = from;
+  let bytes = 0;
+  while (bytes < partBytes && to < entries.length) {
+    bytes += memberBytes(entries[to]);
+    to++;
+  }
+  return { to, bytes };
+}
+
 /** One open group's upload: its members in filing order, and how many of them went up. */
 class GroupUpload {
   readonly entries: TarFileEntry[] = [];
@@ -134,15 +152,10 @@ export class EarlyReceiptUploads {
       const upload = await group.upload;
       let from = group.sent;
       // The rest, in parts of at least the part size; the last one closes the archive.
-      for (let to = from, bytes = 0; to < entries.length;) {
-        bytes += memberBytes(entries[to]);
-        to++;
-        if (bytes >= this.#partBytes && to < entries.length) {
-          const members = entries.slice(from, to);
-          await upload.uploadPart(this.#tar(members, false), tarMembersSize(members));
-          from = to;
-          bytes = 0;
-        }
+      for (let part = partEnd(entries, from, this.#partBytes); part.to < entries.length;) {
+        await upload.uploadPart(this.#tar(entries.slice(from, part.to), false), part.bytes);
+        from = part.to;
+        part = partEnd(entries, from, this.#partBytes);
       }
       const last = entries.slice(from);
       await upload.uploadPart(this.#tar(last, true), tarSize(last));
@@ -191,12 +204,7 @@ export class EarlyReceiptUploads {
   #sendParts(group: GroupUpload): void {
     if (group.sending || group.failed || group.finishing || group.pendingBytes < this.#partBytes) return;
     const from = group.sent;
-    let to = from;
-    let bytes = 0;
-    while (bytes < this.#partBytes && to < group.entries.length) {
-      bytes += memberBytes(group.entries[to]);
-      to++;
-    }
+    const { to, bytes } = partEnd(group.entries, from, this.#partBytes);
     const members = group.entries.slice(from, to);
     group.sent = to;
     group.pendingBytes -= bytes;

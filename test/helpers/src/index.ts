@@ -10,7 +10,15 @@ export { SPACES_THEN_X, WORDS_THEN_ENDS, withLongText } from './long-values.js';
 export type { MissingTagKeyword } from './broken-files.js';
 export { echoscu, storescu } from './dcmtk-scu.js';
 export type { StoreScuOptions, StoreScuResult } from './dcmtk-scu.js';
-export { associateRq, pdu, rawStoreScu, storeCommand } from './raw-store-scu.js';
+export {
+  associateRq,
+  commandStatus,
+  pDataPdus,
+  pdu,
+  rawStoreScu,
+  readCommand,
+  storeCommand,
+} from './raw-store-scu.js';
 export type { RawStoreScuOptions, RawStoreScuResult } from './raw-store-scu.js';
 export { PduReader } from './raw-pdu.js';
 export type { Pdu } from './raw-pdu.js';

@@ -124,7 +124,7 @@ export function storeCommand(messageId: number, sopClass: string, sopInstance: s
 }
 
 /** (0000,0900) Status from a response command set (implicit VR little endian). */
-function commandStatus(command: Buffer): number | null {
+export function commandStatus(command: Buffer): number | null {
   for (let at = 0; at + 8 <= command.length;) {
     const length = command.readUInt32LE(at + 4);
     if (command.readUInt16LE(at) === 0x0000 && command.readUInt16LE(at + 2) === 0x0900)
@@ -134,6 +134,23 @@ function commandStatus(command: Buffer): number | null {
   return null;
 }
 
+/**
+ * P-DATA-TF PDUs carrying `bytes` (a command or a dataset) for presentation context `contextId`, one PDV
+ * each, none longer than `maxPdu` (at most 1 MiB); the last PDV is flagged as such.
+ */
+export function pDataPdus(contextId: number, bytes: Buffer, isCommand: boolean, maxPdu: number): Buffer[] {
+  const pdus: Buffer[] = [];
+  const chunk = Math.max(1, Math.min(maxPdu, 1 << 20) - 6);
+  for (let at = 0; at < bytes.length || at === 0; at += chunk) {
+    const part = bytes.subarray(at, at + chunk);
+    const last = at + chunk >= bytes.length;
+    const header = Buffer.from([contextId, (isCommand ? 1 : 0) | (last ? 2 : 0)]);
+    pdus.push(pdu(0x04, Buffer.concat([u32(part.length + 2), header, part])));
+    if (last) break;
+  }
+  return pdus;
+}
+
 function sendPdvs(
   socket: Socket,
   contextId: number,
@@ -141,18 +158,14 @@ function sendPdvs(
   isCommand: boolean,
   maxPdu: number,
 ): void {
-  const chunk = Math.max(1, Math.min(maxPdu, 1 << 20) - 6);
-  for (let at = 0; at < bytes.length || at === 0; at += chunk) {
-    const part = bytes.subarray(at, at + chunk);
-    const last = at + chunk >= bytes.length;
-    const header = Buffer.from([contextId, (isCommand ? 1 : 0) | (last ? 2 : 0)]);
-    socket.write(pdu(0x04, Buffer.concat([u32(part.length + 2), header, part])));
-    if (last) break;
-  }
+  for (const bytesOut of pDataPdus(contextId, bytes, isCommand, maxPdu)) socket.write(bytesOut);
 }
 
-/** Command bytes of the next complete P-DATA command message (ignores data PDVs, which responses lack). */
-async function readCommand(next: () => Promise<Pdu>): Promise<Buffer | null> {
+/**
+ * Command bytes of the next complete P-DATA command message (ignores data PDVs, which responses lack), or
+ * null when the next PDU is not P-DATA.
+ */
+export async function readCommand(next: () => Promise<Pdu>): Promise<Buffer | null> {
   const parts: Buffer[] = [];
   for (;;) {
     const received = await next();
